@@ -1,0 +1,25 @@
+// Module entry point. Per-environment state only: each worker thread that loads the addon
+// gets its own class constructors; nothing native is shared between environments.
+#include <napi.h>
+
+#include "probe.h"
+#include "ring_core.h"
+#include "ring_wrap.h"
+
+namespace uring_udp {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeRing", RingWrap::Define(env));
+  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("STAT_COUNT", Napi::Number::New(env, kStatCount));
+  constants.Set("INFO_FINAL", Napi::Number::New(env, kInfoFinal));
+  constants.Set("INFO_REARMED", Napi::Number::New(env, kInfoRearmed));
+  constants.Set("CQE_F_MORE", Napi::Number::New(env, IORING_CQE_F_MORE));
+  exports.Set("constants", constants);
+  return exports;
+}
+
+NODE_API_MODULE(uring_udp, Init)
+
+}  // namespace uring_udp

@@ -1,0 +1,446 @@
+#include "ring_core.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common.h"
+
+namespace uring_udp {
+
+namespace {
+
+__kernel_timespec TimespecFromUs(uint64_t us) {
+  __kernel_timespec ts;
+  ts.tv_sec = static_cast<long long>(us / 1000000);
+  ts.tv_nsec = static_cast<long long>((us % 1000000) * 1000);
+  return ts;
+}
+
+}  // namespace
+
+RingCore::RingCore(const RingConfig& config, double* stats, Notify notify)
+    : config_(config), stats_(stats), notify_(std::move(notify)) {}
+
+RingCore::~RingCore() {
+  // The owner joins or detaches before destruction; a joinable thread here is a bug
+  // that std::thread would turn into std::terminate, so be explicit about it.
+  if (thread_.joinable()) {
+    if (Exited()) thread_.join();
+    else thread_.detach();
+  }
+}
+
+int RingCore::Start(std::string* failed_syscall) {
+  thread_ = std::thread([this] { ThreadMain(); });
+  std::unique_lock<std::mutex> lock(mutex_);
+  // io_uring_setup of a fresh ring does not take any lock the known bugs leak, so
+  // waiting for it here is bounded.
+  state_changed_.wait(lock, [this] { return setup_done_; });
+  if (setup_result_ < 0) {
+    *failed_syscall = setup_syscall_;
+    lock.unlock();
+    thread_.join();
+    return setup_result_;
+  }
+  return 0;
+}
+
+int RingCore::SetupWith(unsigned flags, io_uring_params* params) {
+  std::memset(params, 0, sizeof(*params));
+  params->flags = flags;
+  if (config_.cq_entries) {
+    params->flags |= IORING_SETUP_CQSIZE;
+    params->cq_entries = config_.cq_entries;
+  }
+  if (config_.sqpoll) {
+    params->flags |= IORING_SETUP_SQPOLL;
+    params->sq_thread_idle = config_.sq_thread_idle_ms;
+    if (config_.sq_thread_cpu >= 0) {
+      params->flags |= IORING_SETUP_SQ_AFF;
+      params->sq_thread_cpu = static_cast<unsigned>(config_.sq_thread_cpu);
+    }
+  }
+  return io_uring_queue_init_params(config_.entries, &ring_, params);
+}
+
+// Optional flags are tried with and dropped on -EINVAL (liburing's own test style: EINVAL
+// means "this kernel does not know it"); required ones make setup fail.
+int RingCore::Setup(std::string* failed_syscall) {
+  unsigned wanted = 0;
+  if (config_.single_issuer != Want::kOff) wanted |= IORING_SETUP_SINGLE_ISSUER;
+  if (config_.defer_taskrun != Want::kOff) wanted |= IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+  if (config_.coop_taskrun != Want::kOff) wanted |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  // SQPOLL rings cannot use DEFER_TASKRUN or COOP_TASKRUN.
+  if (config_.sqpoll) wanted &= ~(IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+
+  unsigned required = 0;
+  if (config_.single_issuer == Want::kRequired) required |= IORING_SETUP_SINGLE_ISSUER;
+  if (config_.defer_taskrun == Want::kRequired) required |= IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+  if (config_.coop_taskrun == Want::kRequired) required |= IORING_SETUP_COOP_TASKRUN;
+
+  // Drop optional flags one group at a time, most recent kernels' first.
+  const unsigned drop_order[] = {
+      0,
+      IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER,
+      IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_TASKRUN_FLAG,
+      IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_TASKRUN_FLAG |
+          IORING_SETUP_COOP_TASKRUN,
+  };
+  io_uring_params params;
+  int result = -EINVAL;
+  for (unsigned drop : drop_order) {
+    if (drop & required) continue;
+    unsigned flags = wanted & ~drop;
+    result = SetupWith(flags, &params);
+    if (result != -EINVAL) break;
+  }
+  if (result < 0) {
+    *failed_syscall = "io_uring_setup";
+    return result;
+  }
+  ring_fd_ = ring_.ring_fd;
+  features_ = params.features;
+  setup_flags_ = ring_.flags;
+
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    int err = errno;
+    io_uring_queue_exit(&ring_);
+    *failed_syscall = "eventfd";
+    return -err;
+  }
+  return 0;
+}
+
+void RingCore::ThreadMain() {
+  tid_.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
+  std::string failed;
+  int result = Setup(&failed);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    setup_result_ = result;
+    setup_syscall_ = failed;
+    setup_done_ = true;
+  }
+  state_changed_.notify_all();
+  if (result < 0) {
+    exited_.store(true, std::memory_order_release);
+    return;
+  }
+
+  ArmWake();
+  for (;;) {
+    DrainCommands();
+    if (closing_) {
+      if (in_flight_.empty()) break;
+      if (MonotonicNs() > close_deadline_ns_) break;
+    }
+    if (Backpressured()) continue;
+    WaitForCompletions();
+    Reap();
+    PublishStats();
+  }
+
+  // The ring's final close happens here, on the ring thread: the kernel's release path
+  // takes ctx->uring_lock like io_uring_enter does.
+  PublishStats();
+  ring_alive_ = false;
+  io_uring_queue_exit(&ring_);
+  close(wake_fd_);
+  wake_fd_ = -1;
+  for (auto& entry : in_flight_) {
+    // Requests the kernel never answered before the close deadline: end them for JS.
+    Deliver(Completion{entry.first, -ECANCELED, 0, kInfoFinal});
+  }
+  in_flight_.clear();
+  PublishStats();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_completions_.insert(pending_completions_.end(), completions_batch_.begin(), completions_batch_.end());
+    completions_batch_.clear();
+    closed_ = true;
+  }
+  exited_.store(true, std::memory_order_release);
+  state_changed_.notify_all();
+  notify_pending_.store(true, std::memory_order_release);
+  notify_();
+}
+
+void RingCore::ArmWake() {
+  io_uring_sqe* sqe = NextSqe();
+  io_uring_prep_poll_multishot(sqe, wake_fd_, POLLIN);
+  io_uring_sqe_set_data64(sqe, MakeUserData(kTagWake, 0));
+}
+
+io_uring_sqe* RingCore::NextSqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (!sqe) {
+    // The SQ is full: hand what is queued to the kernel and try again.
+    enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+    io_uring_submit(&ring_);
+    enter_since_ns_.store(0, std::memory_order_release);
+    counters_[kStatEnters]++;
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+void RingCore::Push(const Command& command) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_commands_.push_back(command);
+  }
+  // One eventfd write per burst of commands: only the first push after the ring thread
+  // drained the queue pays for it.
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    uint64_t one = 1;
+    ssize_t written = write(wake_fd_, &one, sizeof(one));
+    (void)written;  // EAGAIN only when the counter is saturated: a wake-up is pending anyway
+  }
+  state_changed_.notify_all();
+}
+
+void RingCore::RequestClose() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (close_requested_) return;
+    close_requested_ = true;
+  }
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    uint64_t one = 1;
+    ssize_t written = write(wake_fd_, &one, sizeof(one));
+    (void)written;
+  }
+  state_changed_.notify_all();
+}
+
+void RingCore::TakeCompletions(std::vector<Completion>* out, bool* closed) {
+  notify_pending_.store(false, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    out->swap(pending_completions_);
+    pending_completions_.clear();
+    *closed = closed_;
+  }
+  state_changed_.notify_all();  // releases a ring thread held back by backpressure
+}
+
+bool RingCore::WaitExited(int timeout_ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return state_changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return Exited(); });
+}
+
+void RingCore::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void RingCore::Detach() {
+  if (thread_.joinable()) thread_.detach();
+}
+
+void RingCore::DrainCommands() {
+  bool close_now = false;
+  wake_pending_.store(false, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    commands_batch_.swap(pending_commands_);
+    close_now = close_requested_;
+  }
+  for (const Command& command : commands_batch_) Prepare(command);
+  commands_batch_.clear();
+  if (close_now && !closing_) {
+    closing_ = true;
+    close_deadline_ns_ = MonotonicNs() + static_cast<int64_t>(config_.close_timeout_ms) * 1000000;
+    CancelAllInFlight();
+  }
+}
+
+void RingCore::Prepare(const Command& command) {
+  if (closing_ && command.kind != OpKind::kCancel) {
+    // Raced with close: never reaches the kernel.
+    Deliver(Completion{command.id, -ECANCELED, 0, kInfoFinal});
+    return;
+  }
+  io_uring_sqe* sqe = NextSqe();
+  switch (command.kind) {
+    case OpKind::kNop:
+      io_uring_prep_nop(sqe);
+      break;
+    case OpKind::kRead:
+      io_uring_prep_read(sqe, command.fd, command.buf, command.len, command.offset);
+      break;
+    case OpKind::kTimeout: {
+      // The kernel reads the timespec when it consumes the SQE, which with SQPOLL happens
+      // later on another thread: keep it in the request's state, whose address is stable
+      // (unordered_map never moves its elements).
+      OpState& op = in_flight_[command.id];
+      op = OpState{command.kind, -1, 0, false, {}};
+      op.timeout.tv_sec = static_cast<long long>(command.timeout_ns / 1000000000);
+      op.timeout.tv_nsec = static_cast<long long>(command.timeout_ns % 1000000000);
+      io_uring_prep_timeout(sqe, &op.timeout, 0, 0);
+      io_uring_sqe_set_data64(sqe, MakeUserData(kTagUser, command.id));
+      counters_[kStatSubmitted]++;
+      return;
+    }
+    case OpKind::kPollMultishot:
+      io_uring_prep_poll_multishot(sqe, command.fd, command.poll_mask);
+      break;
+    case OpKind::kPollOnce:
+      io_uring_prep_poll_add(sqe, command.fd, command.poll_mask);
+      break;
+    case OpKind::kCancel: {
+      auto target = in_flight_.find(command.target);
+      if (target != in_flight_.end()) target->second.cancelled = true;
+      io_uring_prep_cancel64(sqe, MakeUserData(kTagUser, command.target), 0);
+      break;
+    }
+  }
+  io_uring_sqe_set_data64(sqe, MakeUserData(kTagUser, command.id));
+  in_flight_[command.id] = OpState{command.kind, command.fd, command.poll_mask, false, {}};
+  counters_[kStatSubmitted]++;
+}
+
+void RingCore::CancelAllInFlight() {
+  for (auto& entry : in_flight_) {
+    if (entry.second.kind == OpKind::kCancel) continue;
+    entry.second.cancelled = true;
+    io_uring_sqe* sqe = NextSqe();
+    io_uring_prep_cancel64(sqe, MakeUserData(kTagUser, entry.first), 0);
+    io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+  }
+}
+
+bool RingCore::Backpressured() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (pending_completions_.size() < config_.max_pending_completions || close_requested_) return false;
+  // JavaScript is behind: stop reaping (the CQ, then the socket buffers, absorb the burst)
+  // and wait, outside the kernel, until it drains.
+  state_changed_.wait_for(lock, std::chrono::milliseconds(config_.max_wait_ms), [this] {
+    return pending_completions_.size() < config_.max_pending_completions || close_requested_;
+  });
+  return true;
+}
+
+void RingCore::WaitForCompletions() {
+  int result;
+  io_uring_cqe* cqe = nullptr;
+  if (config_.busy_wait) {
+    // Busy mode polls the CQ without sleeping, entering with GETEVENTS every time around, as
+    // the busy-polling receivers in the kernel bug reports did.
+    enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+    result = io_uring_submit_and_get_events(&ring_);
+    enter_since_ns_.store(0, std::memory_order_release);
+    counters_[kStatEnters]++;
+  } else if (io_uring_cq_ready(&ring_) > 0) {
+    if (io_uring_sq_ready(&ring_) > 0) {
+      enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+      result = io_uring_submit(&ring_);
+      enter_since_ns_.store(0, std::memory_order_release);
+      counters_[kStatEnters]++;
+    }
+  } else {
+    __kernel_timespec ts = TimespecFromUs(static_cast<uint64_t>(config_.max_wait_ms) * 1000);
+    enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+    result = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    enter_since_ns_.store(0, std::memory_order_release);
+    counters_[kStatEnters]++;
+    if (config_.batch_count > 1 && io_uring_cq_ready(&ring_) > 0 &&
+        io_uring_cq_ready(&ring_) < config_.batch_count) {
+      // One CQE is here: give its neighbours batch_delay_us to arrive so JS is crossed once
+      // for the lot (cross-thread wake-ups, not the kernel, dominate small batches).
+      ts = TimespecFromUs(config_.batch_delay_us);
+      enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+      result = io_uring_submit_and_wait_timeout(&ring_, &cqe, config_.batch_count, &ts, nullptr);
+      enter_since_ns_.store(0, std::memory_order_release);
+      counters_[kStatEnters]++;
+    }
+  }
+  (void)result;  // -ETIME, -EINTR, -EAGAIN, -EBUSY: all handled by reaping what is there
+  if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) counters_[kStatOverflowFlagSeen]++;
+}
+
+void RingCore::Reap() {
+  unsigned head;
+  unsigned count = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    HandleCqe(*cqe);
+    count++;
+  }
+  if (count) io_uring_cq_advance(&ring_, count);
+  if (!completions_batch_.empty()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (pending_completions_.empty()) pending_completions_.swap(completions_batch_);
+      else pending_completions_.insert(pending_completions_.end(), completions_batch_.begin(), completions_batch_.end());
+    }
+    completions_batch_.clear();
+    // One coalesced wake-up of the JS thread per batch, however many CQEs it holds.
+    if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) notify_();
+  }
+}
+
+void RingCore::HandleCqe(const io_uring_cqe& cqe) {
+  const uint64_t tag = TagOf(cqe.user_data);
+  if (tag == kTagWake) {
+    uint64_t value;
+    ssize_t got = read(wake_fd_, &value, sizeof(value));
+    (void)got;
+    if (!(cqe.flags & IORING_CQE_F_MORE) && !closing_) ArmWake();
+    return;
+  }
+  if (tag != kTagUser) return;  // internal cancels and liburing's own timeouts
+
+  counters_[kStatCompleted]++;
+  const uint32_t id = IdOf(cqe.user_data);
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) {
+    Deliver(Completion{id, cqe.res, cqe.flags, kInfoFinal});
+    return;
+  }
+  OpState& op = it->second;
+  if (op.kind == OpKind::kPollMultishot && !(cqe.flags & IORING_CQE_F_MORE)) {
+    if (cqe.res >= 0 && !op.cancelled && !closing_) {
+      // The kernel ended the multishot request without an error (on 6.1 that happens when its
+      // CQE could not be posted, i.e. the CQ overflowed): re-arm it under the same id.
+      io_uring_sqe* sqe = NextSqe();
+      io_uring_prep_poll_multishot(sqe, op.fd, op.poll_mask);
+      io_uring_sqe_set_data64(sqe, cqe.user_data);
+      counters_[kStatRearms]++;
+      counters_[kStatSubmitted]++;
+      Deliver(Completion{id, cqe.res, cqe.flags, kInfoRearmed});
+      return;
+    }
+    in_flight_.erase(it);
+    Deliver(Completion{id, cqe.res, cqe.flags, kInfoFinal});
+    return;
+  }
+  if (op.kind == OpKind::kPollMultishot) {
+    Deliver(Completion{id, cqe.res, cqe.flags, 0});
+    return;
+  }
+  in_flight_.erase(it);
+  Deliver(Completion{id, cqe.res, cqe.flags, kInfoFinal});
+}
+
+void RingCore::Deliver(const Completion& completion) { completions_batch_.push_back(completion); }
+
+void RingCore::PublishStats() {
+  if (ring_alive_) counters_[kStatCqOverflow] = IO_URING_READ_ONCE(*ring_.cq.koverflow);
+  counters_[kStatInFlight] = in_flight_.size();
+  // Relaxed stores: each counter is read on its own; no reader needs them consistent
+  // with one another.
+  for (unsigned i = 0; i < kStatCount; i++) {
+    double value = static_cast<double>(counters_[i]);
+    __atomic_store(&stats_[i], &value, __ATOMIC_RELAXED);
+  }
+}
+
+}  // namespace uring_udp

@@ -1,0 +1,176 @@
+// RingCore: one io_uring and the one native thread that owns it.
+//
+// The design rule (shared/DESIGN.md): the JavaScript thread never enters, registers with or
+// closes an io_uring, because a kernel bug can block any of those calls forever. Everything
+// that touches the ring fd happens on the ring thread created here: io_uring_setup, every
+// io_uring_enter, every io_uring_register and the final close. The JS thread only pushes
+// commands onto a mutex-protected queue (never held across a syscall) and takes completion
+// records off another.
+#pragma once
+
+#include <liburing.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace uring_udp {
+
+// -1 = use it when the kernel has it, 0 = never, 1 = required (fail if the kernel lacks it).
+enum class Want : int8_t { kAuto = -1, kOff = 0, kRequired = 1 };
+
+struct RingConfig {
+  unsigned entries = 256;
+  unsigned cq_entries = 0;  // 0: the kernel's default (2 x entries)
+  bool sqpoll = false;
+  unsigned sq_thread_idle_ms = 0;
+  int sq_thread_cpu = -1;
+  Want coop_taskrun = Want::kAuto;
+  Want single_issuer = Want::kAuto;
+  Want defer_taskrun = Want::kAuto;
+  bool busy_wait = false;
+  unsigned max_wait_ms = 500;        // bound on one wait inside io_uring_enter
+  unsigned batch_count = 1;          // once a CQE is there, wait for this many ...
+  unsigned batch_delay_us = 0;       // ... or this long, whichever comes first
+  size_t max_pending_completions = 65536;  // past this the ring thread stops reaping
+  unsigned close_timeout_ms = 2000;  // how long close waits for cancelled requests
+};
+
+enum class OpKind : uint8_t { kNop, kRead, kTimeout, kPollMultishot, kPollOnce, kCancel };
+
+struct Command {
+  OpKind kind = OpKind::kNop;
+  uint32_t id = 0;
+  int32_t fd = -1;
+  uint32_t poll_mask = 0;
+  uint32_t len = 0;
+  void* buf = nullptr;
+  uint64_t offset = 0;
+  uint64_t timeout_ns = 0;
+  uint32_t target = 0;  // kCancel: id of the request to cancel
+};
+
+// What JavaScript receives per CQE: four 32-bit words.
+struct Completion {
+  uint32_t id;
+  int32_t res;
+  uint32_t cqe_flags;
+  uint32_t info;
+};
+constexpr uint32_t kInfoFinal = 1u;    // the request has ended and its id is free again
+constexpr uint32_t kInfoRearmed = 2u;  // a multishot request ended cleanly and was re-armed
+
+// Counters published to a Float64Array JavaScript reads without a call.
+enum StatIndex : unsigned {
+  kStatSubmitted,
+  kStatCompleted,
+  kStatCqOverflow,      // the kernel's CQ overflow counter (*cq.koverflow)
+  kStatEnters,          // io_uring_enter calls made by the ring thread
+  kStatOverflowFlagSeen,// times IORING_SQ_CQ_OVERFLOW was set after an enter
+  kStatRearms,          // multishot requests re-armed after ending without error
+  kStatInFlight,
+  kStatCount
+};
+
+class RingCore {
+ public:
+  using Notify = std::function<void()>;
+
+  // stats must stay valid until the thread has been joined.
+  RingCore(const RingConfig& config, double* stats, Notify notify);
+  ~RingCore();
+  RingCore(const RingCore&) = delete;
+  RingCore& operator=(const RingCore&) = delete;
+
+  // Starts the ring thread and waits for io_uring_setup's answer there.
+  // Returns 0, or -errno with *failed_syscall naming the call that failed.
+  int Start(std::string* failed_syscall);
+
+  // JS thread.
+  void Push(const Command& command);
+  void RequestClose();
+  // Moves pending completions into *out. *closed becomes true once the ring is gone.
+  void TakeCompletions(std::vector<Completion>* out, bool* closed);
+  bool WaitExited(int timeout_ms);
+  bool Exited() const { return exited_.load(std::memory_order_acquire); }
+  void Join();      // only after Exited(): never blocks on a stuck thread
+  void Detach();    // a thread stuck in the kernel cannot be joined; leave it
+
+  int fd() const { return ring_fd_; }
+  uint32_t features() const { return features_; }
+  uint32_t setup_flags() const { return setup_flags_; }
+  int tid() const { return tid_.load(std::memory_order_acquire); }
+  // Nanoseconds (CLOCK_MONOTONIC) since the ring thread entered io_uring_enter; 0 when out.
+  int64_t enter_since_ns() const { return enter_since_ns_.load(std::memory_order_acquire); }
+
+ private:
+  struct OpState {
+    OpKind kind;
+    int32_t fd;
+    uint32_t poll_mask;
+    bool cancelled;
+    __kernel_timespec timeout;
+  };
+
+  void ThreadMain();
+  int Setup(std::string* failed_syscall);
+  int SetupWith(unsigned flags, io_uring_params* params);
+  void ArmWake();
+  void DrainCommands();
+  void Prepare(const Command& command);
+  io_uring_sqe* NextSqe();
+  void CancelAllInFlight();
+  void WaitForCompletions();
+  int Enter(int (*call)(io_uring*, unsigned, unsigned), unsigned wait_nr, unsigned timeout_us);
+  void Reap();
+  void HandleCqe(const io_uring_cqe& cqe);
+  void Deliver(const Completion& completion);
+  void PublishStats();
+  bool Backpressured();
+
+  const RingConfig config_;
+  double* const stats_;
+  const Notify notify_;
+
+  io_uring ring_{};
+  int ring_fd_ = -1;
+  int wake_fd_ = -1;
+  uint32_t features_ = 0;
+  uint32_t setup_flags_ = 0;
+
+  std::thread thread_;
+  std::atomic<int> tid_{0};
+  std::atomic<int64_t> enter_since_ns_{0};
+  std::atomic<bool> exited_{false};
+
+  // Guarded by mutex_. Never held across a syscall on the ring thread.
+  std::mutex mutex_;
+  std::condition_variable state_changed_;
+  bool setup_done_ = false;
+  int setup_result_ = 0;
+  std::string setup_syscall_;
+  std::vector<Command> pending_commands_;
+  std::vector<Completion> pending_completions_;
+  bool close_requested_ = false;
+  bool closed_ = false;
+
+  std::atomic<bool> wake_pending_{false};
+  std::atomic<bool> notify_pending_{false};
+
+  // Ring thread only.
+  std::unordered_map<uint32_t, OpState> in_flight_;
+  std::vector<Command> commands_batch_;
+  std::vector<Completion> completions_batch_;
+  bool closing_ = false;
+  bool ring_alive_ = true;
+  int64_t close_deadline_ns_ = 0;
+  uint64_t counters_[kStatCount] = {};
+};
+
+}  // namespace uring_udp

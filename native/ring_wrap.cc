@@ -1,0 +1,258 @@
+#include "ring_wrap.h"
+
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "errors.h"
+
+namespace uring_udp {
+
+namespace {
+
+Want WantFrom(const Napi::Object& config, const char* key) {
+  Napi::Value value = config.Get(key);
+  if (!value.IsNumber()) throw Napi::TypeError::New(config.Env(), std::string(key) + " must be -1, 0 or 1");
+  int32_t number = value.As<Napi::Number>().Int32Value();
+  if (number < -1 || number > 1) throw Napi::RangeError::New(config.Env(), std::string(key) + " must be -1, 0 or 1");
+  return static_cast<Want>(number);
+}
+
+uint32_t Uint32From(const Napi::Object& config, const char* key, uint32_t min, uint32_t max) {
+  Napi::Value value = config.Get(key);
+  if (!value.IsNumber()) throw Napi::TypeError::New(config.Env(), std::string(key) + " must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!(number >= min && number <= max) || static_cast<double>(static_cast<uint32_t>(number)) != number)
+    throw Napi::RangeError::New(config.Env(), std::string(key) + " out of range");
+  return static_cast<uint32_t>(number);
+}
+
+bool BoolFrom(const Napi::Object& config, const char* key) {
+  Napi::Value value = config.Get(key);
+  if (!value.IsBoolean()) throw Napi::TypeError::New(config.Env(), std::string(key) + " must be a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
+// The env cleanup hook waits this long for a ring thread to leave; a thread stuck in the
+// kernel (state D) never will, and is detached rather than blocking worker or process exit.
+constexpr int kShutdownWaitMs = 3000;
+
+}  // namespace
+
+Napi::Function RingWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeRing",
+                     {
+                         InstanceMethod<&RingWrap::Nop>("nop"),
+                         InstanceMethod<&RingWrap::Read>("read"),
+                         InstanceMethod<&RingWrap::Timeout>("timeout"),
+                         InstanceMethod<&RingWrap::Poll>("poll"),
+                         InstanceMethod<&RingWrap::Cancel>("cancel"),
+                         InstanceMethod<&RingWrap::Close>("close"),
+                         InstanceMethod<&RingWrap::Join>("join"),
+                         InstanceMethod<&RingWrap::Ref>("ref"),
+                         InstanceMethod<&RingWrap::Unref>("unref"),
+                         InstanceMethod<&RingWrap::Info>("info"),
+                     });
+}
+
+// new NativeRing(config, stats: Float64Array(kStatCount), onBatch(Int32Array, closed))
+RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsTypedArray() || !info[2].IsFunction())
+    throw Napi::TypeError::New(env, "NativeRing(config, stats, onBatch): bad arguments");
+  Napi::Object config_object = info[0].As<Napi::Object>();
+  Napi::TypedArray stats_array = info[1].As<Napi::TypedArray>();
+  if (stats_array.TypedArrayType() != napi_float64_array || stats_array.ElementLength() < kStatCount)
+    throw Napi::TypeError::New(env, "stats must be a Float64Array of at least " + std::to_string(kStatCount));
+
+  RingConfig config;
+  config.entries = Uint32From(config_object, "entries", 1, 32768);
+  config.cq_entries = Uint32From(config_object, "cqEntries", 0, 65536);
+  config.sqpoll = BoolFrom(config_object, "sqpoll");
+  config.sq_thread_idle_ms = Uint32From(config_object, "sqThreadIdle", 0, 3600000);
+  double cpu = config_object.Get("sqThreadCpu").ToNumber().DoubleValue();
+  config.sq_thread_cpu = cpu >= 0 && cpu < 4096 ? static_cast<int>(cpu) : -1;
+  config.coop_taskrun = WantFrom(config_object, "coopTaskrun");
+  config.single_issuer = WantFrom(config_object, "singleIssuer");
+  config.defer_taskrun = WantFrom(config_object, "deferTaskrun");
+  config.busy_wait = BoolFrom(config_object, "busyWait");
+  config.max_wait_ms = Uint32From(config_object, "maxWaitMs", 1, 60000);
+  config.batch_count = Uint32From(config_object, "batchCount", 1, 65536);
+  config.batch_delay_us = Uint32From(config_object, "batchDelayUs", 0, 1000000);
+
+  Napi::Float64Array stats = info[1].As<Napi::Float64Array>();
+  stats_ref_ = Napi::Reference<Napi::Float64Array>::New(stats, 1);
+
+  shared_ = std::make_shared<RingShared>();
+  shared_->deliver = DeliverFunction::New(
+      env, info[2].As<Napi::Function>(), "uring-udp ring", 0, 1, new SharedHolder(shared_),
+      [](Napi::Env, void*, SharedHolder* context) { delete context; });
+  RingShared* raw = shared_.get();
+  shared_->core = std::make_unique<RingCore>(config, stats.Data(), [raw] {
+    // Ring thread. The shared state outlives the thread: the thread is joined before the
+    // delivery function is released, or detached with the state leaked on purpose.
+    raw->deliver.NonBlockingCall();
+  });
+
+  std::string failed_syscall;
+  int result = shared_->core->Start(&failed_syscall);
+  if (result < 0) {
+    shared_->deliver.Release();
+    shut_down_ = true;
+    throw ErrnoError(env, -result, failed_syscall);
+  }
+  // Registered after the ThreadSafeFunction was created, so it runs before the
+  // ThreadSafeFunction's own cleanup (hooks run in reverse order of registration).
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+  cleanup_hook_registered_ = true;
+}
+
+RingWrap::~RingWrap() { Shutdown(kShutdownWaitMs); }
+
+void RingWrap::OnEnvCleanup(void* arg) {
+  RingWrap* self = static_cast<RingWrap*>(arg);
+  self->cleanup_hook_registered_ = false;  // Node removes a hook as it runs it
+  self->Shutdown(kShutdownWaitMs);
+}
+
+void RingWrap::Shutdown(int timeout_ms) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (cleanup_hook_registered_) {
+    napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+    cleanup_hook_registered_ = false;
+  }
+  RingCore& core = *shared_->core;
+  core.RequestClose();
+  if (core.WaitExited(timeout_ms)) {
+    core.Join();
+  } else {
+    // Stuck in the kernel: the thread still uses the shared state, so it is leaked on
+    // purpose, never freed under it.
+    std::fprintf(stderr, "uring-udp: ring thread %d did not exit within %d ms (stuck in the kernel?); detaching it\n",
+                 core.tid(), timeout_ms);
+    core.Detach();
+    new std::shared_ptr<RingShared>(shared_);
+  }
+  shared_->deliver.Abort();
+}
+
+void DeliverBatch(Napi::Env env, Napi::Function callback, SharedHolder* context, void*) {
+  if (env == nullptr || callback.IsEmpty() || context == nullptr) return;
+  std::vector<Completion> batch;
+  bool closed = false;
+  (*context)->core->TakeCompletions(&batch, &closed);
+  if (batch.empty() && !closed) return;
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, batch.size() * sizeof(Completion));
+  if (!batch.empty()) std::memcpy(buffer.Data(), batch.data(), batch.size() * sizeof(Completion));
+  Napi::Int32Array records = Napi::Int32Array::New(env, batch.size() * 4, buffer, 0);
+  // Exceptions thrown by the JS handler propagate as uncaught exceptions, like any callback.
+  callback.Call({records, Napi::Boolean::New(env, closed)});
+}
+
+RingCore& RingWrap::LiveCore(const Napi::CallbackInfo& info) {
+  if (shut_down_ || close_requested_) throw Napi::Error::New(info.Env(), "ring is closed");
+  return *shared_->core;
+}
+
+Napi::Value RingWrap::Nop(const Napi::CallbackInfo& info) {
+  RingCore& core = LiveCore(info);
+  Command command;
+  command.kind = OpKind::kNop;
+  command.id = ArgUint32(info, 0, "id");
+  core.Push(command);
+  return info.Env().Undefined();
+}
+
+// read(id, fd, buffer, fileOffset): the caller keeps buffer alive until the completion.
+Napi::Value RingWrap::Read(const Napi::CallbackInfo& info) {
+  RingCore& core = LiveCore(info);
+  if (!info[2].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "buffer must be a Uint8Array");
+  Napi::Uint8Array buffer = info[2].As<Napi::Uint8Array>();
+  Command command;
+  command.kind = OpKind::kRead;
+  command.id = ArgUint32(info, 0, "id");
+  command.fd = ArgFd(info, 1);
+  command.buf = buffer.Data();
+  command.len = static_cast<uint32_t>(buffer.ByteLength());
+  double offset = ArgNumber(info, 3, "offset");
+  // -1 means "the file position" (what read(2) would use); otherwise an absolute offset.
+  command.offset = offset < 0 ? static_cast<uint64_t>(-1) : static_cast<uint64_t>(offset);
+  core.Push(command);
+  return info.Env().Undefined();
+}
+
+Napi::Value RingWrap::Timeout(const Napi::CallbackInfo& info) {
+  RingCore& core = LiveCore(info);
+  Command command;
+  command.kind = OpKind::kTimeout;
+  command.id = ArgUint32(info, 0, "id");
+  double ms = ArgNumber(info, 1, "ms");
+  if (ms < 0 || ms > 1e12) throw Napi::RangeError::New(info.Env(), "ms out of range");
+  command.timeout_ns = static_cast<uint64_t>(ms * 1e6);
+  core.Push(command);
+  return info.Env().Undefined();
+}
+
+// poll(id, fd, mask, multishot)
+Napi::Value RingWrap::Poll(const Napi::CallbackInfo& info) {
+  RingCore& core = LiveCore(info);
+  Command command;
+  command.id = ArgUint32(info, 0, "id");
+  command.fd = ArgFd(info, 1);
+  command.poll_mask = ArgUint32(info, 2, "events");
+  command.kind = ArgBool(info, 3, "multishot") ? OpKind::kPollMultishot : OpKind::kPollOnce;
+  core.Push(command);
+  return info.Env().Undefined();
+}
+
+// cancel(id, targetId)
+Napi::Value RingWrap::Cancel(const Napi::CallbackInfo& info) {
+  RingCore& core = LiveCore(info);
+  Command command;
+  command.kind = OpKind::kCancel;
+  command.id = ArgUint32(info, 0, "id");
+  command.target = ArgUint32(info, 1, "target");
+  core.Push(command);
+  return info.Env().Undefined();
+}
+
+Napi::Value RingWrap::Close(const Napi::CallbackInfo& info) {
+  if (!shut_down_ && !close_requested_) {
+    close_requested_ = true;
+    shared_->core->RequestClose();
+  }
+  return info.Env().Undefined();
+}
+
+// After the closed batch arrived: the thread has finished, so this join does not block.
+Napi::Value RingWrap::Join(const Napi::CallbackInfo& info) {
+  if (!shut_down_) {
+    if (!shared_->core->Exited()) throw Napi::Error::New(info.Env(), "ring thread has not exited");
+    Shutdown(0);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value RingWrap::Ref(const Napi::CallbackInfo& info) {
+  if (!shut_down_) shared_->deliver.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value RingWrap::Unref(const Napi::CallbackInfo& info) {
+  if (!shut_down_) shared_->deliver.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value RingWrap::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  RingCore* core = shared_ ? shared_->core.get() : nullptr;
+  result.Set("fd", Napi::Number::New(env, core ? core->fd() : -1));
+  result.Set("features", Napi::Number::New(env, core ? core->features() : 0));
+  result.Set("setupFlags", Napi::Number::New(env, core ? core->setup_flags() : 0));
+  result.Set("tid", Napi::Number::New(env, core ? core->tid() : 0));
+  return result;
+}
+
+}  // namespace uring_udp

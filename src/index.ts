@@ -1,0 +1,13 @@
+// uring-udp: io_uring for Node.js.
+export { Ring, decodeFeatures } from './ring';
+export type { RingOptions, RingFeatures, RingSetup, RingStats } from './ring';
+export { PollHandle, decodePollEvents } from './poll';
+export type { PollEventName, PollEvents, PollStats } from './poll';
+export { probe } from './probe';
+export type { ProbeResult, ProbedFeature } from './probe';
+export { KNOWN_BUGS, assessKernel, assessBug } from './bugs';
+export type { KnownBug, BugAssessment, BugVerdict } from './bugs';
+export { identifyKernel, readKernelIdentity, parseVersion, compareVersions, formatVersion } from './kernel';
+export type { KernelIdentity, KernelVersion } from './kernel';
+export { UringError, RingClosedError } from './errors';
+export { OPCODE_NAMES, opcodeName } from './opcodes';

@@ -1,0 +1,88 @@
+// Argument validation with exact messages, done before anything crosses into C++.
+import { closest, distance } from 'fastest-levenshtein';
+
+class CodedTypeError extends TypeError {
+  constructor(message: string, readonly code: string) {
+    super(message);
+  }
+}
+class CodedRangeError extends RangeError {
+  constructor(message: string, readonly code: string) {
+    super(message);
+  }
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}
+
+export function typeError(message: string): TypeError {
+  return new CodedTypeError(message, 'ERR_INVALID_ARG_TYPE');
+}
+
+export function rangeError(message: string): RangeError {
+  return new CodedRangeError(message, 'ERR_OUT_OF_RANGE');
+}
+
+/** Rejects option names this API does not know, suggesting the near miss. */
+export function checkOptionNames(options: object, known: readonly string[], what: string): void {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const lower = known.find((k) => k.toLowerCase() === name.toLowerCase());
+    const near = lower ?? closest(name, known as string[]);
+    const suggestion = lower || distance(name, near) <= Math.max(2, Math.floor(name.length / 4)) ? near : undefined;
+    const error = new CodedTypeError(
+      suggestion
+        ? `Misspelled ${what} option "${name}" should be "${suggestion}"`
+        : `Unknown ${what} option "${name}"; known options: ${known.join(', ')}`,
+      'ERR_INVALID_ARG_VALUE',
+    );
+    throw error;
+  }
+}
+
+export function optionsObject(value: unknown, what: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw typeError(`${what} options must be an object, got ${describe(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+export function integer(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw typeError(`"${name}" must be an integer in ${min}..${max}, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw rangeError(`"${name}" must be an integer in ${min}..${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function powerOfTwo(value: unknown, name: string, min: number, max: number): number {
+  const message = `"${name}" must be a power of two in ${min}..${max}, got ${describe(value)}`;
+  if (typeof value !== 'number') throw typeError(message);
+  if (!Number.isInteger(value) || value < min || value > max || (value & (value - 1)) !== 0) throw rangeError(message);
+  return value;
+}
+
+export function boolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw typeError(`"${name}" must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+export function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    const list = allowed.map((a) => `'${a}'`).join(' | ');
+    throw (typeof value === 'string' ? rangeError : typeError)(`"${name}" must be ${list}, got ${describe(value)}`);
+  }
+  return value as T;
+}
+
+export function fd(value: unknown, name = 'fd'): number {
+  return integer(value, name, 0, 2147483647);
+}
