@@ -143,11 +143,22 @@ void DeliverBatch(Napi::Env env, Napi::Function callback, SharedHolder* context,
   bool closed = false;
   (*context)->core->TakeCompletions(&batch, &closed);
   if (batch.empty() && !closed) return;
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, batch.size() * sizeof(Completion));
-  if (!batch.empty()) std::memcpy(buffer.Data(), batch.data(), batch.size() * sizeof(Completion));
-  Napi::Int32Array records = Napi::Int32Array::New(env, batch.size() * 4, buffer, 0);
-  // Exceptions thrown by the JS handler propagate as uncaught exceptions, like any callback.
-  callback.Call({records, Napi::Boolean::New(env, closed)});
+  // The raw C API on purpose: while a worker is being terminated JS cannot run, and
+  // node-addon-api's C++ exceptions would turn that expected failure into a fatal error.
+  // A failed status here means "the environment is going away": drop the batch quietly.
+  const size_t bytes = batch.size() * sizeof(Completion);
+  void* data = nullptr;
+  napi_value buffer;
+  if (napi_create_arraybuffer(env, bytes, &data, &buffer) != napi_ok) return;
+  if (bytes) std::memcpy(data, batch.data(), bytes);
+  napi_value args[2];
+  if (napi_create_typedarray(env, napi_int32_array, batch.size() * 4, buffer, 0, &args[0]) != napi_ok) return;
+  if (napi_get_boolean(env, closed, &args[1]) != napi_ok) return;
+  napi_value global;
+  if (napi_get_global(env, &global) != napi_ok) return;
+  // An exception thrown by the JS handler stays pending; Node reports it as uncaught, as it
+  // does for any callback.
+  napi_call_function(env, global, callback, 2, args, nullptr);
 }
 
 RingCore& RingWrap::LiveCore(const Napi::CallbackInfo& info) {

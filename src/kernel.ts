@@ -108,7 +108,7 @@ const UBUNTU_MAINLINE_RE = /^(\d+)\.(\d+)\.(\d+)-(\d{6})(?:rc(\d+))?-/;
 
 // Debian and Ubuntu ABI names: "6.1.0-27-amd64", "5.15.0-91-generic". The ".0" is not the
 // sublevel actually built, so without other evidence the version is unknown.
-const ABI_NAME_RE = /^\d+\.\d+\.0-\d+(?:-([a-z][a-z0-9-]*))?$/;
+const ABI_NAME_RE = /^\d+\.\d+\.0-\d+(?:-([A-Za-z][\w.+-]*))?$/;
 const UBUNTU_FLAVOUR_RE =
   /^(?:generic|lowlatency|aws|azure|gcp|gke|gkeop|oracle|kvm|raspi|ibm|nvidia|intel|realtime|oem)(?:-|$)/;
 const DEBIAN_FLAVOUR_RE =

@@ -1,0 +1,79 @@
+// Shared test helpers. Every resource a helper makes is released by t.teardown.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { Test } from 'tap';
+
+export const ROOT = path.join(__dirname, '..');
+export const CLI = path.join(ROOT, 'lib', 'cli.js');
+
+/** A pipe (a FIFO in a per-test temp dir): [readFd, writeFd]. The read end blocks, the write end does not. */
+export function pipe(t: Test): [number, number] {
+  const fifo = path.join(t.testdir(), 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  // O_RDWR opens a FIFO without waiting for a writer (Linux).
+  const readFd = fs.openSync(fifo, fs.constants.O_RDWR);
+  const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  t.teardown(() => {
+    closeQuietly(readFd);
+    closeQuietly(writeFd);
+  });
+  return [readFd, writeFd];
+}
+
+export function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed by the test
+  }
+}
+
+export function which(command: string): string | null {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  timedOut: boolean;
+}
+
+/** Runs a command to completion, killing it after timeoutMs. */
+export function run(command: string, args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - started, timedOut });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Open file descriptors and threads of this process. */
+export function fdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+export function threadCount(): number {
+  return fs.readdirSync('/proc/self/task').length;
+}
