@@ -11,7 +11,8 @@
         "native/errors.cc",
         "native/probe.cc",
         "native/ring_core.cc",
-        "native/ring_wrap.cc"
+        "native/ring_wrap.cc",
+        "native/testing.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

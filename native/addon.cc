@@ -5,6 +5,7 @@
 #include "probe.h"
 #include "ring_core.h"
 #include "ring_wrap.h"
+#include "testing.h"
 
 namespace uring_udp {
 
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("INFO_REARMED", Napi::Number::New(env, kInfoRearmed));
   constants.Set("CQE_F_MORE", Napi::Number::New(env, IORING_CQE_F_MORE));
   exports.Set("constants", constants);
+  exports.Set("testing", TestingExports(env));
   return exports;
 }
 

@@ -1,7 +1,9 @@
 #include "ring_core.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -143,9 +145,9 @@ void RingCore::ThreadMain() {
       if (MonotonicNs() > close_deadline_ns_) break;
     }
     if (Backpressured()) continue;
+    CheckPolledFds();
     WaitForCompletions();
     Reap();
-    PublishStats();
   }
 
   // The ring's final close happens here, on the ring thread: the kernel's release path
@@ -281,7 +283,8 @@ void RingCore::Prepare(const Command& command) {
       // later on another thread: keep it in the request's state, whose address is stable
       // (unordered_map never moves its elements).
       OpState& op = in_flight_[command.id];
-      op = OpState{command.kind, -1, 0, false, {}};
+      op = OpState{};
+      op.kind = command.kind;
       op.timeout.tv_sec = static_cast<long long>(command.timeout_ns / 1000000000);
       op.timeout.tv_nsec = static_cast<long long>(command.timeout_ns % 1000000000);
       io_uring_prep_timeout(sqe, &op.timeout, 0, 0);
@@ -303,8 +306,42 @@ void RingCore::Prepare(const Command& command) {
     }
   }
   io_uring_sqe_set_data64(sqe, MakeUserData(kTagUser, command.id));
-  in_flight_[command.id] = OpState{command.kind, command.fd, command.poll_mask, false, {}};
+  OpState& op = in_flight_[command.id];
+  op = OpState{};
+  op.kind = command.kind;
+  op.fd = command.fd;
+  op.poll_mask = command.poll_mask;
+  if (command.kind == OpKind::kPollMultishot || command.kind == OpKind::kPollOnce) {
+    struct stat st;
+    if (fstat(command.fd, &st) == 0) {
+      op.dev = st.st_dev;
+      op.ino = st.st_ino;
+    }
+    armed_polls_++;
+  }
   counters_[kStatSubmitted]++;
+}
+
+// An armed poll whose fd was closed (or closed and reused for another file) would wait
+// forever: end it with EBADF instead. Checked a few times a second, only while polls are armed.
+void RingCore::CheckPolledFds() {
+  if (armed_polls_ == 0 || closing_) return;
+  const int64_t now = MonotonicNs();
+  if (now < next_fd_check_ns_) return;
+  next_fd_check_ns_ = now + 200 * 1000000LL;
+  for (auto& entry : in_flight_) {
+    OpState& op = entry.second;
+    if ((op.kind != OpKind::kPollMultishot && op.kind != OpKind::kPollOnce) || op.cancelled) continue;
+    struct stat st;
+    bool gone = fstat(op.fd, &st) != 0 || static_cast<uint64_t>(st.st_dev) != op.dev ||
+                static_cast<uint64_t>(st.st_ino) != op.ino;
+    if (!gone) continue;
+    op.cancelled = true;
+    op.end_error = EBADF;
+    io_uring_sqe* sqe = NextSqe();
+    io_uring_prep_cancel64(sqe, MakeUserData(kTagUser, entry.first), 0);
+    io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+  }
 }
 
 void RingCore::CancelAllInFlight() {
@@ -375,6 +412,8 @@ void RingCore::Reap() {
     count++;
   }
   if (count) io_uring_cq_advance(&ring_, count);
+  // Stats first, so JS sees counters at least as new as the completions it is handed.
+  PublishStats();
   if (!completions_batch_.empty()) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -418,16 +457,24 @@ void RingCore::HandleCqe(const io_uring_cqe& cqe) {
       Deliver(Completion{id, cqe.res, cqe.flags, kInfoRearmed});
       return;
     }
-    in_flight_.erase(it);
-    Deliver(Completion{id, cqe.res, cqe.flags, kInfoFinal});
+    EndOp(it, cqe);
     return;
   }
   if (op.kind == OpKind::kPollMultishot) {
     Deliver(Completion{id, cqe.res, cqe.flags, 0});
     return;
   }
+  EndOp(it, cqe);
+}
+
+void RingCore::EndOp(std::unordered_map<uint32_t, OpState>::iterator it, const io_uring_cqe& cqe) {
+  const OpState& op = it->second;
+  int32_t res = cqe.res;
+  if (op.end_error && res == -ECANCELED) res = -op.end_error;
+  if (op.kind == OpKind::kPollMultishot || op.kind == OpKind::kPollOnce) armed_polls_--;
+  const uint32_t id = it->first;
   in_flight_.erase(it);
-  Deliver(Completion{id, cqe.res, cqe.flags, kInfoFinal});
+  Deliver(Completion{id, res, cqe.flags, kInfoFinal});
 }
 
 void RingCore::Deliver(const Completion& completion) { completions_batch_.push_back(completion); }

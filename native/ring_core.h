@@ -111,11 +111,16 @@ class RingCore {
 
  private:
   struct OpState {
-    OpKind kind;
-    int32_t fd;
-    uint32_t poll_mask;
-    bool cancelled;
-    __kernel_timespec timeout;
+    OpKind kind = OpKind::kNop;
+    int32_t fd = -1;
+    uint32_t poll_mask = 0;
+    bool cancelled = false;
+    int end_error = 0;  // errno to report instead of ECANCELED when the ring thread ended it
+    __kernel_timespec timeout{};
+    // Identity of the polled file when armed: io_uring holds its own reference to the file,
+    // so closing the fd does not end the request; a changed identity means it was closed.
+    uint64_t dev = 0;
+    uint64_t ino = 0;
   };
 
   void ThreadMain();
@@ -130,8 +135,10 @@ class RingCore {
   int Enter(int (*call)(io_uring*, unsigned, unsigned), unsigned wait_nr, unsigned timeout_us);
   void Reap();
   void HandleCqe(const io_uring_cqe& cqe);
+  void EndOp(std::unordered_map<uint32_t, OpState>::iterator it, const io_uring_cqe& cqe);
   void Deliver(const Completion& completion);
   void PublishStats();
+  void CheckPolledFds();
   bool Backpressured();
 
   const RingConfig config_;
@@ -170,6 +177,8 @@ class RingCore {
   bool closing_ = false;
   bool ring_alive_ = true;
   int64_t close_deadline_ns_ = 0;
+  int64_t next_fd_check_ns_ = 0;
+  unsigned armed_polls_ = 0;
   uint64_t counters_[kStatCount] = {};
 };
 

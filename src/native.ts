@@ -54,6 +54,11 @@ export interface NativeBinding {
     onBatch: (records: Int32Array, closed: boolean) => void,
   ) => NativeRing;
   probe(): Promise<NativeProbe>;
+  /** Test-only helpers (test/ uses them; not part of the public API). */
+  testing: {
+    eventfd(): number;
+    udpSocket(): [number, number];
+  };
   constants: {
     STAT_COUNT: number;
     INFO_FINAL: number;

@@ -2,6 +2,7 @@
 // with or closes the ring; it queues commands and receives completions in batches, through
 // one coalesced wake-up per batch.
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 
 import { RingClosedError, errnoError, fromNative } from './errors';
 import { binding, type NativeRing, type NativeRingConfig } from './native';
@@ -127,9 +128,11 @@ export interface RingStats {
   rearms: number;
   /** Requests in flight. */
   inFlight: number;
+  /** Times completions were delivered to JS: one call per batch, however many it held. */
+  batches: number;
 }
 
-const STAT_NAMES: Array<keyof RingStats> = [
+const STAT_NAMES: Array<Exclude<keyof RingStats, 'batches'>> = [
   'submitted',
   'completed',
   'cqOverflows',
@@ -166,6 +169,7 @@ export class Ring extends EventEmitter {
   readonly #freeIds: number[] = [];
   readonly #touchedPolls = new Set<PollHandle>();
   #nextId = 1;
+  #batches = 0;
   #closePromise: Promise<void> | undefined;
   #resolveClose: (() => void) | undefined;
   #closed = false;
@@ -285,6 +289,7 @@ export class Ring extends EventEmitter {
     STAT_NAMES.forEach((name, i) => {
       out[name] = this.#stats[i] ?? 0;
     });
+    out.batches = this.#batches;
     return out;
   }
 
@@ -340,6 +345,11 @@ export class Ring extends EventEmitter {
     this.#assertOpen('ring.poll()');
     v.fd(fd);
     const mask = pollMask(events);
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw errnoError(-9, 'poll', `ring.poll(${fd})`);
+    }
     const handle: PollHandle = new PollHandle(fd, mask, (h) => this.#cancelPoll(h));
     const id = this.#register({
       complete: (res, flags, info) => {
@@ -414,6 +424,7 @@ export class Ring extends EventEmitter {
 
   #onBatch(records: Int32Array, closed: boolean): void {
     const count = records.length >>> 2;
+    this.#batches++;
     for (let i = 0; i < count; i++) {
       const base = i << 2;
       const id = records[base]! >>> 0;
