@@ -12,7 +12,9 @@
         "native/probe.cc",
         "native/ring_core.cc",
         "native/ring_wrap.cc",
-        "native/testing.cc"
+        "native/testing.cc",
+        "native/udp_receiver.cc",
+        "native/udp_wrap.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -6,17 +6,21 @@
 #include "ring_core.h"
 #include "ring_wrap.h"
 #include "testing.h"
+#include "udp_wrap.h"
 
 namespace uring_udp {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRing", RingWrap::Define(env));
+  exports.Set("NativeUdp", UdpWrap::Define(env));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("STAT_COUNT", Napi::Number::New(env, kStatCount));
   constants.Set("INFO_FINAL", Napi::Number::New(env, kInfoFinal));
   constants.Set("INFO_REARMED", Napi::Number::New(env, kInfoRearmed));
   constants.Set("CQE_F_MORE", Napi::Number::New(env, IORING_CQE_F_MORE));
+  constants.Set("RECV_STAT_COUNT", Napi::Number::New(env, kRecvStatCount));
+  constants.Set("RECV_HEADER_BYTES", Napi::Number::New(env, kRecvHeaderBytes));
   exports.Set("constants", constants);
   exports.Set("testing", TestingExports(env));
   return exports;

@@ -11,3 +11,5 @@ export { identifyKernel, readKernelIdentity, parseVersion, compareVersions, form
 export type { KernelIdentity, KernelVersion } from './kernel';
 export { UringError, RingClosedError } from './errors';
 export { OPCODE_NAMES, opcodeName } from './opcodes';
+export { createSocket, Socket, DatagramBatch } from './udp';
+export type { SocketOptions, SocketType, Backend, RemoteInfo, SocketStats, BatchHandler, Destination, BindOptions, DatagramData } from './udp';

@@ -38,6 +38,48 @@ export interface NativeRing {
   info(): NativeRingInfo;
 }
 
+export interface NativeAddress {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+export interface NativeRecvConfig {
+  backend: number;
+  maxDatagramSize: number;
+  bufferSize: number;
+  bufferCount: number;
+  batchCount: number;
+  batchDelayUs: number;
+  maxWaitMs: number;
+}
+
+export interface NativeUdp {
+  setOption(name: string, value: number): void;
+  getOption(name: string): number;
+  bind(address: string, port: number): void;
+  connect(address: string, port: number): void;
+  disconnect(): void;
+  localAddress(): NativeAddress;
+  remoteAddress(): NativeAddress;
+  /** Bytes sent, or -errno. */
+  send(chunks: Uint8Array[], address: string | null, port: number): number;
+  /** Datagrams sent from `start` (one sendmmsg, at most 1024), or -errno. */
+  sendMany(datagrams: Uint8Array[], destinations: Array<[string, number]> | null, index: Uint32Array | null, start: number): number;
+  membership(add: boolean, group: string, iface: string | null): void;
+  sourceMembership(add: boolean, source: string, group: string, iface: string | null): void;
+  multicastInterface(iface: string): void;
+  startReceiving(config: NativeRecvConfig, stats: Float64Array): number;
+  stopReceiving(): void;
+  join(): void;
+  closeFd(): void;
+  backend(): number | null;
+  ref(): void;
+  unref(): void;
+  readonly fd: number;
+  readonly threadId: number;
+}
+
 export interface NativeProbe {
   usable: boolean;
   setupError?: Error & { code: string; errno: number; syscall: string };
@@ -53,6 +95,10 @@ export interface NativeBinding {
     stats: Float64Array,
     onBatch: (records: Int32Array, closed: boolean) => void,
   ) => NativeRing;
+  NativeUdp: new (
+    family: 4 | 6,
+    onBatch: (batches: Array<ArrayBuffer | Uint32Array>, errno: number, stopped: boolean) => void,
+  ) => NativeUdp;
   probe(): Promise<NativeProbe>;
   /** Test-only helpers (test/ uses them; not part of the public API). */
   testing: {
@@ -64,6 +110,8 @@ export interface NativeBinding {
     INFO_FINAL: number;
     INFO_REARMED: number;
     CQE_F_MORE: number;
+    RECV_STAT_COUNT: number;
+    RECV_HEADER_BYTES: number;
   };
 }
 

@@ -1,0 +1,562 @@
+#include "udp_receiver.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common.h"
+
+namespace uring_udp {
+
+namespace {
+
+constexpr uint64_t kTagRecv = kTagExtension + 0;
+constexpr uint64_t kTagPoll = kTagExtension + 1;
+constexpr uint16_t kBufferGroup = 0;
+constexpr unsigned kRecvmmsgBatch = 64;
+constexpr size_t kArenaBytes = 256 * 1024;
+// SO_RXQ_OVFL delivers a uint32_t drop counter with every datagram.
+constexpr size_t kControlBytes = CMSG_SPACE(sizeof(uint32_t));
+static_assert(kRecvHeaderBytes == sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + kControlBytes,
+              "kRecvHeaderBytes must match the recvmsg layout");
+
+__kernel_timespec TimespecFromUs(uint64_t us) {
+  __kernel_timespec ts;
+  ts.tv_sec = static_cast<long long>(us / 1000000);
+  ts.tv_nsec = static_cast<long long>((us % 1000000) * 1000);
+  return ts;
+}
+
+}  // namespace
+
+UdpReceiver::UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify)
+    : fd_(fd), config_(config), stats_(stats), notify_(std::move(notify)) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  arena_limit_ = std::max<size_t>(kArenaBytes, config_.max_datagram);
+}
+
+UdpReceiver::~UdpReceiver() {
+  if (thread_.joinable()) {
+    if (Exited()) thread_.join();
+    else thread_.detach();
+  }
+  if (wake_fd_ >= 0 && Exited()) close(wake_fd_);
+}
+
+int UdpReceiver::Start(RecvBackend* backend, std::string* failed_syscall) {
+  if (wake_fd_ < 0) {
+    *failed_syscall = "eventfd";
+    return -errno;
+  }
+  thread_ = std::thread([this] { ThreadMain(); });
+  std::unique_lock<std::mutex> lock(mutex_);
+  state_changed_.wait(lock, [this] { return started_; });
+  if (start_result_ < 0) {
+    *failed_syscall = start_syscall_;
+    lock.unlock();
+    thread_.join();
+    return start_result_;
+  }
+  *backend = this->backend();
+  return 0;
+}
+
+void UdpReceiver::SetBackend(RecvBackend backend) {
+  config_.backend = backend;
+  backend_.store(static_cast<int>(backend), std::memory_order_release);
+}
+
+int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
+  const unsigned cq_entries = std::max(1024u, config_.buffer_count * 2);
+  const unsigned flag_sets[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+      0,
+  };
+  int result = -EINVAL;
+  for (unsigned flags : flag_sets) {
+    io_uring_params params;
+    std::memset(&params, 0, sizeof(params));
+    params.flags = flags | IORING_SETUP_CQSIZE;
+    params.cq_entries = cq_entries;
+    result = io_uring_queue_init_params(64, &ring_, &params);
+    if (result != -EINVAL) break;
+  }
+  if (result < 0) {
+    *failed_syscall = "io_uring_setup";
+    return result;
+  }
+  ring_alive_ = true;
+  if (backend != RecvBackend::kMultishotRecvmsg) return 0;
+
+  buf_ring_bytes_ = config_.buffer_count * sizeof(io_uring_buf);
+  void* ring_memory = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  buffers_bytes_ = static_cast<size_t>(config_.buffer_count) * config_.buffer_size;
+  void* buffer_memory = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (ring_memory == MAP_FAILED || buffer_memory == MAP_FAILED) {
+    int err = errno;
+    if (ring_memory != MAP_FAILED) munmap(ring_memory, buf_ring_bytes_);
+    if (buffer_memory != MAP_FAILED) munmap(buffer_memory, buffers_bytes_);
+    TeardownRing();
+    *failed_syscall = "mmap";
+    return -err;
+  }
+  buf_ring_ = static_cast<io_uring_buf_ring*>(ring_memory);
+  buffers_ = static_cast<uint8_t*>(buffer_memory);
+  io_uring_buf_ring_init(buf_ring_);
+  io_uring_buf_reg reg;
+  std::memset(&reg, 0, sizeof(reg));
+  reg.ring_addr = reinterpret_cast<uintptr_t>(ring_memory);
+  reg.ring_entries = config_.buffer_count;
+  reg.bgid = kBufferGroup;
+  result = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (result < 0) {
+    TeardownRing();
+    *failed_syscall = "io_uring_register";
+    return result;
+  }
+  const int mask = io_uring_buf_ring_mask(config_.buffer_count);
+  for (unsigned i = 0; i < config_.buffer_count; i++) {
+    io_uring_buf_ring_add(buf_ring_, buffers_ + static_cast<size_t>(i) * config_.buffer_size, config_.buffer_size,
+                          static_cast<unsigned short>(i), mask, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(config_.buffer_count));
+
+  std::memset(&recv_template_, 0, sizeof(recv_template_));
+  recv_template_.msg_namelen = sizeof(sockaddr_in6);
+  recv_template_.msg_controllen = kControlBytes;
+  return 0;
+}
+
+void UdpReceiver::TeardownRing() {
+  if (ring_alive_) {
+    // The ring's final close, on this thread (it also drops the buffer ring registration).
+    io_uring_queue_exit(&ring_);
+    ring_alive_ = false;
+  }
+  if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
+  if (buffers_) munmap(buffers_, buffers_bytes_);
+  buf_ring_ = nullptr;
+  buffers_ = nullptr;
+}
+
+void UdpReceiver::ThreadMain() {
+  tid_.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
+  std::string failed;
+  int result = 0;
+  SetBackend(config_.backend);
+  if (config_.backend != RecvBackend::kRecvmmsg) {
+    // Fall back in order: a kernel without buffer rings gets the poll backend, a process
+    // without io_uring (EPERM from seccomp or io_uring_disabled, ENOSYS) the plain loop.
+    result = SetupRing(config_.backend, &failed);
+    if (result < 0 && config_.backend == RecvBackend::kMultishotRecvmsg) {
+      SetBackend(RecvBackend::kPollRecvmmsg);
+      result = SetupRing(config_.backend, &failed);
+    }
+    if (result < 0) SetBackend(RecvBackend::kRecvmmsg);
+  } else {
+    SetBackend(RecvBackend::kRecvmmsg);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    start_result_ = 0;
+    start_syscall_ = failed;
+    started_ = true;
+  }
+  state_changed_.notify_all();
+
+  switch (config_.backend) {
+    case RecvBackend::kMultishotRecvmsg:
+      RunMultishot();
+      break;
+    case RecvBackend::kPollRecvmmsg:
+      RunPollRecvmmsg();
+      break;
+    case RecvBackend::kRecvmmsg:
+      RunRecvmmsg();
+      break;
+  }
+  TeardownRing();
+  Flush();
+  PublishStats();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+  }
+  exited_.store(true, std::memory_order_release);
+  state_changed_.notify_all();
+  notify_pending_.store(true, std::memory_order_release);
+  notify_();
+}
+
+int UdpReceiver::EnterWait(unsigned wait_nr, uint64_t timeout_us) {
+  __kernel_timespec ts = TimespecFromUs(timeout_us);
+  io_uring_cqe* cqe = nullptr;
+  enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+  int result = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
+  enter_since_ns_.store(0, std::memory_order_release);
+  counters_[kRecvEnters]++;
+  return result;
+}
+
+void UdpReceiver::ArmWake() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  io_uring_prep_poll_multishot(sqe, wake_fd_, POLLIN);
+  io_uring_sqe_set_data64(sqe, MakeUserData(kTagWake, 0));
+  wake_armed_ = true;
+}
+
+void UdpReceiver::ArmRecv() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) {
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  io_uring_prep_recvmsg_multishot(sqe, fd_, &recv_template_, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kBufferGroup;
+  io_uring_sqe_set_data64(sqe, MakeUserData(kTagRecv, 0));
+  recv_armed_ = true;
+}
+
+void UdpReceiver::ArmPoll() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) {
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  io_uring_prep_poll_multishot(sqe, fd_, POLLIN);
+  io_uring_sqe_set_data64(sqe, MakeUserData(kTagPoll, 0));
+  poll_armed_ = true;
+}
+
+void UdpReceiver::RunMultishot() {
+  ArmWake();
+  ArmRecv();
+  while (!StopRequested()) {
+    WaitWhileBackpressured();
+    if (io_uring_cq_ready(&ring_) == 0) EnterWait(1, static_cast<uint64_t>(config_.max_wait_ms) * 1000);
+    unsigned ready = io_uring_cq_ready(&ring_);
+    if (config_.batch_count > 1 && ready > 0 && ready < config_.batch_count) {
+      // Datagrams are arriving: give their neighbours batch_delay_us to join the batch, so
+      // JS is crossed once for the lot (the cross-thread wake-up is the expensive part).
+      EnterWait(config_.batch_count, config_.batch_delay_us);
+    }
+    bool stop_seen = false;
+    ReapRing(&stop_seen);
+    if (config_.backend != RecvBackend::kMultishotRecvmsg) {
+      // The kernel refused multishot recvmsg (-EINVAL before 6.0): continue with poll.
+      RunPollRecvmmsg();
+      return;
+    }
+    if (!recv_armed_ && !StopRequested()) ArmRecv();
+    Flush();
+    PublishStats();
+  }
+  // Cancel the receive request and collect what it still had, with a bound.
+  if (recv_armed_) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (!sqe) {
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
+    io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+    const int64_t deadline = MonotonicNs() + 1000 * 1000000LL;
+    while (recv_armed_ && MonotonicNs() < deadline) {
+      EnterWait(1, 100 * 1000);
+      bool stop_seen = false;
+      ReapRing(&stop_seen);
+    }
+  }
+}
+
+void UdpReceiver::RunPollRecvmmsg() {
+  recv_armed_ = false;  // a multishot recvmsg that ended with -EINVAL: nothing to cancel
+  if (!wake_armed_) ArmWake();
+  if (!poll_armed_) ArmPoll();
+  while (!StopRequested()) {
+    WaitWhileBackpressured();
+    if (io_uring_cq_ready(&ring_) == 0) EnterWait(1, static_cast<uint64_t>(config_.max_wait_ms) * 1000);
+    bool stop_seen = false;
+    ReapRing(&stop_seen);
+    if (!poll_armed_ && !StopRequested()) ArmPoll();
+    Flush();
+    PublishStats();
+  }
+}
+
+void UdpReceiver::RunRecvmmsg() {
+  while (!StopRequested()) {
+    WaitWhileBackpressured();
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    int ready = poll(fds, 2, static_cast<int>(config_.max_wait_ms));
+    if (ready < 0 && errno != EINTR) {
+      ReportError(errno);
+      break;
+    }
+    if (fds[1].revents & POLLIN) {
+      uint64_t value;
+      ssize_t got = read(wake_fd_, &value, sizeof(value));
+      (void)got;
+    }
+    if (fds[0].revents & (POLLIN | POLLERR)) DrainRecvmmsg();
+    Flush();
+    PublishStats();
+  }
+}
+
+void UdpReceiver::ReapRing(bool* stop_seen) {
+  unsigned head;
+  unsigned count = 0;
+  unsigned recycled = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    count++;
+    const uint64_t tag = TagOf(cqe->user_data);
+    if (tag == kTagRecv) {
+      HandleRecvCqe(*cqe, &recycled);
+    } else if (tag == kTagPoll) {
+      if (!(cqe->flags & IORING_CQE_F_MORE)) poll_armed_ = false;
+      if (cqe->res < 0) {
+        if (cqe->res != -ECANCELED) ReportError(-cqe->res);
+      } else {
+        DrainRecvmmsg();
+      }
+      if (!poll_armed_) counters_[kRecvRearms]++;
+    } else if (tag == kTagWake) {
+      uint64_t value;
+      ssize_t got = read(wake_fd_, &value, sizeof(value));
+      (void)got;
+      *stop_seen = StopRequested();
+      if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        wake_armed_ = false;
+        if (!StopRequested()) ArmWake();
+      }
+    }
+  }
+  if (count) io_uring_cq_advance(&ring_, count);
+  // Every buffer used in this reap was copied out: give them all back at once.
+  if (recycled) io_uring_buf_ring_advance(buf_ring_, static_cast<int>(recycled));
+}
+
+void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
+  const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  if (!more) recv_armed_ = false;
+  if (cqe.res < 0) {
+    if (cqe.res == -ENOBUFS) {
+      // The buffer ring ran dry; buffers come back at the end of this reap and the request
+      // is re-armed right after.
+      counters_[kRecvEnobufs]++;
+    } else if (cqe.res == -EINVAL && counters_[kRecvDatagrams] == 0) {
+      SetBackend(RecvBackend::kPollRecvmmsg);
+    } else if (cqe.res != -ECANCELED) {
+      ReportError(-cqe.res);
+      if (!more) counters_[kRecvRearms]++;
+    }
+    return;
+  }
+  if (!more && !StopRequested()) counters_[kRecvRearms]++;
+  if (!(cqe.flags & IORING_CQE_F_BUFFER)) return;
+  const unsigned bid = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+  uint8_t* buffer = buffers_ + static_cast<size_t>(bid) * config_.buffer_size;
+  io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buffer, cqe.res, &recv_template_);
+  if (out) {
+    const uint8_t* payload = static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &recv_template_));
+    const uint32_t length = io_uring_recvmsg_payload_length(out, cqe.res, &recv_template_);
+    NoteControl(recv_template_, reinterpret_cast<const uint8_t*>(io_uring_recvmsg_name(out)) + recv_template_.msg_namelen,
+                out->controllen);
+    Append(payload, length, out->payloadlen, (out->flags & MSG_TRUNC) != 0, io_uring_recvmsg_name(out),
+           out->namelen);
+  }
+  io_uring_buf_ring_add(buf_ring_, buffer, config_.buffer_size, static_cast<unsigned short>(bid),
+                        io_uring_buf_ring_mask(config_.buffer_count), static_cast<int>((*recycled)++));
+}
+
+// recvmmsg until the socket is empty (poll and plain backends). Returns false on a fatal error.
+bool UdpReceiver::DrainRecvmmsg() {
+  if (messages_.empty()) {
+    const unsigned batch = kRecvmmsgBatch;
+    scratch_.resize(static_cast<size_t>(batch) * config_.max_datagram);
+    messages_.resize(batch);
+    iovecs_.resize(batch);
+    names_.resize(batch);
+    controls_.resize(batch * kControlBytes);
+  }
+  const unsigned batch = static_cast<unsigned>(messages_.size());
+  for (int round = 0; round < 64; round++) {
+    for (unsigned i = 0; i < batch; i++) {
+      iovecs_[i].iov_base = scratch_.data() + static_cast<size_t>(i) * config_.max_datagram;
+      iovecs_[i].iov_len = config_.max_datagram;
+      msghdr& header = messages_[i].msg_hdr;
+      header.msg_name = &names_[i];
+      header.msg_namelen = sizeof(sockaddr_storage);
+      header.msg_iov = &iovecs_[i];
+      header.msg_iovlen = 1;
+      header.msg_control = controls_.data() + i * kControlBytes;
+      header.msg_controllen = kControlBytes;
+      header.msg_flags = 0;
+      messages_[i].msg_len = 0;
+    }
+    int received = recvmmsg(fd_, messages_.data(), batch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    if (received < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      ReportError(errno);
+      return errno != EBADF && errno != ENOTSOCK;
+    }
+    for (int i = 0; i < received; i++) {
+      const msghdr& header = messages_[i].msg_hdr;
+      // MSG_TRUNC in flags makes msg_len the datagram's real length.
+      const uint32_t wire = messages_[i].msg_len;
+      const uint32_t copied = std::min(wire, config_.max_datagram);
+      NoteControl(header, header.msg_control, header.msg_controllen);
+      Append(static_cast<const uint8_t*>(iovecs_[i].iov_base), copied, wire, (header.msg_flags & MSG_TRUNC) != 0,
+             header.msg_name, header.msg_namelen);
+    }
+    if (static_cast<unsigned>(received) < batch) return true;
+  }
+  return true;
+}
+
+void UdpReceiver::NoteControl(const msghdr& header, const void* control, size_t control_length) {
+  if (control_length < sizeof(cmsghdr)) return;
+  // Walk the control block by hand: for the ring backend it lives inside the provided buffer,
+  // not behind header.msg_control.
+  (void)header;
+  const uint8_t* cursor = static_cast<const uint8_t*>(control);
+  const uint8_t* end = cursor + control_length;
+  while (cursor + sizeof(cmsghdr) <= end) {
+    cmsghdr cmsg;
+    std::memcpy(&cmsg, cursor, sizeof(cmsg));
+    if (cmsg.cmsg_len < sizeof(cmsghdr) || cursor + cmsg.cmsg_len > end) break;
+    if (cmsg.cmsg_level == SOL_SOCKET && cmsg.cmsg_type == SO_RXQ_OVFL && cmsg.cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+      uint32_t dropped;
+      std::memcpy(&dropped, cursor + CMSG_LEN(0), sizeof(dropped));
+      counters_[kRecvKernelDrops] = dropped;  // the kernel's running total for this socket
+    }
+    cursor += CMSG_ALIGN(cmsg.cmsg_len);
+  }
+}
+
+void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
+                         const void* name, uint32_t name_length) {
+  if (batch_ && batch_->arena.size() + length > arena_limit_) Flush();
+  if (!batch_) {
+    batch_ = std::make_unique<RecvBatch>();
+    batch_->arena.reserve(arena_limit_);
+    batch_->records.reserve(config_.batch_count);
+  }
+  DatagramRecord record{};
+  record.offset = static_cast<uint32_t>(batch_->arena.size());
+  record.length = length;
+  record.wire_length = wire_length;
+  batch_->arena.insert(batch_->arena.end(), payload, payload + length);
+  uint32_t family = 0;
+  uint32_t port = 0;
+  sockaddr_storage address;
+  std::memset(&address, 0, sizeof(address));
+  std::memcpy(&address, name, std::min<size_t>(name_length, sizeof(address)));
+  if (address.ss_family == AF_INET && name_length >= sizeof(sockaddr_in)) {
+    const sockaddr_in* in = reinterpret_cast<const sockaddr_in*>(&address);
+    family = 4;
+    port = ntohs(in->sin_port);
+    std::memcpy(record.address, &in->sin_addr, 4);
+  } else if (address.ss_family == AF_INET6 && name_length >= sizeof(sockaddr_in6)) {
+    const sockaddr_in6* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    family = 6;
+    port = ntohs(in6->sin6_port);
+    std::memcpy(record.address, &in6->sin6_addr, 16);
+  }
+  const uint32_t flags = truncated ? kRecordTruncated : 0;
+  record.port_family_flags = port | (family << 16) | (flags << 24);
+  batch_->records.push_back(record);
+  counters_[kRecvDatagrams]++;
+  counters_[kRecvBytes] += length;
+  if (truncated) counters_[kRecvTruncated]++;
+}
+
+void UdpReceiver::Flush() {
+  if (!batch_ || batch_->records.empty()) return;
+  const size_t count = batch_->records.size();
+  counters_[kRecvBatches]++;
+  PublishStats();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_batches_.push_back(std::move(batch_));
+    pending_datagrams_ += count;
+  }
+  batch_.reset();
+  // One coalesced wake-up of the JS thread, however many batches are waiting.
+  if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) notify_();
+}
+
+void UdpReceiver::ReportError(int err) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pending_error_ == 0) pending_error_ = err;
+  }
+  if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) notify_();
+}
+
+void UdpReceiver::WaitWhileBackpressured() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (pending_datagrams_ >= config_.max_pending_datagrams && !StopRequested()) {
+    // JS is behind: stop receiving, outside the kernel; the socket buffer absorbs what it
+    // can and the kernel counts the rest as drops (SO_RXQ_OVFL).
+    state_changed_.wait_for(lock, std::chrono::milliseconds(config_.max_wait_ms));
+  }
+}
+
+void UdpReceiver::RequestStop() {
+  stop_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  ssize_t written = write(wake_fd_, &one, sizeof(one));
+  (void)written;
+  state_changed_.notify_all();
+}
+
+void UdpReceiver::TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped) {
+  notify_pending_.store(false, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    out->swap(pending_batches_);
+    pending_batches_.clear();
+    pending_datagrams_ = 0;
+    *error = pending_error_;
+    pending_error_ = 0;
+    *stopped = stopped_;
+  }
+  state_changed_.notify_all();
+}
+
+bool UdpReceiver::WaitExited(int timeout_ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return state_changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return Exited(); });
+}
+
+void UdpReceiver::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void UdpReceiver::Detach() {
+  if (thread_.joinable()) thread_.detach();
+}
+
+void UdpReceiver::PublishStats() {
+  for (unsigned i = 0; i < kRecvStatCount; i++) {
+    double value = static_cast<double>(counters_[i]);
+    __atomic_store(&stats_[i], &value, __ATOMIC_RELAXED);
+  }
+}
+
+}  // namespace uring_udp

@@ -1,0 +1,175 @@
+// UdpReceiver: the native thread that receives one UDP socket's datagrams and hands them to
+// JavaScript in batches.
+//
+// Three backends, fastest first (shared/DESIGN.md "Receive path"):
+//   kMultishotRecvmsg  io_uring multishot recvmsg + a provided buffer ring (kernel >= 6.0)
+//   kPollRecvmmsg      io_uring multishot poll on the socket + recvmmsg on readiness (>= 5.13)
+//   kRecvmmsg          no io_uring at all: poll(2) + recvmmsg, for EPERM/ENOSYS/io_uring_disabled
+// The io_uring backends follow the ring rule: setup, every enter and register, and the final
+// close happen on this thread only.
+//
+// Each datagram is copied out of the kernel-provided buffer into a per-batch arena and the
+// buffer goes straight back to the buffer ring on this thread. So the buffer ring needs only
+// enough buffers to cover one reap, buffers can be large enough for any datagram (65507 bytes
+// arrive whole by default), and the arena handed to JS is memory JS owns: a view retained past
+// the batch callback keeps reading the bytes it was given, never freed or reused memory.
+#pragma once
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace uring_udp {
+
+// Bytes a provided buffer needs besides the payload: io_uring_recvmsg_out, room for an IPv6
+// source address, and the SO_RXQ_OVFL control message.
+constexpr uint32_t kRecvHeaderBytes = 16 + 28 + 24;
+
+enum class RecvBackend : int { kMultishotRecvmsg = 0, kPollRecvmmsg = 1, kRecvmmsg = 2 };
+
+struct RecvConfig {
+  RecvBackend backend = RecvBackend::kMultishotRecvmsg;
+  uint32_t buffer_size = 65536 + 128;  // per provided buffer: header + name + control + payload
+  uint32_t buffer_count = 256;         // provided buffers (a power of two)
+  uint32_t max_datagram = 65507;       // payload bytes one buffer can hold
+  uint32_t batch_count = 64;           // wait for this many datagrams ...
+  uint32_t batch_delay_us = 200;       // ... or this long once one has arrived
+  uint32_t max_wait_ms = 500;          // bound on one wait inside the kernel
+  size_t max_pending_datagrams = 1 << 18;  // JS this far behind: stop receiving (the kernel drops)
+};
+
+// One record per datagram, eight 32-bit words, read by JS from a Uint32Array.
+struct DatagramRecord {
+  uint32_t offset;     // payload offset in the batch arena
+  uint32_t length;     // payload bytes in the arena
+  uint32_t port_family_flags;  // port | family << 16 (4 or 6) | flags << 24
+  uint32_t address[4];  // IPv4 in address[0] (network order bytes), IPv6 in all four
+  uint32_t wire_length; // the datagram's real length (> length when truncated)
+};
+constexpr uint32_t kRecordTruncated = 1u;
+static_assert(sizeof(DatagramRecord) == 32, "JS reads eight 32-bit words per record");
+
+struct RecvBatch {
+  std::vector<uint8_t> arena;
+  std::vector<DatagramRecord> records;
+};
+
+enum RecvStatIndex : unsigned {
+  kRecvDatagrams,
+  kRecvBytes,
+  kRecvKernelDrops,  // SO_RXQ_OVFL: datagrams the kernel dropped for a full socket buffer
+  kRecvEnobufs,      // times the buffer ring ran dry (-ENOBUFS) and the request was re-armed
+  kRecvRearms,       // multishot requests re-armed after the kernel ended them
+  kRecvTruncated,
+  kRecvEnters,
+  kRecvBatches,
+  kRecvStatCount
+};
+
+class UdpReceiver {
+ public:
+  using Notify = std::function<void()>;
+
+  UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify);
+  ~UdpReceiver();
+  UdpReceiver(const UdpReceiver&) = delete;
+  UdpReceiver& operator=(const UdpReceiver&) = delete;
+
+  // Starts the thread with config.backend, falling back to the next backend when io_uring
+  // is missing or forbidden. Returns 0 or -errno; *backend says which one runs.
+  int Start(RecvBackend* backend, std::string* failed_syscall);
+
+  // JS thread.
+  void RequestStop();
+  void TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped);
+  bool WaitExited(int timeout_ms);
+  bool Exited() const { return exited_.load(std::memory_order_acquire); }
+  void Join();
+  void Detach();
+  int tid() const { return tid_.load(std::memory_order_acquire); }
+  // The backend running now: the kernel can refuse multishot recvmsg after setup, and the
+  // receiver then moves to the poll backend.
+  RecvBackend backend() const { return static_cast<RecvBackend>(backend_.load(std::memory_order_acquire)); }
+  int64_t enter_since_ns() const { return enter_since_ns_.load(std::memory_order_acquire); }
+
+ private:
+  void ThreadMain();
+  int SetupRing(RecvBackend backend, std::string* failed_syscall);
+  void TeardownRing();
+  void RunMultishot();
+  void RunPollRecvmmsg();
+  void RunRecvmmsg();
+  void ArmRecv();
+  void ArmPoll();
+  void ArmWake();
+  void ReapRing(bool* stop_seen);
+  void HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled);
+  bool DrainRecvmmsg();
+  void Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
+              const void* name, uint32_t name_length);
+  void NoteControl(const msghdr& header, const void* control, size_t control_length);
+  void Flush();
+  void SetBackend(RecvBackend backend);
+  bool StopRequested() const { return stop_.load(std::memory_order_acquire); }
+  void WaitWhileBackpressured();
+  void ReportError(int err);
+  void PublishStats();
+  int EnterWait(unsigned wait_nr, uint64_t timeout_us);
+
+  const int fd_;
+  RecvConfig config_;
+  double* const stats_;
+  const Notify notify_;
+
+  std::thread thread_;
+  std::atomic<int> tid_{0};
+  std::atomic<int64_t> enter_since_ns_{0};
+  std::atomic<bool> exited_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> notify_pending_{false};
+  std::atomic<int> backend_{0};
+  int wake_fd_ = -1;
+
+  std::mutex mutex_;
+  std::condition_variable state_changed_;
+  bool started_ = false;
+  int start_result_ = 0;
+  std::string start_syscall_;
+  std::vector<std::unique_ptr<RecvBatch>> pending_batches_;
+  size_t pending_datagrams_ = 0;
+  int pending_error_ = 0;
+  bool stopped_ = false;
+
+  // Receiver thread only.
+  io_uring ring_{};
+  bool ring_alive_ = false;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  uint8_t* buffers_ = nullptr;
+  size_t buffers_bytes_ = 0;
+  size_t buf_ring_bytes_ = 0;
+  msghdr recv_template_{};
+  bool recv_armed_ = false;
+  bool poll_armed_ = false;
+  bool wake_armed_ = false;
+  std::unique_ptr<RecvBatch> batch_;
+  size_t arena_limit_ = 0;
+  uint64_t counters_[kRecvStatCount] = {};
+  // recvmmsg scratch space (poll and plain backends)
+  std::vector<uint8_t> scratch_;
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> iovecs_;
+  std::vector<sockaddr_storage> names_;
+  std::vector<uint8_t> controls_;
+};
+
+}  // namespace uring_udp

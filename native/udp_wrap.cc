@@ -1,0 +1,584 @@
+// NativeUdp: a UDP socket. Socket calls that cannot block in io_uring (socket, setsockopt,
+// bind, connect, sendmsg/sendmmsg on a non-blocking socket, close) run on the JS thread;
+// receiving runs on the socket's UdpReceiver thread, which owns its io_uring.
+#include "udp_wrap.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+
+namespace uring_udp {
+
+namespace {
+
+constexpr int kShutdownWaitMs = 3000;
+
+struct NamedOption {
+  const char* name;
+  int level;
+  int option;
+};
+
+const NamedOption kOptions[] = {
+    {"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
+    {"SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT},
+    {"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF},
+    {"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF},
+    {"SO_BROADCAST", SOL_SOCKET, SO_BROADCAST},
+    {"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
+    {"IP_TTL", IPPROTO_IP, IP_TTL},
+    {"IPV6_UNICAST_HOPS", IPPROTO_IPV6, IPV6_UNICAST_HOPS},
+    {"IP_MULTICAST_TTL", IPPROTO_IP, IP_MULTICAST_TTL},
+    {"IPV6_MULTICAST_HOPS", IPPROTO_IPV6, IPV6_MULTICAST_HOPS},
+    {"IP_MULTICAST_LOOP", IPPROTO_IP, IP_MULTICAST_LOOP},
+    {"IPV6_MULTICAST_LOOP", IPPROTO_IPV6, IPV6_MULTICAST_LOOP},
+};
+
+const NamedOption& OptionByName(Napi::Env env, const std::string& name) {
+  for (const NamedOption& option : kOptions)
+    if (name == option.name) return option;
+  throw Napi::TypeError::New(env, "unknown socket option " + name);
+}
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (!info[index].IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
+  return info[index].As<Napi::String>().Utf8Value();
+}
+
+}  // namespace
+
+// Parses an IP literal for a socket of `family` (4 or 6). An IPv6 socket takes IPv4 literals as
+// IPv4-mapped addresses, as a dual-stack socket must. Returns false when it is not a literal.
+bool ParseAddress(int family, const std::string& text, uint16_t port, sockaddr_storage* out, socklen_t* length) {
+  std::memset(out, 0, sizeof(*out));
+  if (family == 4) {
+    sockaddr_in* in = reinterpret_cast<sockaddr_in*>(out);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    if (inet_pton(AF_INET, text.c_str(), &in->sin_addr) != 1) return false;
+    *length = sizeof(sockaddr_in);
+    return true;
+  }
+  sockaddr_in6* in6 = reinterpret_cast<sockaddr_in6*>(out);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = htons(port);
+  std::string host = text;
+  const size_t percent = host.find('%');
+  if (percent != std::string::npos) {
+    const std::string scope = host.substr(percent + 1);
+    host = host.substr(0, percent);
+    unsigned index = if_nametoindex(scope.c_str());
+    if (index == 0) index = static_cast<unsigned>(std::strtoul(scope.c_str(), nullptr, 10));
+    in6->sin6_scope_id = index;
+  }
+  *length = sizeof(sockaddr_in6);
+  if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
+  in6->sin6_addr.s6_addr[10] = 0xff;
+  in6->sin6_addr.s6_addr[11] = 0xff;
+  std::memcpy(&in6->sin6_addr.s6_addr[12], &v4, 4);
+  return true;
+}
+
+Napi::Object AddressObject(Napi::Env env, const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2] = {0};
+  Napi::Object result = Napi::Object::New(env);
+  if (address.ss_family == AF_INET) {
+    const sockaddr_in* in = reinterpret_cast<const sockaddr_in*>(&address);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    result.Set("address", text);
+    result.Set("family", "IPv4");
+    result.Set("port", Napi::Number::New(env, ntohs(in->sin_port)));
+  } else {
+    const sockaddr_in6* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    std::string formatted = text;
+    if (in6->sin6_scope_id) {
+      char name[IF_NAMESIZE] = {0};
+      formatted += "%";
+      formatted += if_indextoname(in6->sin6_scope_id, name) ? name : std::to_string(in6->sin6_scope_id);
+    }
+    result.Set("address", formatted);
+    result.Set("family", "IPv6");
+    result.Set("port", Napi::Number::New(env, ntohs(in6->sin6_port)));
+  }
+  return result;
+}
+
+Napi::Function UdpWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeUdp",
+                     {
+                         InstanceMethod<&UdpWrap::SetOption>("setOption"),
+                         InstanceMethod<&UdpWrap::GetOption>("getOption"),
+                         InstanceMethod<&UdpWrap::Bind>("bind"),
+                         InstanceMethod<&UdpWrap::Connect>("connect"),
+                         InstanceMethod<&UdpWrap::Disconnect>("disconnect"),
+                         InstanceMethod<&UdpWrap::LocalAddress>("localAddress"),
+                         InstanceMethod<&UdpWrap::RemoteAddress>("remoteAddress"),
+                         InstanceMethod<&UdpWrap::Send>("send"),
+                         InstanceMethod<&UdpWrap::SendMany>("sendMany"),
+                         InstanceMethod<&UdpWrap::Membership>("membership"),
+                         InstanceMethod<&UdpWrap::SourceMembership>("sourceMembership"),
+                         InstanceMethod<&UdpWrap::MulticastInterface>("multicastInterface"),
+                         InstanceMethod<&UdpWrap::StartReceiving>("startReceiving"),
+                         InstanceMethod<&UdpWrap::StopReceiving>("stopReceiving"),
+                         InstanceMethod<&UdpWrap::Join>("join"),
+                         InstanceMethod<&UdpWrap::CloseFd>("closeFd"),
+                         InstanceMethod<&UdpWrap::Backend>("backend"),
+                         InstanceMethod<&UdpWrap::Ref>("ref"),
+                         InstanceMethod<&UdpWrap::Unref>("unref"),
+                         InstanceAccessor<&UdpWrap::Fd>("fd"),
+                         InstanceAccessor<&UdpWrap::ThreadId>("threadId"),
+                     });
+}
+
+// new NativeUdp(family: 4 | 6, onBatch(batches, errno, stopped))
+UdpWrap::UdpWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpWrap>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  family_ = static_cast<int>(ArgUint32(info, 0, "family"));
+  if (family_ != 4 && family_ != 6) throw Napi::RangeError::New(env, "family must be 4 or 6");
+  if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "onBatch must be a function");
+  fd_ = socket(family_ == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw ErrnoError(env, errno, "socket");
+  // Every datagram carries the kernel's drop counter for this socket (stats.kernelDrops).
+  int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+  on_batch_ = Napi::Persistent(info[1].As<Napi::Function>());
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+  cleanup_hook_registered_ = true;
+}
+
+UdpWrap::~UdpWrap() { Shutdown(kShutdownWaitMs); }
+
+void UdpWrap::OnEnvCleanup(void* arg) {
+  UdpWrap* self = static_cast<UdpWrap*>(arg);
+  self->cleanup_hook_registered_ = false;
+  self->Shutdown(kShutdownWaitMs);
+}
+
+void UdpWrap::Shutdown(int timeout_ms) {
+  if (cleanup_hook_registered_) {
+    napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+    cleanup_hook_registered_ = false;
+  }
+  StopAndJoin(timeout_ms);
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+void UdpWrap::StopAndJoin(int timeout_ms) {
+  if (!shared_ || joined_) return;
+  joined_ = true;
+  UdpReceiver& receiver = *shared_->receiver;
+  receiver.RequestStop();
+  if (receiver.WaitExited(timeout_ms)) {
+    receiver.Join();
+  } else {
+    std::fprintf(stderr, "uring-udp: receiver thread %d did not exit within %d ms (stuck in the kernel?); detaching it\n",
+                 receiver.tid(), timeout_ms);
+    receiver.Detach();
+    new std::shared_ptr<UdpShared>(shared_);  // the stuck thread still uses it: never free it
+    fd_ = -1;                                  // nor the socket under it
+  }
+  shared_->deliver.Abort();
+}
+
+int UdpWrap::LiveFd(const Napi::CallbackInfo& info) {
+  if (fd_ < 0) throw Napi::Error::New(info.Env(), "socket is closed");
+  return fd_;
+}
+
+Napi::Value UdpWrap::SetOption(const Napi::CallbackInfo& info) {
+  int fd = LiveFd(info);
+  const NamedOption& option = OptionByName(info.Env(), StringArg(info, 0, "name"));
+  int value = static_cast<int>(ArgNumber(info, 1, "value"));
+  if (setsockopt(fd, option.level, option.option, &value, sizeof(value)) < 0)
+    throw ErrnoError(info.Env(), errno, "setsockopt");
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::GetOption(const Napi::CallbackInfo& info) {
+  int fd = LiveFd(info);
+  const NamedOption& option = OptionByName(info.Env(), StringArg(info, 0, "name"));
+  int value = 0;
+  socklen_t length = sizeof(value);
+  if (getsockopt(fd, option.level, option.option, &value, &length) < 0)
+    throw ErrnoError(info.Env(), errno, "getsockopt");
+  return Napi::Number::New(info.Env(), value);
+}
+
+// bind(address, port): address is an IP literal (TypeScript resolved names already).
+Napi::Value UdpWrap::Bind(const Napi::CallbackInfo& info) {
+  int fd = LiveFd(info);
+  std::string address = StringArg(info, 0, "address");
+  uint32_t port = ArgUint32(info, 1, "port");
+  if (port > 65535) throw Napi::RangeError::New(info.Env(), "port out of range");
+  sockaddr_storage storage;
+  socklen_t length;
+  if (!ParseAddress(family_, address, static_cast<uint16_t>(port), &storage, &length))
+    throw ErrnoError(info.Env(), EINVAL, "bind");
+  if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) < 0) throw ErrnoError(info.Env(), errno, "bind");
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::Connect(const Napi::CallbackInfo& info) {
+  int fd = LiveFd(info);
+  std::string address = StringArg(info, 0, "address");
+  uint32_t port = ArgUint32(info, 1, "port");
+  if (port > 65535) throw Napi::RangeError::New(info.Env(), "port out of range");
+  sockaddr_storage storage;
+  socklen_t length;
+  if (!ParseAddress(family_, address, static_cast<uint16_t>(port), &storage, &length))
+    throw ErrnoError(info.Env(), EINVAL, "connect");
+  if (connect(fd, reinterpret_cast<sockaddr*>(&storage), length) < 0) throw ErrnoError(info.Env(), errno, "connect");
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::Disconnect(const Napi::CallbackInfo& info) {
+  int fd = LiveFd(info);
+  sockaddr_storage storage;
+  std::memset(&storage, 0, sizeof(storage));
+  storage.ss_family = AF_UNSPEC;
+  // Linux: connect(AF_UNSPEC) dissolves the association; EAFNOSUPPORT here is harmless.
+  if (connect(fd, reinterpret_cast<sockaddr*>(&storage), sizeof(sockaddr)) < 0 && errno != EAFNOSUPPORT)
+    throw ErrnoError(info.Env(), errno, "connect");
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::LocalAddress(const Napi::CallbackInfo& info) {
+  int fd = LiveFd(info);
+  sockaddr_storage storage;
+  socklen_t length = sizeof(storage);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) < 0)
+    throw ErrnoError(info.Env(), errno, "getsockname");
+  return AddressObject(info.Env(), storage);
+}
+
+Napi::Value UdpWrap::RemoteAddress(const Napi::CallbackInfo& info) {
+  int fd = LiveFd(info);
+  sockaddr_storage storage;
+  socklen_t length = sizeof(storage);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &length) < 0)
+    throw ErrnoError(info.Env(), errno, "getpeername");
+  return AddressObject(info.Env(), storage);
+}
+
+// send(chunks: Uint8Array[], address: string | null, port): bytes sent, or -errno (EAGAIN is
+// for the caller to queue; nothing is thrown for it).
+Napi::Value UdpWrap::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = LiveFd(info);
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "chunks must be an array");
+  Napi::Array chunks = info[0].As<Napi::Array>();
+  const uint32_t count = chunks.Length();
+  if (count > 1024) throw Napi::RangeError::New(env, "at most 1024 chunks per datagram");
+  std::vector<iovec> iov(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value chunk = chunks.Get(i);
+    if (!chunk.IsTypedArray()) throw Napi::TypeError::New(env, "chunks must be Uint8Arrays");
+    Napi::Uint8Array bytes = chunk.As<Napi::Uint8Array>();
+    iov[i].iov_base = bytes.Data();
+    iov[i].iov_len = bytes.ByteLength();
+  }
+  msghdr header{};
+  header.msg_iov = iov.data();
+  header.msg_iovlen = count;
+  sockaddr_storage storage;
+  socklen_t length = 0;
+  if (!info[1].IsNull()) {
+    uint32_t port = ArgUint32(info, 2, "port");
+    if (port > 65535) throw Napi::RangeError::New(env, "port out of range");
+    if (!ParseAddress(family_, StringArg(info, 1, "address"), static_cast<uint16_t>(port), &storage, &length))
+      return Napi::Number::New(env, -EINVAL);
+    header.msg_name = &storage;
+    header.msg_namelen = length;
+  }
+  ssize_t sent = sendmsg(fd, &header, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return Napi::Number::New(env, sent < 0 ? -errno : static_cast<double>(sent));
+}
+
+// sendMany(datagrams: Uint8Array[], destinations: Array<[address, port]> | null,
+//          destinationIndex: Uint32Array | null, start): datagrams sent (from start), or -errno
+// when the first one failed. One sendmmsg per 1024 datagrams.
+Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = LiveFd(info);
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "datagrams must be an array");
+  Napi::Array datagrams = info[0].As<Napi::Array>();
+  const uint32_t total = datagrams.Length();
+  const uint32_t start = ArgUint32(info, 3, "start");
+  std::vector<sockaddr_storage> destinations;
+  std::vector<socklen_t> lengths;
+  const uint32_t* index = nullptr;
+  if (!info[1].IsNull()) {
+    if (!info[1].IsArray() || !info[2].IsTypedArray()) throw Napi::TypeError::New(env, "bad destinations");
+    Napi::Array table = info[1].As<Napi::Array>();
+    Napi::Uint32Array indices = info[2].As<Napi::Uint32Array>();
+    if (indices.ElementLength() < total) throw Napi::RangeError::New(env, "destinationIndex too short");
+    index = indices.Data();
+    destinations.resize(table.Length());
+    lengths.resize(table.Length());
+    for (uint32_t i = 0; i < table.Length(); i++) {
+      Napi::Value entry = table.Get(i);
+      if (!entry.IsArray()) throw Napi::TypeError::New(env, "bad destination");
+      Napi::Array pair = entry.As<Napi::Array>();
+      Napi::Value address = pair.Get(0u);
+      Napi::Value port = pair.Get(1u);
+      if (!address.IsString() || !port.IsNumber()) throw Napi::TypeError::New(env, "bad destination");
+      uint32_t port_number = port.As<Napi::Number>().Uint32Value();
+      if (port_number > 65535 ||
+          !ParseAddress(family_, address.As<Napi::String>().Utf8Value(), static_cast<uint16_t>(port_number),
+                        &destinations[i], &lengths[i]))
+        throw Napi::RangeError::New(env, "bad destination");
+    }
+  }
+  constexpr uint32_t kChunk = 1024;  // UIO_MAXIOV: the kernel's limit per sendmmsg
+  const uint32_t end = std::min(total, start + kChunk);
+  if (start >= end) return Napi::Number::New(env, 0);
+  std::vector<mmsghdr> messages(end - start);
+  std::vector<iovec> iov(end - start);
+  for (uint32_t i = start; i < end; i++) {
+    Napi::Value datagram = datagrams.Get(i);
+    if (!datagram.IsTypedArray()) throw Napi::TypeError::New(env, "datagrams must be Uint8Arrays");
+    Napi::Uint8Array bytes = datagram.As<Napi::Uint8Array>();
+    iovec& vec = iov[i - start];
+    vec.iov_base = bytes.Data();
+    vec.iov_len = bytes.ByteLength();
+    msghdr& header = messages[i - start].msg_hdr;
+    header = msghdr{};
+    header.msg_iov = &vec;
+    header.msg_iovlen = 1;
+    if (index) {
+      uint32_t which = index[i];
+      if (which >= destinations.size()) throw Napi::RangeError::New(env, "destination index out of range");
+      header.msg_name = &destinations[which];
+      header.msg_namelen = lengths[which];
+    }
+  }
+  int sent = sendmmsg(fd, messages.data(), end - start, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return Napi::Number::New(env, sent < 0 ? -errno : sent);
+}
+
+// membership(add: boolean, group, interface | null)
+Napi::Value UdpWrap::Membership(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = LiveFd(info);
+  bool add = ArgBool(info, 0, "add");
+  std::string group = StringArg(info, 1, "group");
+  std::string iface = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+  int result;
+  if (family_ == 4) {
+    ip_mreq request{};
+    if (inet_pton(AF_INET, group.c_str(), &request.imr_multiaddr) != 1) throw ErrnoError(env, EINVAL, "setsockopt");
+    if (!iface.empty() && inet_pton(AF_INET, iface.c_str(), &request.imr_interface) != 1)
+      throw ErrnoError(env, EINVAL, "setsockopt");
+    result = setsockopt(fd, IPPROTO_IP, add ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &request, sizeof(request));
+  } else {
+    ipv6_mreq request{};
+    if (inet_pton(AF_INET6, group.c_str(), &request.ipv6mr_multiaddr) != 1) throw ErrnoError(env, EINVAL, "setsockopt");
+    if (!iface.empty()) request.ipv6mr_interface = if_nametoindex(iface.c_str());
+    result = setsockopt(fd, IPPROTO_IPV6, add ? IPV6_ADD_MEMBERSHIP : IPV6_DROP_MEMBERSHIP, &request, sizeof(request));
+  }
+  if (result < 0) throw ErrnoError(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+// sourceMembership(add, source, group, interface | null): source-specific multicast.
+Napi::Value UdpWrap::SourceMembership(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = LiveFd(info);
+  bool add = ArgBool(info, 0, "add");
+  std::string source = StringArg(info, 1, "source");
+  std::string group = StringArg(info, 2, "group");
+  std::string iface = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "";
+  group_source_req request{};
+  request.gsr_interface = iface.empty() ? 0 : if_nametoindex(iface.c_str());
+  socklen_t unused;
+  if (!ParseAddress(family_, group, 0, &request.gsr_group, &unused) ||
+      !ParseAddress(family_, source, 0, &request.gsr_source, &unused))
+    throw ErrnoError(env, EINVAL, "setsockopt");
+  int level = family_ == 4 ? IPPROTO_IP : IPPROTO_IPV6;
+  if (setsockopt(fd, level, add ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP, &request, sizeof(request)) < 0)
+    throw ErrnoError(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+Napi::Value UdpWrap::MulticastInterface(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = LiveFd(info);
+  std::string iface = StringArg(info, 0, "interface");
+  int result;
+  if (family_ == 4) {
+    in_addr address;
+    if (inet_pton(AF_INET, iface.c_str(), &address) != 1) throw ErrnoError(env, EINVAL, "setsockopt");
+    result = setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &address, sizeof(address));
+  } else {
+    // "::%eth0" or "%eth0": the scope names the interface.
+    unsigned index = 0;
+    const size_t percent = iface.find('%');
+    if (percent != std::string::npos) index = if_nametoindex(iface.substr(percent + 1).c_str());
+    result = setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index));
+  }
+  if (result < 0) throw ErrnoError(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+// startReceiving(config, stats: Float64Array): the backend that runs (0, 1, 2).
+Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = LiveFd(info);
+  if (shared_) throw Napi::Error::New(env, "already receiving");
+  if (!info[0].IsObject() || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, "startReceiving(config, stats)");
+  Napi::Object config_object = info[0].As<Napi::Object>();
+  Napi::TypedArray stats_array = info[1].As<Napi::TypedArray>();
+  if (stats_array.TypedArrayType() != napi_float64_array || stats_array.ElementLength() < kRecvStatCount)
+    throw Napi::TypeError::New(env, "stats must be a Float64Array of at least " + std::to_string(kRecvStatCount));
+  auto field = [&](const char* key, uint32_t min, uint32_t max) {
+    Napi::Value value = config_object.Get(key);
+    if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + " must be a number");
+    double number = value.As<Napi::Number>().DoubleValue();
+    if (!(number >= min && number <= max)) throw Napi::RangeError::New(env, std::string(key) + " out of range");
+    return static_cast<uint32_t>(number);
+  };
+  RecvConfig config;
+  config.backend = static_cast<RecvBackend>(field("backend", 0, 2));
+  config.max_datagram = field("maxDatagramSize", 1, 65535);
+  config.buffer_size = field("bufferSize", 64, 1 << 24);
+  config.buffer_count = field("bufferCount", 1, 32768);
+  config.batch_count = field("batchCount", 1, 65536);
+  config.batch_delay_us = field("batchDelayUs", 0, 1000000);
+  config.max_wait_ms = field("maxWaitMs", 1, 60000);
+  if ((config.buffer_count & (config.buffer_count - 1)) != 0)
+    throw Napi::RangeError::New(env, "bufferCount must be a power of two");
+  if (config.buffer_size < config.max_datagram + kRecvHeaderBytes)
+    throw Napi::RangeError::New(env, "bufferSize too small for maxDatagramSize");
+
+  Napi::Float64Array stats = info[1].As<Napi::Float64Array>();
+  stats_ref_ = Napi::Reference<Napi::Float64Array>::New(stats, 1);
+  shared_ = std::make_shared<UdpShared>();
+  shared_->deliver = UdpDeliverFunction::New(env, on_batch_.Value(), "uring-udp socket", 0, 1,
+                                             new UdpSharedHolder(shared_),
+                                             [](Napi::Env, void*, UdpSharedHolder* context) { delete context; });
+  UdpShared* raw = shared_.get();
+  shared_->receiver = std::make_unique<UdpReceiver>(fd, config, stats.Data(), [raw] { raw->deliver.NonBlockingCall(); });
+  RecvBackend backend;
+  std::string failed;
+  int result = shared_->receiver->Start(&backend, &failed);
+  if (result < 0) {
+    shared_->deliver.Abort();
+    shared_.reset();
+    throw ErrnoError(env, -result, failed);
+  }
+  // Registered again after the ThreadSafeFunction so this hook runs before its cleanup.
+  if (cleanup_hook_registered_) napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+  napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
+  cleanup_hook_registered_ = true;
+  return Napi::Number::New(env, static_cast<int>(backend));
+}
+
+Napi::Value UdpWrap::StopReceiving(const Napi::CallbackInfo& info) {
+  if (shared_ && !joined_) shared_->receiver->RequestStop();
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::Join(const Napi::CallbackInfo& info) {
+  if (shared_ && !joined_) {
+    if (!shared_->receiver->Exited()) throw Napi::Error::New(info.Env(), "receiver thread has not exited");
+    StopAndJoin(0);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::CloseFd(const Napi::CallbackInfo& info) {
+  if (shared_ && !joined_) throw Napi::Error::New(info.Env(), "stop receiving before closing the socket");
+  Shutdown(0);
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::Backend(const Napi::CallbackInfo& info) {
+  if (!shared_) return info.Env().Null();
+  return Napi::Number::New(info.Env(), static_cast<int>(shared_->receiver->backend()));
+}
+
+Napi::Value UdpWrap::Ref(const Napi::CallbackInfo& info) {
+  if (shared_ && !joined_) shared_->deliver.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::Unref(const Napi::CallbackInfo& info) {
+  if (shared_ && !joined_) shared_->deliver.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value UdpWrap::Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+Napi::Value UdpWrap::ThreadId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), shared_ ? shared_->receiver->tid() : 0);
+}
+
+void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context, void*) {
+  if (env == nullptr || callback.IsEmpty() || context == nullptr) return;
+  std::vector<std::unique_ptr<RecvBatch>> batches;
+  int error = 0;
+  bool stopped = false;
+  (*context)->receiver->TakeBatches(&batches, &error, &stopped);
+  if (batches.empty() && !error && !stopped) return;
+  // Raw Node-API, as in DeliverBatch: a failed status means the environment is going away.
+  napi_value list;
+  if (napi_create_array_with_length(env, batches.size() * 2, &list) != napi_ok) return;
+  uint32_t slot = 0;
+  for (std::unique_ptr<RecvBatch>& batch : batches) {
+    // The arena becomes an ArrayBuffer JS owns; it is freed by GC, never before.
+    RecvBatch* owned = batch.release();
+    const size_t capacity = owned->arena.capacity();
+    napi_value arena;
+    napi_status status = napi_create_external_arraybuffer(
+        env, owned->arena.data(), owned->arena.size(),
+        [](napi_env finalize_env, void*, void* hint) {
+          RecvBatch* done = static_cast<RecvBatch*>(hint);
+          int64_t unused;
+          napi_adjust_external_memory(finalize_env, -static_cast<int64_t>(done->arena.capacity()), &unused);
+          delete done;
+        },
+        owned, &arena);
+    if (status != napi_ok) {
+      delete owned;
+      return;
+    }
+    int64_t unused;
+    napi_adjust_external_memory(env, static_cast<int64_t>(capacity), &unused);
+    const size_t record_bytes = owned->records.size() * sizeof(DatagramRecord);
+    void* data = nullptr;
+    napi_value records_buffer;
+    napi_value records;
+    if (napi_create_arraybuffer(env, record_bytes, &data, &records_buffer) != napi_ok) return;
+    std::memcpy(data, owned->records.data(), record_bytes);
+    owned->records.clear();
+    owned->records.shrink_to_fit();
+    if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, 0, &records) != napi_ok) return;
+    napi_set_element(env, list, slot++, arena);
+    napi_set_element(env, list, slot++, records);
+  }
+  napi_value args[3];
+  args[0] = list;
+  if (napi_create_int32(env, error, &args[1]) != napi_ok) return;
+  if (napi_get_boolean(env, stopped, &args[2]) != napi_ok) return;
+  napi_value global;
+  if (napi_get_global(env, &global) != napi_ok) return;
+  napi_call_function(env, global, callback, 3, args, nullptr);
+}
+
+}  // namespace uring_udp

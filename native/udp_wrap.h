@@ -1,0 +1,71 @@
+// The JavaScript face of a UDP socket and its receiver thread.
+#pragma once
+
+#include <napi.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+
+#include "udp_receiver.h"
+
+namespace uring_udp {
+
+struct UdpShared;
+using UdpSharedHolder = std::shared_ptr<UdpShared>;
+void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context, void* unused);
+using UdpDeliverFunction = Napi::TypedThreadSafeFunction<UdpSharedHolder, void, DeliverUdp>;
+
+// Owned jointly by the wrapper and the delivery function (see RingShared).
+struct UdpShared {
+  std::unique_ptr<UdpReceiver> receiver;
+  UdpDeliverFunction deliver;
+};
+
+bool ParseAddress(int family, const std::string& text, uint16_t port, sockaddr_storage* out, socklen_t* length);
+
+class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit UdpWrap(const Napi::CallbackInfo& info);
+  ~UdpWrap() override;
+
+ private:
+  Napi::Value SetOption(const Napi::CallbackInfo& info);
+  Napi::Value GetOption(const Napi::CallbackInfo& info);
+  Napi::Value Bind(const Napi::CallbackInfo& info);
+  Napi::Value Connect(const Napi::CallbackInfo& info);
+  Napi::Value Disconnect(const Napi::CallbackInfo& info);
+  Napi::Value LocalAddress(const Napi::CallbackInfo& info);
+  Napi::Value RemoteAddress(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value SendMany(const Napi::CallbackInfo& info);
+  Napi::Value Membership(const Napi::CallbackInfo& info);
+  Napi::Value SourceMembership(const Napi::CallbackInfo& info);
+  Napi::Value MulticastInterface(const Napi::CallbackInfo& info);
+  Napi::Value StartReceiving(const Napi::CallbackInfo& info);
+  Napi::Value StopReceiving(const Napi::CallbackInfo& info);
+  Napi::Value Join(const Napi::CallbackInfo& info);
+  Napi::Value CloseFd(const Napi::CallbackInfo& info);
+  Napi::Value Backend(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value Fd(const Napi::CallbackInfo& info);
+  Napi::Value ThreadId(const Napi::CallbackInfo& info);
+
+  int LiveFd(const Napi::CallbackInfo& info);
+  static void OnEnvCleanup(void* arg);
+  void Shutdown(int timeout_ms);
+  void StopAndJoin(int timeout_ms);
+
+  int fd_ = -1;
+  int family_ = 4;
+  std::shared_ptr<UdpShared> shared_;
+  Napi::FunctionReference on_batch_;
+  Napi::Reference<Napi::Float64Array> stats_ref_;
+  napi_env env_ = nullptr;
+  bool cleanup_hook_registered_ = false;
+  bool joined_ = false;
+};
+
+}  // namespace uring_udp

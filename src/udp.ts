@@ -1,0 +1,970 @@
+// UDP sockets: a drop-in for node:dgram's Socket, received on a native thread through io_uring
+// multishot recvmsg (or a fallback), with a batch API that crosses into JS once per batch.
+import dns from 'node:dns';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import util from 'node:util';
+
+import { formatIPv4, formatIPv6 } from './address';
+import { binding, type NativeUdp } from './native';
+import * as v from './validate';
+
+export type SocketType = 'udp4' | 'udp6';
+export type Backend = 'recvmsg-multishot' | 'poll-recvmmsg' | 'recvmmsg';
+const BACKENDS: readonly Backend[] = ['recvmsg-multishot', 'poll-recvmmsg', 'recvmmsg'];
+
+export type LookupFunction = (
+  hostname: string,
+  options: dns.LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+) => void;
+
+export interface SocketOptions {
+  type: SocketType;
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  lookup?: LookupFunction;
+  signal?: AbortSignal;
+  /** Receive path: the fastest this kernel allows by default, or forced. Env: URING_UDP_BACKEND. */
+  backend?: Backend | 'auto';
+  /** Largest datagram delivered whole (1..65507, default 65507). Larger ones arrive truncated and are reported. */
+  maxDatagramSize?: number;
+  /** Provided buffers in the buffer ring (a power of two, 1..32768, default 256). */
+  bufferCount?: number;
+  /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 64, delayUs: 200 }). */
+  batch?: { count?: number; delayUs?: number };
+}
+
+const SOCKET_OPTIONS = [
+  'type',
+  'reuseAddr',
+  'reusePort',
+  'ipv6Only',
+  'recvBufferSize',
+  'sendBufferSize',
+  'lookup',
+  'signal',
+  'backend',
+  'maxDatagramSize',
+  'bufferCount',
+  'batch',
+] as const;
+
+export interface RemoteInfo {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+  size: number;
+  /** Present (true) only when the datagram was longer than maxDatagramSize and was cut. */
+  truncated?: boolean;
+}
+
+export interface SocketStats {
+  datagrams: number;
+  bytes: number;
+  /** Datagrams the kernel dropped because the socket buffer was full (SO_RXQ_OVFL). */
+  kernelDrops: number;
+  /** Times the buffer ring ran dry and the receive request was re-armed once buffers returned. */
+  enobufs: number;
+  /** Multishot requests re-armed after the kernel ended them. */
+  rearms: number;
+  truncated: number;
+  /** io_uring_enter calls made by the receiver thread. */
+  enters: number;
+  /** Batches handed to JS. */
+  batches: number;
+}
+const STAT_NAMES: Array<keyof SocketStats> = ['datagrams', 'bytes', 'kernelDrops', 'enobufs', 'rearms', 'truncated', 'enters', 'batches'];
+
+const { RECV_STAT_COUNT, RECV_HEADER_BYTES } = binding.constants;
+const RECORD_WORDS = 8;
+const MAX_UDP_PAYLOAD = 65507;
+
+// ---- errors shaped like node:dgram's ---------------------------------------------------------
+
+function codedError<T extends Error>(error: T, code: string): T & { code: string } {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  return error as T & { code: string };
+}
+const notRunning = () => codedError(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+const alreadyBound = () => codedError(new Error('Socket is already bound'), 'ERR_SOCKET_ALREADY_BOUND');
+const isConnected = () => codedError(new Error('Already connected'), 'ERR_SOCKET_DGRAM_IS_CONNECTED');
+const notConnected = () => codedError(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
+const badType = () => codedError(new TypeError('Bad socket type specified. Valid types are: udp4, udp6'), 'ERR_SOCKET_BAD_TYPE');
+const badBufferSize = () => codedError(new TypeError('Buffer size must be a positive integer'), 'ERR_SOCKET_BAD_BUFFER_SIZE');
+function badPort(value: unknown, allowZero: boolean): RangeError {
+  const received = value === undefined ? 'undefined' : `type ${typeof value} (${util.inspect(value)})`;
+  return codedError(new RangeError(`Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${received}.`), 'ERR_SOCKET_BAD_PORT');
+}
+function invalidArgType(name: string, expected: string, value: unknown): TypeError {
+  const received = value === null || value === undefined ? String(value) : `type ${typeof value} (${util.inspect(value)})`;
+  return codedError(new TypeError(`The "${name}" argument must be ${expected}. Received ${received}`), 'ERR_INVALID_ARG_TYPE');
+}
+const missingArgs = (name: string) => codedError(new TypeError(`The "${name}" argument must be specified`), 'ERR_MISSING_ARGS');
+
+/** An errno error like libuv's: "send EMSGSIZE 127.0.0.1:1234", with code, errno, syscall. */
+function errnoException(negErrno: number, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
+  const code = util.getSystemErrorName(negErrno);
+  const where = address !== undefined ? ` ${address}${port !== undefined && port > 0 ? `:${port}` : ''}` : '';
+  const error = new Error(`${syscall} ${code}${where}`) as NodeJS.ErrnoException & { address?: string; port?: number };
+  error.errno = negErrno;
+  error.code = code;
+  error.syscall = syscall;
+  if (address !== undefined) error.address = address;
+  if (port !== undefined && port > 0) error.port = port;
+  return error;
+}
+
+function fromNativeErrno(error: unknown, syscall: string): Error {
+  const e = error as { errno?: number };
+  if (error instanceof Error && typeof e.errno === 'number') return errnoException(e.errno, syscall);
+  return error as Error;
+}
+
+function validPort(value: unknown, allowZero: boolean): number {
+  if (typeof value === 'string' && value.trim() !== '' && Number.isInteger(Number(value))) value = Number(value);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1) || value > 65535) {
+    throw badPort(value, allowZero);
+  }
+  return value;
+}
+
+// ---- batches --------------------------------------------------------------------------------
+
+/**
+ * One batch of received datagrams. Reading it allocates nothing per datagram unless asked
+ * to (payload(i) and address(i) make a view and a string). The bytes live in an ArrayBuffer
+ * JavaScript owns: a payload view kept after the handler returns keeps reading the bytes it
+ * was given; nothing is ever freed or reused under it.
+ */
+export class DatagramBatch {
+  /** Number of datagrams. */
+  readonly count: number;
+  /** All payloads of the batch, back to back. */
+  readonly data: Buffer;
+  readonly #records: Uint32Array;
+  readonly #bytes: Uint8Array;
+
+  /** @internal */
+  constructor(arena: ArrayBuffer, records: Uint32Array) {
+    this.count = records.length / RECORD_WORDS;
+    this.data = Buffer.from(arena);
+    this.#records = records;
+    this.#bytes = new Uint8Array(records.buffer, records.byteOffset, records.byteLength);
+  }
+
+  /** Offset of datagram i's payload in `data`. */
+  offset(i: number): number {
+    return this.#records[i * RECORD_WORDS]!;
+  }
+  /** Bytes of datagram i in `data`. */
+  length(i: number): number {
+    return this.#records[i * RECORD_WORDS + 1]!;
+  }
+  /** The datagram's length on the wire (greater than length(i) when truncated). */
+  wireLength(i: number): number {
+    return this.#records[i * RECORD_WORDS + 7]!;
+  }
+  port(i: number): number {
+    return this.#records[i * RECORD_WORDS + 2]! & 0xffff;
+  }
+  /** 4 or 6. */
+  family(i: number): 4 | 6 {
+    return ((this.#records[i * RECORD_WORDS + 2]! >>> 16) & 0xff) === 6 ? 6 : 4;
+  }
+  truncated(i: number): boolean {
+    return ((this.#records[i * RECORD_WORDS + 2]! >>> 24) & 1) === 1;
+  }
+  /** The sender's address as text (cached per address). */
+  address(i: number): string {
+    const at = (i * RECORD_WORDS + 3) * 4;
+    return this.family(i) === 6 ? formatIPv6(this.#bytes, at) : formatIPv4(this.#bytes, at);
+  }
+  /** A view of datagram i's payload (a Buffer over `data`, no copy). */
+  payload(i: number): Buffer {
+    const offset = this.#records[i * RECORD_WORDS]!;
+    return this.data.subarray(offset, offset + this.#records[i * RECORD_WORDS + 1]!);
+  }
+  /** Datagrams as objects, for convenience (allocates per datagram). */
+  *[Symbol.iterator](): IterableIterator<{ payload: Buffer; address: string; port: number; family: 4 | 6; truncated: boolean }> {
+    for (let i = 0; i < this.count; i++) {
+      yield { payload: this.payload(i), address: this.address(i), port: this.port(i), family: this.family(i), truncated: this.truncated(i) };
+    }
+  }
+}
+
+export type BatchHandler = (batch: DatagramBatch) => void;
+
+export interface Destination {
+  port: number;
+  address: string;
+}
+
+// ---- the socket -----------------------------------------------------------------------------
+
+type Callback = (error: Error | null, bytes?: number) => void;
+interface QueuedSend {
+  chunks: Uint8Array[];
+  port: number;
+  address: string | null;
+  callback: Callback | undefined;
+}
+
+const enum BindState {
+  Unbound,
+  Binding,
+  Bound,
+}
+const enum ConnectState {
+  None,
+  Connecting,
+  Connected,
+}
+
+function defaultBackend(): Backend | 'auto' {
+  const forced = process.env.URING_UDP_BACKEND;
+  if (forced === undefined || forced === '' || forced === 'auto') return 'auto';
+  if (!(BACKENDS as readonly string[]).includes(forced)) {
+    throw v.rangeError(`URING_UDP_BACKEND must be one of auto, ${BACKENDS.join(', ')}, got ${JSON.stringify(forced)}`);
+  }
+  return forced as Backend;
+}
+
+export class Socket extends EventEmitter {
+  readonly type: SocketType;
+  readonly #family: 4 | 6;
+  readonly #native: NativeUdp;
+  readonly #lookup: LookupFunction;
+  readonly #options: SocketOptions;
+  readonly #stats = new Float64Array(RECV_STAT_COUNT);
+  readonly #recvConfig: { backend: Backend | 'auto'; maxDatagramSize: number; bufferCount: number; batchCount: number; batchDelayUs: number };
+  #bindState = BindState.Unbound;
+  #connectState = ConnectState.None;
+  #closed = false;
+  #receiving = false;
+  #stopped = false;
+  #refed = true;
+  #backend: Backend | null = null;
+  #queue: Array<() => void> | undefined;
+  #blocked: QueuedSend[] = [];
+  #retryTimer: NodeJS.Timeout | undefined;
+  #batchHandler: BatchHandler | undefined;
+  #iterators = new Set<BatchQueue>();
+  #closeCallbacks: Array<() => void> = [];
+
+  constructor(options: SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+    super();
+    v.checkOptionNames(options, SOCKET_OPTIONS, 'createSocket');
+    if (options.type !== 'udp4' && options.type !== 'udp6') throw badType();
+    this.type = options.type;
+    this.#family = options.type === 'udp4' ? 4 : 6;
+    this.#options = options;
+    if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+      throw invalidArgType('lookup', 'of type function', options.lookup);
+    }
+    this.#lookup = options.lookup ?? (dns.lookup as unknown as LookupFunction);
+    for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
+      const size = options[name];
+      if (size !== undefined && (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > 0x7fffffff)) {
+        throw badBufferSize();
+      }
+    }
+    const backend = options.backend === undefined ? defaultBackend() : v.oneOf(options.backend, 'backend', ['auto', ...BACKENDS] as const);
+    const maxDatagramSize =
+      options.maxDatagramSize === undefined ? MAX_UDP_PAYLOAD : v.integer(options.maxDatagramSize, 'maxDatagramSize', 1, MAX_UDP_PAYLOAD);
+    const bufferCount = options.bufferCount === undefined ? 256 : v.powerOfTwo(options.bufferCount, 'bufferCount', 1, 32768);
+    const batch = v.optionsObject(options.batch, 'createSocket batch');
+    v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
+    this.#recvConfig = {
+      backend,
+      maxDatagramSize,
+      bufferCount,
+      batchCount: batch.count === undefined ? 64 : v.integer(batch.count, 'batch.count', 1, 65536),
+      batchDelayUs: batch.delayUs === undefined ? 200 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
+    };
+    this.#native = new binding.NativeUdp(this.#family, (batches, errno, stopped) => this.#onBatches(batches, errno, stopped));
+    if (listener !== undefined) {
+      if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
+      this.on('message', listener);
+    }
+    const signal = options.signal;
+    if (signal !== undefined) {
+      if (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean') {
+        throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+      }
+      if (signal.aborted) process.nextTick(() => this.#abortClose());
+      else signal.addEventListener('abort', () => this.#abortClose(), { once: true });
+    }
+  }
+
+  #abortClose(): void {
+    if (!this.#closed) this.close();
+  }
+
+  /** Which receive path runs: 'recvmsg-multishot', 'poll-recvmmsg' or 'recvmmsg'; null before bind. */
+  get backend(): Backend | null {
+    if (!this.#receiving) return this.#backend;
+    const live = this.#native.backend();
+    return live === null ? this.#backend : (BACKENDS[live] ?? null);
+  }
+
+  /** File descriptor of the socket (-1 once closed). */
+  get fd(): number {
+    return this.#native.fd;
+  }
+
+  get stats(): SocketStats {
+    const out = {} as SocketStats;
+    STAT_NAMES.forEach((name, i) => {
+      out[name] = this.#stats[i] ?? 0;
+    });
+    return out;
+  }
+
+  /**
+   * Memory this socket holds for receiving, in bytes: the buffer ring's buffers (virtual;
+   * pages are resident once a datagram has touched them) plus, for the recvmmsg backends,
+   * their scratch space.
+   */
+  get receiveMemory(): number {
+    const bufferSize = this.#bufferSize();
+    if (this.backend === 'recvmsg-multishot') return this.#recvConfig.bufferCount * bufferSize;
+    return 64 * this.#recvConfig.maxDatagramSize;
+  }
+
+  #bufferSize(): number {
+    return Math.ceil((this.#recvConfig.maxDatagramSize + RECV_HEADER_BYTES) / 64) * 64;
+  }
+
+  #healthCheck(): void {
+    if (this.#closed) throw notRunning();
+  }
+
+  // ---- bind ---------------------------------------------------------------------------------
+
+  bind(port?: number | BindOptions | (() => void), address?: string | (() => void), callback?: () => void): this {
+    this.#healthCheck();
+    if (this.#bindState !== BindState.Unbound) throw alreadyBound();
+    let options: { port: unknown; address: unknown };
+    if (typeof port === 'function') {
+      callback = port;
+      options = { port: 0, address: undefined };
+    } else if (port !== null && typeof port === 'object') {
+      if (typeof address === 'function') callback = address;
+      if (port.fd !== undefined) throw codedError(new TypeError('bind({ fd }) is not supported by uring-udp sockets'), 'ERR_INVALID_ARG_VALUE');
+      options = { port: port.port ?? 0, address: port.address };
+    } else {
+      if (typeof address === 'function') {
+        callback = address;
+        address = undefined;
+      }
+      options = { port: port ?? 0, address };
+    }
+    const boundPort = validPort(options.port, true);
+    if (options.address !== undefined && typeof options.address !== 'string') {
+      throw invalidArgType('hostname', 'of type string', options.address);
+    }
+    if (callback !== undefined) this.once('listening', callback);
+    this.#bindState = BindState.Binding;
+    const host = (options.address as string | undefined) || (this.#family === 4 ? '0.0.0.0' : '::');
+    this.#resolve(host, (error, ip) => {
+      if (this.#closed) return;
+      if (error) {
+        this.#bindState = BindState.Unbound;
+        this.emit('error', error);
+        return;
+      }
+      try {
+        this.#applyPreBindOptions();
+        this.#native.bind(ip, boundPort);
+        this.#applyPostBindOptions();
+      } catch (e) {
+        this.#bindState = BindState.Unbound;
+        this.emit('error', fromNativeErrno(e, 'bind'));
+        return;
+      }
+      this.#bindState = BindState.Bound;
+      this.#startReceiving();
+      this.emit('listening');
+      this.#flushQueue();
+    });
+    return this;
+  }
+
+  #applyPreBindOptions(): void {
+    const o = this.#options;
+    if (o.reuseAddr) this.#native.setOption('SO_REUSEADDR', 1);
+    if (o.reusePort) this.#native.setOption('SO_REUSEPORT', 1);
+    if (this.#family === 6 && o.ipv6Only !== undefined) this.#native.setOption('IPV6_V6ONLY', o.ipv6Only ? 1 : 0);
+  }
+
+  #applyPostBindOptions(): void {
+    const o = this.#options;
+    if (o.recvBufferSize !== undefined) this.#native.setOption('SO_RCVBUF', o.recvBufferSize);
+    if (o.sendBufferSize !== undefined) this.#native.setOption('SO_SNDBUF', o.sendBufferSize);
+  }
+
+  #startReceiving(): void {
+    const c = this.#recvConfig;
+    const wanted = c.backend === 'auto' ? 0 : BACKENDS.indexOf(c.backend);
+    const started = this.#native.startReceiving(
+      {
+        backend: wanted,
+        maxDatagramSize: c.maxDatagramSize,
+        bufferSize: this.#bufferSize(),
+        bufferCount: c.bufferCount,
+        batchCount: c.batchCount,
+        batchDelayUs: c.batchDelayUs,
+        maxWaitMs: 500,
+      },
+      this.#stats,
+    );
+    this.#backend = BACKENDS[started] ?? null;
+    this.#receiving = true;
+    if (!this.#refed) this.#native.unref();
+  }
+
+  /** Binds to an ephemeral port when a send or connect needs a bound socket (as dgram does). */
+  #ensureBound(): void {
+    if (this.#bindState === BindState.Unbound) this.bind({ port: 0 });
+  }
+
+  #resolve(host: string, callback: (error: Error | null, ip: string) => void): void {
+    if (net.isIP(host) !== 0) {
+      process.nextTick(callback, null, host);
+      return;
+    }
+    this.#lookup(host, { family: this.#family }, (error, ip) => callback(error, ip));
+  }
+
+  #flushQueue(): void {
+    if (this.#bindState !== BindState.Bound || this.#connectState === ConnectState.Connecting) return;
+    const queue = this.#queue;
+    this.#queue = undefined;
+    if (queue) for (const run of queue) run();
+  }
+
+  #enqueue(run: () => void): void {
+    (this.#queue ??= []).push(run);
+  }
+
+  address(): { address: string; family: string; port: number } {
+    this.#healthCheck();
+    if (this.#bindState !== BindState.Bound) throw errnoException(-9, 'getsockname');
+    return this.#native.localAddress();
+  }
+
+  // ---- connect ------------------------------------------------------------------------------
+
+  connect(port: number, address?: string | (() => void), callback?: () => void): void {
+    const validated = validPort(port, false);
+    if (typeof address === 'function') {
+      callback = address;
+      address = undefined;
+    }
+    if (address !== undefined && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    this.#healthCheck();
+    if (this.#connectState !== ConnectState.None) throw isConnected();
+    this.#connectState = ConnectState.Connecting;
+    if (callback !== undefined) this.once('connect', callback);
+    this.#ensureBound();
+    const host = address || (this.#family === 4 ? '127.0.0.1' : '::1');
+    const doConnect = () => {
+      this.#resolve(host, (error, ip) => {
+        if (this.#closed) return;
+        if (!error) {
+          try {
+            this.#native.connect(ip, validated);
+          } catch (e) {
+            error = fromNativeErrno(e, 'connect');
+          }
+        }
+        if (error) {
+          this.#connectState = ConnectState.None;
+          this.emit('error', error);
+          return;
+        }
+        this.#connectState = ConnectState.Connected;
+        this.emit('connect');
+        this.#flushQueue();
+      });
+    };
+    if (this.#bindState === BindState.Bound) doConnect();
+    else this.#enqueue(doConnect);
+  }
+
+  disconnect(): void {
+    this.#healthCheck();
+    if (this.#connectState !== ConnectState.Connected) throw notConnected();
+    this.#native.disconnect();
+    this.#connectState = ConnectState.None;
+  }
+
+  remoteAddress(): { address: string; family: string; port: number } {
+    this.#healthCheck();
+    if (this.#connectState !== ConnectState.Connected) throw notConnected();
+    return this.#native.remoteAddress();
+  }
+
+  // ---- send ---------------------------------------------------------------------------------
+
+  send(msg: DatagramData | readonly DatagramData[], ...args: unknown[]): void {
+    let list: Uint8Array[];
+    let port: unknown;
+    let address: unknown;
+    let callback: Callback | undefined;
+    const connected = this.#connectState !== ConnectState.None;
+    // send(msg, offset, length, [port, address], [callback]) for a single buffer with numbers
+    if (!Array.isArray(msg) && typeof args[0] === 'number' && typeof args[1] === 'number' && (connected || args.length >= 3)) {
+      const offset = args[0];
+      const length = args[1];
+      const bytes = toBytes(msg as DatagramData, 'buffer');
+      if (offset < 0 || offset > bytes.byteLength) throw codedError(new RangeError(`The value of "offset" is out of range. It must be >= 0 && <= ${bytes.byteLength}. Received ${offset}`), 'ERR_OUT_OF_RANGE');
+      if (length < 0 || length > bytes.byteLength - offset) throw codedError(new RangeError(`The value of "length" is out of range. It must be >= 0 && <= ${bytes.byteLength - offset}. Received ${length}`), 'ERR_OUT_OF_RANGE');
+      list = [bytes.subarray(offset, offset + length)];
+      args = args.slice(2);
+    } else {
+      list = Array.isArray(msg) ? msg.map((m, i) => toBytes(m, `buffer list item ${i}`)) : [toBytes(msg as DatagramData, 'buffer')];
+    }
+    if (connected) {
+      if (typeof args[0] === 'function') callback = args[0] as Callback;
+      else if (args[0] !== undefined && args[0] !== null) throw isConnected();
+    } else {
+      [port, address] = args;
+      if (typeof address === 'function') {
+        callback = address as Callback;
+        address = undefined;
+      } else if (typeof args[2] === 'function') {
+        callback = args[2] as Callback;
+      }
+      if (typeof port === 'function') throw badPort(undefined, false);
+    }
+    if (callback !== undefined && typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+    this.#healthCheck();
+    if (!connected) {
+      port = validPort(port, false);
+      if (address !== undefined && address !== null && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    }
+    this.#ensureBound();
+    const go = () => {
+      if (connected) {
+        this.#sendNow({ chunks: list, port: 0, address: null, callback });
+        return;
+      }
+      const host = (address as string | undefined) || (this.#family === 4 ? '127.0.0.1' : '::1');
+      this.#resolve(host, (error, ip) => {
+        if (this.#closed) return;
+        if (error) {
+          this.#fail(error, callback);
+          return;
+        }
+        this.#sendNow({ chunks: list, port: port as number, address: ip, callback });
+      });
+    };
+    if (this.#bindState !== BindState.Bound || this.#connectState === ConnectState.Connecting) this.#enqueue(go);
+    else go();
+  }
+
+  #sendNow(item: QueuedSend): void {
+    if (this.#closed) return;
+    if (this.#blocked.length > 0) {
+      // Keep order behind datagrams waiting for send buffer space.
+      this.#blocked.push(item);
+      return;
+    }
+    const result = this.#native.send(item.chunks, item.address, item.port);
+    if (result === -11 /* EAGAIN */) {
+      this.#blocked.push(item);
+      this.#scheduleRetry();
+      return;
+    }
+    if (result < 0) {
+      this.#fail(errnoException(result, 'send', item.address ?? undefined, item.port), item.callback);
+      return;
+    }
+    if (item.callback) process.nextTick(item.callback, null, result);
+  }
+
+  /** Retries datagrams that met a full send buffer (EAGAIN) until it drains. */
+  #scheduleRetry(): void {
+    if (this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      const blocked = this.#blocked;
+      this.#blocked = [];
+      for (let i = 0; i < blocked.length; i++) {
+        const item = blocked[i]!;
+        const result = this.#native.send(item.chunks, item.address, item.port);
+        if (result === -11) {
+          this.#blocked = blocked.slice(i).concat(this.#blocked);
+          this.#scheduleRetry();
+          return;
+        }
+        if (result < 0) this.#fail(errnoException(result, 'send', item.address ?? undefined, item.port), item.callback);
+        else if (item.callback) item.callback(null, result);
+      }
+    }, 1);
+  }
+
+  #fail(error: Error, callback: Callback | undefined): void {
+    if (callback) process.nextTick(callback, error);
+    else process.nextTick(() => this.emit('error', error));
+  }
+
+  /**
+   * Sends many datagrams with one sendmmsg per 1024 (the batch send). `to` is one destination
+   * for all, one per datagram, or omitted on a connected socket; addresses must be IP
+   * literals. Returns how many were sent: fewer than given only when the send buffer is full
+   * (EAGAIN) — retry the rest later. Other errors throw.
+   */
+  sendBatch(datagrams: readonly Uint8Array[], to?: Destination | readonly Destination[]): number {
+    this.#healthCheck();
+    if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array of Buffer or Uint8Array', datagrams);
+    for (let i = 0; i < datagrams.length; i++) {
+      if (!(datagrams[i] instanceof Uint8Array)) throw invalidArgType(`datagrams[${i}]`, 'an instance of Buffer or Uint8Array', datagrams[i]);
+    }
+    if (this.#bindState !== BindState.Bound) {
+      throw codedError(new Error('sendBatch() needs a bound socket: call bind() and wait for "listening"'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+    }
+    let table: Array<[string, number]> | null = null;
+    let index: Uint32Array | null = null;
+    if (to === undefined) {
+      if (this.#connectState !== ConnectState.Connected) throw badPort(undefined, false);
+    } else {
+      if (this.#connectState !== ConnectState.None) throw isConnected();
+      const list = Array.isArray(to) ? (to as readonly Destination[]) : [to as Destination];
+      if (Array.isArray(to) && list.length !== datagrams.length) {
+        throw v.rangeError(`"to" must hold one destination per datagram (${datagrams.length}), got ${list.length}`);
+      }
+      const keys = new Map<string, number>();
+      table = [];
+      index = new Uint32Array(datagrams.length);
+      for (let i = 0; i < list.length; i++) {
+        const d = list[i];
+        if (d === null || typeof d !== 'object') throw invalidArgType('to', 'an object with port and address', d);
+        const port = validPort(d.port, false);
+        if (typeof d.address !== 'string' || net.isIP(d.address) === 0) {
+          throw codedError(new TypeError(`sendBatch() needs IP literals, got ${util.inspect(d.address)}; resolve names first`), 'ERR_INVALID_ARG_VALUE');
+        }
+        const key = `${d.address}|${port}`;
+        let slot = keys.get(key);
+        if (slot === undefined) {
+          slot = table.length;
+          keys.set(key, slot);
+          table.push([d.address, port]);
+        }
+        if (Array.isArray(to)) index[i] = slot;
+      }
+    }
+    let sent = 0;
+    while (sent < datagrams.length) {
+      const result = this.#native.sendMany(datagrams as Uint8Array[], table, index, sent);
+      if (result === -11) break;
+      if (result < 0) throw errnoException(result, 'sendmmsg');
+      if (result === 0) break;
+      sent += result;
+    }
+    return sent;
+  }
+
+  // ---- receiving ----------------------------------------------------------------------------
+
+  /**
+   * Receives whole batches instead of 'message' events: the handler is called once per batch
+   * with a DatagramBatch. Pass null to go back to 'message' events.
+   */
+  onBatch(handler: BatchHandler | null): this {
+    if (handler !== null && typeof handler !== 'function') throw invalidArgType('handler', 'of type function', handler);
+    this.#batchHandler = handler ?? undefined;
+    return this;
+  }
+
+  /** for await (const batch of socket.batches()): batches until the socket closes. */
+  batches(): AsyncIterableIterator<DatagramBatch> {
+    const queue = new BatchQueue(() => this.#iterators.delete(queue));
+    this.#iterators.add(queue);
+    if (this.#closed) queue.end();
+    return queue;
+  }
+
+  #onBatches(list: Array<ArrayBuffer | Uint32Array>, errno: number, stopped: boolean): void {
+    for (let i = 0; i + 1 < list.length; i += 2) {
+      const batch = new DatagramBatch(list[i] as ArrayBuffer, list[i + 1] as Uint32Array);
+      for (const queue of this.#iterators) queue.push(batch);
+      if (this.#batchHandler) {
+        this.#batchHandler(batch);
+      } else if (this.#iterators.size === 0) {
+        this.#emitMessages(batch);
+      }
+    }
+    if (errno !== 0 && !this.#closed) this.emit('error', errnoException(-errno, 'recvmsg'));
+    if (stopped) this.#finishClose();
+  }
+
+  #emitMessages(batch: DatagramBatch): void {
+    for (let i = 0; i < batch.count; i++) {
+      if (this.#closed) return;
+      const payload = batch.payload(i);
+      const rinfo: RemoteInfo = {
+        address: batch.address(i),
+        family: batch.family(i) === 6 ? 'IPv6' : 'IPv4',
+        port: batch.port(i),
+        size: payload.length,
+      };
+      if (batch.truncated(i)) {
+        rinfo.truncated = true;
+        this.emit('truncated', payload, rinfo, batch.wireLength(i));
+      }
+      this.emit('message', payload, rinfo);
+    }
+  }
+
+  // ---- close, ref ---------------------------------------------------------------------------
+
+  close(callback?: () => void): this {
+    if (typeof callback === 'function') this.#closeCallbacks.push(callback);
+    this.#healthCheck();
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#blocked = [];
+    this.#queue = undefined;
+    if (this.#receiving) {
+      this.#native.ref(); // until the receiver thread reports it stopped
+      this.#native.stopReceiving();
+    } else {
+      process.nextTick(() => this.#finishClose());
+    }
+    return this;
+  }
+
+  #finishClose(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#native.join();
+    this.#native.closeFd();
+    for (const queue of this.#iterators) queue.end();
+    const callbacks = this.#closeCallbacks;
+    this.#closeCallbacks = [];
+    for (const cb of callbacks) this.once('close', cb);
+    this.emit('close');
+  }
+
+  ref(): this {
+    this.#refed = true;
+    if (this.#receiving && !this.#closed) this.#native.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#refed = false;
+    if (this.#receiving && !this.#closed) this.#native.unref();
+    return this;
+  }
+
+  // ---- socket options -----------------------------------------------------------------------
+
+  #boundOption(syscall: string, run: () => void): void {
+    this.#healthCheck();
+    if (this.#bindState !== BindState.Bound) throw errnoException(-9, syscall);
+    try {
+      run();
+    } catch (e) {
+      throw fromNativeErrno(e, syscall);
+    }
+  }
+
+  #bufferSizeOption(name: 'SO_RCVBUF' | 'SO_SNDBUF', size?: number): number {
+    if (size !== undefined && (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > 0x7fffffff)) {
+      throw badBufferSize();
+    }
+    if (this.#closed || this.#bindState !== BindState.Bound) {
+      const direction = name === 'SO_RCVBUF' ? 'recv' : 'send';
+      const error = codedError(
+        new Error(`Could not get or set buffer size: uv_${direction}_buffer_size returned EBADF (bad file descriptor)`),
+        'ERR_SOCKET_BUFFER_SIZE',
+      );
+      throw error;
+    }
+    if (size !== undefined) {
+      this.#native.setOption(name, size);
+      return size;
+    }
+    return this.#native.getOption(name);
+  }
+
+  setRecvBufferSize(size: number): void {
+    this.#bufferSizeOption('SO_RCVBUF', size);
+  }
+  getRecvBufferSize(): number {
+    return this.#bufferSizeOption('SO_RCVBUF');
+  }
+  setSendBufferSize(size: number): void {
+    this.#bufferSizeOption('SO_SNDBUF', size);
+  }
+  getSendBufferSize(): number {
+    return this.#bufferSizeOption('SO_SNDBUF');
+  }
+
+  /** Bytes queued for sending: datagrams waiting for send buffer space. */
+  getSendQueueSize(): number {
+    return this.#blocked.reduce((sum, item) => sum + item.chunks.reduce((s, c) => s + c.byteLength, 0), 0);
+  }
+  getSendQueueCount(): number {
+    return this.#blocked.length;
+  }
+
+  setBroadcast(flag: boolean): void {
+    this.#boundOption('setBroadcast', () => this.#native.setOption('SO_BROADCAST', flag ? 1 : 0));
+  }
+
+  setTTL(ttl: number): number {
+    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
+    this.#boundOption('setTTL', () => {
+      if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw Object.assign(new Error('EINVAL'), { errno: -22 });
+      this.#native.setOption(this.#family === 4 ? 'IP_TTL' : 'IPV6_UNICAST_HOPS', ttl);
+    });
+    return ttl;
+  }
+
+  setMulticastTTL(ttl: number): number {
+    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
+    this.#boundOption('setMulticastTTL', () => {
+      if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw Object.assign(new Error('EINVAL'), { errno: -22 });
+      this.#native.setOption(this.#family === 4 ? 'IP_MULTICAST_TTL' : 'IPV6_MULTICAST_HOPS', ttl);
+    });
+    return ttl;
+  }
+
+  setMulticastLoopback(flag: boolean): boolean {
+    this.#boundOption('setMulticastLoopback', () =>
+      this.#native.setOption(this.#family === 4 ? 'IP_MULTICAST_LOOP' : 'IPV6_MULTICAST_LOOP', flag ? 1 : 0),
+    );
+    return flag;
+  }
+
+  setMulticastInterface(interfaceAddress: string): void {
+    this.#healthCheck();
+    if (typeof interfaceAddress !== 'string') throw invalidArgType('interfaceAddress', 'of type string', interfaceAddress);
+    this.#boundOption('setMulticastInterface', () => this.#native.multicastInterface(interfaceAddress));
+  }
+
+  addMembership(multicastAddress: string, interfaceAddress?: string): void {
+    this.#membership(true, multicastAddress, interfaceAddress);
+  }
+
+  dropMembership(multicastAddress: string, interfaceAddress?: string): void {
+    this.#membership(false, multicastAddress, interfaceAddress);
+  }
+
+  #membership(add: boolean, group: string, iface: string | undefined): void {
+    this.#healthCheck();
+    if (group === undefined) throw missingArgs('multicastAddress');
+    if (typeof group !== 'string') throw invalidArgType('multicastAddress', 'of type string', group);
+    if (iface !== undefined && typeof iface !== 'string') throw invalidArgType('interfaceAddress', 'of type string', iface);
+    const syscall = add ? 'addMembership' : 'dropMembership';
+    this.#ensureBoundNow(syscall);
+    try {
+      this.#native.membership(add, group, iface ?? null);
+    } catch (e) {
+      throw fromNativeErrno(e, syscall);
+    }
+  }
+
+  addSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.#sourceMembership(true, sourceAddress, groupAddress, interfaceAddress);
+  }
+
+  dropSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.#sourceMembership(false, sourceAddress, groupAddress, interfaceAddress);
+  }
+
+  #sourceMembership(add: boolean, source: string, group: string, iface: string | undefined): void {
+    this.#healthCheck();
+    if (typeof source !== 'string') throw invalidArgType('sourceAddress', 'of type string', source);
+    if (typeof group !== 'string') throw invalidArgType('groupAddress', 'of type string', group);
+    if (iface !== undefined && typeof iface !== 'string') throw invalidArgType('interfaceAddress', 'of type string', iface);
+    const syscall = add ? 'addSourceSpecificMembership' : 'dropSourceSpecificMembership';
+    this.#ensureBoundNow(syscall);
+    try {
+      this.#native.sourceMembership(add, source, group, iface ?? null);
+    } catch (e) {
+      throw fromNativeErrno(e, syscall);
+    }
+  }
+
+  /** Membership calls bind an unbound socket first, as libuv does. */
+  #ensureBoundNow(syscall: string): void {
+    if (this.#bindState === BindState.Bound) return;
+    if (this.#bindState === BindState.Binding) throw errnoException(-9, syscall);
+    try {
+      this.#native.bind(this.#family === 4 ? '0.0.0.0' : '::', 0);
+    } catch (e) {
+      throw fromNativeErrno(e, 'bind');
+    }
+    this.#bindState = BindState.Bound;
+    this.#startReceiving();
+    process.nextTick(() => this.emit('listening'));
+  }
+}
+
+export interface BindOptions {
+  port?: number;
+  address?: string;
+  exclusive?: boolean;
+  fd?: number;
+}
+
+export type DatagramData = string | Uint8Array | DataView | ArrayBufferView;
+
+function toBytes(value: unknown, name: string): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value);
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', value);
+}
+
+/** The queue behind socket.batches(). */
+class BatchQueue implements AsyncIterableIterator<DatagramBatch> {
+  #items: DatagramBatch[] = [];
+  #waiting: Array<(result: IteratorResult<DatagramBatch>) => void> = [];
+  #done = false;
+  constructor(private readonly onReturn: () => void) {}
+
+  push(batch: DatagramBatch): void {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter({ value: batch, done: false });
+    else this.#items.push(batch);
+  }
+
+  end(): void {
+    this.#done = true;
+    for (const waiter of this.#waiting.splice(0)) waiter({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<DatagramBatch>> {
+    const item = this.#items.shift();
+    if (item) return Promise.resolve({ value: item, done: false });
+    if (this.#done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  return(): Promise<IteratorResult<DatagramBatch>> {
+    this.end();
+    this.onReturn();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<DatagramBatch> {
+    return this;
+  }
+}
+
+/** createSocket(type | options, listener?): a drop-in for node:dgram's. */
+export function createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
+  if (typeof type === 'string') return new Socket({ type }, listener);
+  if (type === null || typeof type !== 'object') throw badType();
+  return new Socket(type, listener);
+}
