@@ -221,7 +221,8 @@ void UdpReceiver::ArmRecv() {
     io_uring_submit(&ring_);
     sqe = io_uring_get_sqe(&ring_);
   }
-  io_uring_prep_recvmsg_multishot(sqe, fd_, &recv_template_, 0);
+  // MSG_TRUNC: UDP then reports the datagram's real length (payloadlen) even when it was cut.
+  io_uring_prep_recvmsg_multishot(sqe, fd_, &recv_template_, MSG_TRUNC);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufferGroup;
   io_uring_sqe_set_data64(sqe, MakeUserData(kTagRecv, 0));
@@ -245,12 +246,7 @@ void UdpReceiver::RunMultishot() {
   while (!StopRequested()) {
     WaitWhileBackpressured();
     if (io_uring_cq_ready(&ring_) == 0) EnterWait(1, static_cast<uint64_t>(config_.max_wait_ms) * 1000);
-    unsigned ready = io_uring_cq_ready(&ring_);
-    if (config_.batch_count > 1 && ready > 0 && ready < config_.batch_count) {
-      // Datagrams are arriving: give their neighbours batch_delay_us to join the batch, so
-      // JS is crossed once for the lot (the cross-thread wake-up is the expensive part).
-      EnterWait(config_.batch_count, config_.batch_delay_us);
-    }
+    const uint64_t before = counters_[kRecvDatagrams];
     bool stop_seen = false;
     ReapRing(&stop_seen);
     if (config_.backend != RecvBackend::kMultishotRecvmsg) {
@@ -258,7 +254,19 @@ void UdpReceiver::RunMultishot() {
       RunPollRecvmmsg();
       return;
     }
+    // Re-arm first (after -ENOBUFS the buffers are back by now), then maybe wait for more.
     if (!recv_armed_ && !StopRequested()) ArmRecv();
+    const uint64_t got = counters_[kRecvDatagrams] - before;
+    if (config_.batch_count > 1 && got > 0 && got < config_.batch_count && (got > 1 || last_reap_ > 1)) {
+      // Under load, give the neighbours of the datagrams already here batch_delay_us to join
+      // the batch, so JS is crossed once for the lot (the cross-thread wake-up is the
+      // expensive part). A lone datagram after a lone datagram is request/response traffic:
+      // it goes to JS at once, so batching never adds latency to a ping-pong.
+      EnterWait(config_.batch_count - static_cast<unsigned>(got), config_.batch_delay_us);
+      ReapRing(&stop_seen);
+      if (!recv_armed_ && !StopRequested()) ArmRecv();
+    }
+    last_reap_ = counters_[kRecvDatagrams] - before;
     Flush();
     PublishStats();
   }
@@ -372,11 +380,14 @@ void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
   io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buffer, cqe.res, &recv_template_);
   if (out) {
     const uint8_t* payload = static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &recv_template_));
-    const uint32_t length = io_uring_recvmsg_payload_length(out, cqe.res, &recv_template_);
+    // The buffer may hold a little more than max_datagram (its size is rounded up); deliver
+    // exactly what was promised and call anything longer truncated.
+    const uint32_t length =
+        std::min(io_uring_recvmsg_payload_length(out, cqe.res, &recv_template_), config_.max_datagram);
+    const bool truncated = (out->flags & MSG_TRUNC) != 0 || out->payloadlen > config_.max_datagram;
     NoteControl(recv_template_, reinterpret_cast<const uint8_t*>(io_uring_recvmsg_name(out)) + recv_template_.msg_namelen,
                 out->controllen);
-    Append(payload, length, out->payloadlen, (out->flags & MSG_TRUNC) != 0, io_uring_recvmsg_name(out),
-           out->namelen);
+    Append(payload, length, out->payloadlen, truncated, io_uring_recvmsg_name(out), out->namelen);
   }
   io_uring_buf_ring_add(buf_ring_, buffer, config_.buffer_size, static_cast<unsigned short>(bid),
                         io_uring_buf_ring_mask(config_.buffer_count), static_cast<int>((*recycled)++));

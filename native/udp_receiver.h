@@ -161,6 +161,7 @@ class UdpReceiver {
   bool recv_armed_ = false;
   bool poll_armed_ = false;
   bool wake_armed_ = false;
+  uint64_t last_reap_ = 0;  // datagrams the previous reap found
   std::unique_ptr<RecvBatch> batch_;
   size_t arena_limit_ = 0;
   uint64_t counters_[kRecvStatCount] = {};

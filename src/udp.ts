@@ -118,9 +118,9 @@ function errnoException(negErrno: number, syscall: string, address?: string, por
   return error;
 }
 
-function fromNativeErrno(error: unknown, syscall: string): Error {
+function fromNativeErrno(error: unknown, syscall: string, address?: string, port?: number): Error {
   const e = error as { errno?: number };
-  if (error instanceof Error && typeof e.errno === 'number') return errnoException(e.errno, syscall);
+  if (error instanceof Error && typeof e.errno === 'number') return errnoException(e.errno, syscall, address, port);
   return error as Error;
 }
 
@@ -268,8 +268,10 @@ export class Socket extends EventEmitter {
     this.#lookup = options.lookup ?? (dns.lookup as unknown as LookupFunction);
     for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
       const size = options[name];
-      if (size !== undefined && (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > 0x7fffffff)) {
-        throw badBufferSize();
+      if (size === undefined) continue;
+      if (typeof size !== 'number') throw invalidArgType(`options.${name}`, 'of type number', size);
+      if (!Number.isInteger(size) || size < 0 || size > 0x7fffffff) {
+        throw codedError(new RangeError(`The value of "options.${name}" is out of range. It must be >= 0 && <= 2147483647. Received ${size}`), 'ERR_OUT_OF_RANGE');
       }
     }
     const backend = options.backend === undefined ? defaultBackend() : v.oneOf(options.backend, 'backend', ['auto', ...BACKENDS] as const);
@@ -286,7 +288,7 @@ export class Socket extends EventEmitter {
       batchDelayUs: batch.delayUs === undefined ? 200 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
     };
     this.#native = new binding.NativeUdp(this.#family, (batches, errno, stopped) => this.#onBatches(batches, errno, stopped));
-    if (listener !== undefined) {
+    if (listener !== undefined && listener !== null) {
       if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
       this.on('message', listener);
     }
@@ -295,8 +297,14 @@ export class Socket extends EventEmitter {
       if (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean') {
         throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
       }
-      if (signal.aborted) process.nextTick(() => this.#abortClose());
-      else signal.addEventListener('abort', () => this.#abortClose(), { once: true });
+      // As dgram: an aborted signal closes the socket at once; the listener goes with the socket.
+      if (signal.aborted) {
+        this.#abortClose();
+      } else {
+        const onAbort = () => this.#abortClose();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
     }
   }
 
@@ -383,7 +391,7 @@ export class Socket extends EventEmitter {
         this.#applyPostBindOptions();
       } catch (e) {
         this.#bindState = BindState.Unbound;
-        this.emit('error', fromNativeErrno(e, 'bind'));
+        this.emit('error', fromNativeErrno(e, 'bind', ip, boundPort));
         return;
       }
       this.#bindState = BindState.Bound;
@@ -403,8 +411,8 @@ export class Socket extends EventEmitter {
 
   #applyPostBindOptions(): void {
     const o = this.#options;
-    if (o.recvBufferSize !== undefined) this.#native.setOption('SO_RCVBUF', o.recvBufferSize);
-    if (o.sendBufferSize !== undefined) this.#native.setOption('SO_SNDBUF', o.sendBufferSize);
+    if (o.recvBufferSize) this.#native.setOption('SO_RCVBUF', o.recvBufferSize);
+    if (o.sendBufferSize) this.#native.setOption('SO_SNDBUF', o.sendBufferSize);
   }
 
   #startReceiving(): void {
@@ -437,7 +445,8 @@ export class Socket extends EventEmitter {
       process.nextTick(callback, null, host);
       return;
     }
-    this.#lookup(host, { family: this.#family }, (error, ip) => callback(error, ip));
+    // dgram passes the family as a number (its typings say an options object); dns.lookup takes both.
+    this.#lookup(host, this.#family as dns.LookupOneOptions, (error, ip) => callback(error, ip));
   }
 
   #flushQueue(): void {
@@ -459,7 +468,7 @@ export class Socket extends EventEmitter {
 
   // ---- connect ------------------------------------------------------------------------------
 
-  connect(port: number, address?: string | (() => void), callback?: () => void): void {
+  connect(port: number, address?: string | ((error?: Error) => void), callback?: (error?: Error) => void): void {
     const validated = validPort(port, false);
     if (typeof address === 'function') {
       callback = address;
@@ -479,12 +488,19 @@ export class Socket extends EventEmitter {
           try {
             this.#native.connect(ip, validated);
           } catch (e) {
-            error = fromNativeErrno(e, 'connect');
+            error = fromNativeErrno(e, 'connect', ip, validated);
           }
         }
         if (error) {
           this.#connectState = ConnectState.None;
-          this.emit('error', error);
+          // As dgram: a failed connect goes to its callback when there is one, else to 'error'.
+          if (callback) {
+            this.removeListener('connect', callback);
+            callback(error);
+          } else {
+            this.emit('error', error);
+          }
+          this.#flushQueue();
           return;
         }
         this.#connectState = ConnectState.Connected;
@@ -492,8 +508,9 @@ export class Socket extends EventEmitter {
         this.#flushQueue();
       });
     };
+    // Not through the queue: #flushQueue holds the queue while connecting.
     if (this.#bindState === BindState.Bound) doConnect();
-    else this.#enqueue(doConnect);
+    else this.once('listening', doConnect);
   }
 
   disconnect(): void {
@@ -522,8 +539,8 @@ export class Socket extends EventEmitter {
       const offset = args[0];
       const length = args[1];
       const bytes = toBytes(msg as DatagramData, 'buffer');
-      if (offset < 0 || offset > bytes.byteLength) throw codedError(new RangeError(`The value of "offset" is out of range. It must be >= 0 && <= ${bytes.byteLength}. Received ${offset}`), 'ERR_OUT_OF_RANGE');
-      if (length < 0 || length > bytes.byteLength - offset) throw codedError(new RangeError(`The value of "length" is out of range. It must be >= 0 && <= ${bytes.byteLength - offset}. Received ${length}`), 'ERR_OUT_OF_RANGE');
+      if (offset < 0 || offset > bytes.byteLength) throw codedError(new RangeError('"offset" is outside of buffer bounds'), 'ERR_BUFFER_OUT_OF_BOUNDS');
+      if (length < 0 || length > bytes.byteLength - offset) throw codedError(new RangeError('"length" is outside of buffer bounds'), 'ERR_BUFFER_OUT_OF_BOUNDS');
       list = [bytes.subarray(offset, offset + length)];
       args = args.slice(2);
     } else {
@@ -781,12 +798,12 @@ export class Socket extends EventEmitter {
       throw badBufferSize();
     }
     if (this.#closed || this.#bindState !== BindState.Bound) {
-      const direction = name === 'SO_RCVBUF' ? 'recv' : 'send';
+      const syscall = `uv_${name === 'SO_RCVBUF' ? 'recv' : 'send'}_buffer_size`;
       const error = codedError(
-        new Error(`Could not get or set buffer size: uv_${direction}_buffer_size returned EBADF (bad file descriptor)`),
+        new Error(`Could not get or set buffer size: ${syscall} returned EBADF (bad file descriptor)`),
         'ERR_SOCKET_BUFFER_SIZE',
       );
-      throw error;
+      throw Object.assign(error, { errno: -9, syscall, info: { errno: -9, code: 'EBADF', message: 'bad file descriptor', syscall } });
     }
     if (size !== undefined) {
       this.#native.setOption(name, size);
@@ -861,7 +878,7 @@ export class Socket extends EventEmitter {
 
   #membership(add: boolean, group: string, iface: string | undefined): void {
     this.#healthCheck();
-    if (group === undefined) throw missingArgs('multicastAddress');
+    if (!group) throw missingArgs('multicastAddress');
     if (typeof group !== 'string') throw invalidArgType('multicastAddress', 'of type string', group);
     if (iface !== undefined && typeof iface !== 'string') throw invalidArgType('interfaceAddress', 'of type string', iface);
     const syscall = add ? 'addMembership' : 'dropMembership';

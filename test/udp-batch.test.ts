@@ -1,0 +1,236 @@
+// The batch API: one JS call per batch, views that stay safe when retained, batch send,
+// async iteration, truncation reports, buffer ring exhaustion, reusePort across workers.
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import t from 'tap';
+
+import { createSocket, type DatagramBatch, type Socket } from '../src/index';
+import { ROOT, run, which } from './helpers';
+
+function bound(socket: Socket, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve) => socket.bind(0, host, () => resolve(socket.address().port)));
+}
+
+function closed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => socket.close(() => resolve()));
+}
+
+async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+t.test('a batch handler gets whole batches, with sender and payload per datagram', async (t) => {
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+  t.teardown(() => closed(socket));
+  const batches: DatagramBatch[] = [];
+  socket.onBatch((batch) => batches.push(batch));
+  let messages = 0;
+  socket.on('message', () => messages++);
+  const port = await bound(socket);
+  const sender = dgram.createSocket('udp4');
+  t.teardown(() => sender.close());
+  await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
+  const total = 2000;
+  for (let i = 0; i < total; i++) sender.send(`datagram ${i}`, port, '127.0.0.1');
+  await until(() => batches.reduce((n, b) => n + b.count, 0) === total, 'all datagrams');
+  t.equal(messages, 0, "no 'message' events while a batch handler is set");
+  t.ok(batches.length < total, `${total} datagrams in ${batches.length} batches`);
+  let i = 0;
+  for (const batch of batches) {
+    for (let j = 0; j < batch.count; j++, i++) {
+      if (batch.payload(j).toString() !== `datagram ${i}`) t.fail(`datagram ${i} reads ${batch.payload(j).toString()}`);
+      if (batch.port(j) !== sender.address().port || batch.address(j) !== '127.0.0.1' || batch.family(j) !== 4) t.fail('sender');
+      if (batch.length(j) !== batch.payload(j).length || batch.truncated(j)) t.fail('length');
+    }
+  }
+  t.equal(i, total, 'every datagram, in order, with its sender');
+  t.equal(socket.stats.batches >= batches.length, true);
+});
+
+t.test('views retained past their batch keep reading the bytes they were given', async (t) => {
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, bufferCount: 4 });
+  t.teardown(() => closed(socket));
+  const retained: Array<{ view: Uint8Array; expected: string }> = [];
+  socket.onBatch((batch) => {
+    for (let j = 0; j < batch.count; j++) {
+      const view = batch.payload(j);
+      retained.push({ view, expected: view.toString() });
+    }
+  });
+  const port = await bound(socket);
+  const sender = dgram.createSocket('udp4');
+  t.teardown(() => sender.close());
+  // Far more datagrams than the 4 kernel buffers: every buffer is reused hundreds of times.
+  const total = 3000;
+  for (let sent = 0; sent < total; ) {
+    for (let k = 0; k < 100; k++, sent++) sender.send(`payload number ${sent} ${'x'.repeat(sent % 50)}`, port, '127.0.0.1');
+    await until(() => retained.length >= sent - 100, 'progress');
+  }
+  await until(() => retained.length === total, 'all datagrams');
+  if (global.gc) global.gc();
+  let intact = 0;
+  for (const { view, expected } of retained) if (Buffer.from(view).toString() === expected) intact++;
+  t.equal(intact, total, 'every retained view still reads its own datagram');
+  t.ok(socket.stats.enobufs >= 0);
+});
+
+t.test('sendBatch sends many datagrams per call, to one or many destinations', async (t) => {
+  const a = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+  const b = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+  t.teardown(() => {
+    a.close();
+    b.close();
+  });
+  const got = { a: [] as string[], b: [] as string[] };
+  a.on('message', (m) => got.a.push(m.toString()));
+  b.on('message', (m) => got.b.push(m.toString()));
+  await Promise.all([new Promise<void>((r) => a.bind(0, '127.0.0.1', r)), new Promise<void>((r) => b.bind(0, '127.0.0.1', r))]);
+  const socket = createSocket('udp4');
+  t.teardown(() => closed(socket));
+  await bound(socket);
+  const one = Array.from({ length: 1500 }, (_, i) => Buffer.from(`one ${i}`));
+  t.equal(socket.sendBatch(one, { port: a.address().port, address: '127.0.0.1' }), 1500);
+  const many = Array.from({ length: 10 }, (_, i) => Buffer.from(`many ${i}`));
+  const to = many.map((_, i) => ({ port: (i % 2 ? b : a).address().port, address: '127.0.0.1' }));
+  t.equal(socket.sendBatch(many, to), 10);
+  await until(() => got.a.length === 1505 && got.b.length === 5, 'delivery');
+  t.same(got.a.slice(0, 3), ['one 0', 'one 1', 'one 2']);
+  t.same(got.b, ['many 1', 'many 3', 'many 5', 'many 7', 'many 9']);
+  t.throws(() => socket.sendBatch(many, { port: 1234, address: 'localhost' }), { code: 'ERR_INVALID_ARG_VALUE' });
+  t.throws(() => socket.sendBatch(many, to.slice(1)), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => socket.sendBatch(['x'] as never, to[0]), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => socket.sendBatch(many, { port: 0, address: '127.0.0.1' }), { code: 'ERR_SOCKET_BAD_PORT' });
+});
+
+t.test('sendBatch makes one sendmmsg per 1024 datagrams', { skip: which('strace') ? false : 'strace is not installed (npm run setup installs it)' }, async (t) => {
+  const out = path.join(t.testdir(), 'strace.txt');
+  const script = `
+    const dgram = require('node:dgram');
+    const { createSocket } = require(${JSON.stringify(path.join(ROOT, 'lib'))});
+    const sink = dgram.createSocket('udp4');
+    sink.bind(0, '127.0.0.1', () => {
+      const socket = createSocket('udp4');
+      socket.bind(0, '127.0.0.1', () => {
+        const datagrams = Array.from({ length: 3000 }, () => Buffer.alloc(32));
+        const sent = socket.sendBatch(datagrams, { port: sink.address().port, address: '127.0.0.1' });
+        console.log(sent);
+        socket.close(); sink.close();
+      });
+    });`;
+  const result = await run(which('strace')!, ['-f', '-e', 'trace=sendmmsg,sendmsg,sendto', '-o', out, process.execPath, '-e', script]);
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stdout.trim(), '3000');
+  const calls = fs.readFileSync(out, 'utf8').split('\n').filter((l) => /\b(sendmmsg|sendmsg|sendto)\(/.test(l));
+  t.equal(calls.filter((l) => /sendmmsg\(/.test(l)).length, 3, 'ceil(3000 / 1024) sendmmsg calls');
+  t.equal(calls.filter((l) => /\b(sendmsg|sendto)\(/.test(l)).length, 0, 'no per-datagram send');
+});
+
+t.test('for await over batches', async (t) => {
+  const socket = createSocket('udp6');
+  const port = await bound(socket, '::1');
+  const sender = dgram.createSocket('udp6');
+  t.teardown(() => sender.close());
+  for (let i = 0; i < 100; i++) sender.send(`n${i}`, port, '::1');
+  const seen: string[] = [];
+  for await (const batch of socket.batches()) {
+    for (const datagram of batch) {
+      seen.push(datagram.payload.toString());
+      t.equal(datagram.family, 6);
+      t.equal(datagram.address, '::1');
+    }
+    if (seen.length === 100) socket.close();
+  }
+  t.equal(seen.length, 100, 'the loop ended when the socket closed');
+  t.equal(seen[99], 'n99');
+});
+
+t.test('a datagram longer than maxDatagramSize is reported as truncated, never cut silently', async (t) => {
+  const socket = createSocket({ type: 'udp4', maxDatagramSize: 100 });
+  t.teardown(() => closed(socket));
+  const port = await bound(socket);
+  const truncated = new Promise<[Buffer, { truncated?: boolean; size: number }, number]>((resolve) =>
+    socket.once('truncated', (msg, rinfo, wire) => resolve([msg, rinfo, wire])),
+  );
+  const message = new Promise<{ truncated?: boolean }>((resolve) => socket.on('message', (_m, rinfo) => resolve(rinfo)));
+  const sender = dgram.createSocket('udp4');
+  t.teardown(() => sender.close());
+  sender.send(Buffer.alloc(500, 7), port, '127.0.0.1');
+  const [msg, rinfo, wire] = await truncated;
+  t.equal(msg.length, 100, 'the first maxDatagramSize bytes');
+  t.equal(wire, 500, 'the real length');
+  t.equal(rinfo.truncated, true);
+  t.equal((await message).truncated, true, "the 'message' event says so too");
+  t.equal(socket.stats.truncated, 1);
+  t.ok(socket.receiveMemory < 256 * 200, `small buffers: ${socket.receiveMemory} bytes`);
+});
+
+t.test('a dry buffer ring (ENOBUFS) is re-armed when buffers return; nothing is lost', async (t) => {
+  const socket = createSocket({ type: 'udp4', bufferCount: 1, recvBufferSize: 8 << 20, batch: { count: 256, delayUs: 20_000 } });
+  t.teardown(() => closed(socket));
+  let received = 0;
+  socket.on('message', () => received++);
+  const port = await bound(socket);
+  if (socket.backend !== 'recvmsg-multishot') {
+    t.pass(`backend ${socket.backend} has no buffer ring`);
+    return;
+  }
+  const sender = dgram.createSocket('udp4');
+  t.teardown(() => sender.close());
+  for (let i = 0; i < 2000; i++) sender.send(Buffer.alloc(64), port, '127.0.0.1');
+  await until(() => received === 2000, 'every datagram');
+  t.ok(socket.stats.enobufs > 0, `the ring ran dry ${socket.stats.enobufs} times`);
+  t.equal(socket.stats.kernelDrops, 0);
+});
+
+t.test('reusePort sockets in four worker threads share the load', async (t) => {
+  const lib = path.join(ROOT, 'lib');
+  const probe = dgram.createSocket({ type: 'udp4', reusePort: true } as dgram.SocketOptions);
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  probe.close();
+  const workers = Array.from(
+    { length: 4 },
+    () =>
+      new Worker(
+        `
+      const { parentPort } = require('node:worker_threads');
+      const { createSocket } = require(${JSON.stringify(lib)});
+      const socket = createSocket({ type: 'udp4', reusePort: true, recvBufferSize: 4 << 20 });
+      let count = 0;
+      socket.on('message', () => count++);
+      socket.bind(${port}, '127.0.0.1', () => parentPort.postMessage('ready'));
+      parentPort.on('message', () => { parentPort.postMessage(count); socket.close(); });
+    `,
+        { eval: true },
+      ),
+  );
+  t.teardown(() => Promise.all(workers.map((w) => w.terminate())));
+  await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
+  // Many source ports: the kernel spreads flows over the group by their 4-tuple hash.
+  const senders = Array.from({ length: 64 }, () => dgram.createSocket('udp4'));
+  t.teardown(() => senders.forEach((s) => s.close()));
+  for (const s of senders) for (let i = 0; i < 20; i++) s.send('x', port, '127.0.0.1');
+  await new Promise((r) => setTimeout(r, 300));
+  const counts = await Promise.all(
+    workers.map((w) => {
+      const answer = new Promise<number>((r) => w.once('message', r));
+      w.postMessage('count');
+      return answer;
+    }),
+  );
+  t.equal(
+    counts.reduce((a, b) => a + b, 0),
+    64 * 20,
+    `all datagrams received (${counts.join(' + ')})`,
+  );
+  t.ok(
+    counts.every((c) => c > 0),
+    'every worker received some',
+  );
+});
