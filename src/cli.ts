@@ -11,6 +11,8 @@ const USAGE = `Usage: uring-udp <command> [options]
 Commands:
   probe [--json]    what this kernel's io_uring supports and which known bugs affect it
   doctor [--json]   a readable report: the probe, then a short check of this package's ring
+  echo --port N [--host ADDRESS] [--type udp4|udp6] [--batch]
+                    a UDP echo server: answers every datagram with itself until SIGINT/SIGTERM
   help              this text
 
 Exit codes: 0 ok, 1 failure, 2 bad arguments or io_uring unavailable.`;
@@ -24,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       return cmdProbe(rest);
     case 'doctor':
       return cmdDoctor(rest);
+    case 'echo':
+      return cmdEcho(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -136,6 +140,54 @@ async function ringCheck(): Promise<{ ok: boolean; requests: number; ms: number;
     await ring?.close();
     return { ok: false, requests: 0, ms: performance.now() - started, setup: '', error: (error as Error).message };
   }
+}
+
+async function cmdEcho(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    type: { type: 'string', default: 'udp4' },
+    batch: { type: 'boolean', default: false },
+  });
+  const port = Number(values.port);
+  if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port must be an integer in 0..65535, got ${values.port ?? 'nothing'}`);
+  }
+  if (values.type !== 'udp4' && values.type !== 'udp6') throw new UsageError(`--type must be udp4 or udp6, got ${values.type}`);
+  const type = values.type;
+  const host = values.host ?? (type === 'udp4' ? '127.0.0.1' : '::1');
+  const { createSocket } = await import('./udp');
+  const socket = createSocket(type);
+  if (values.batch) {
+    // One sendmmsg per received batch, back to each datagram's sender.
+    socket.onBatch((batch) => {
+      const payloads = [];
+      const senders = [];
+      for (let i = 0; i < batch.count; i++) {
+        payloads.push(batch.payload(i));
+        senders.push({ address: batch.address(i), port: batch.port(i) });
+      }
+      socket.sendBatch(payloads, senders);
+    });
+  } else {
+    socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
+  }
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  const address = socket.address();
+  process.stdout.write(`uring-udp echo listening on ${address.address}:${address.port} (${socket.backend})\n`);
+  socket.on('error', (error) => process.stderr.write(`uring-udp echo: ${error.message}\n`));
+  await new Promise<void>((resolve) => {
+    const stop = () => socket.close(() => resolve());
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
 }
 
 if (require.main === module) {
