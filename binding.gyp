@@ -10,11 +10,13 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/probe.cc",
+        "native/proc.cc",
         "native/ring_core.cc",
         "native/ring_wrap.cc",
         "native/testing.cc",
         "native/udp_receiver.cc",
-        "native/udp_wrap.cc"
+        "native/udp_wrap.cc",
+        "native/watchdog.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -7,6 +7,7 @@
 #include "ring_wrap.h"
 #include "testing.h"
 #include "udp_wrap.h"
+#include "watchdog.h"
 
 namespace uring_udp {
 
@@ -14,6 +15,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRing", RingWrap::Define(env));
   exports.Set("NativeUdp", UdpWrap::Define(env));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
+  exports.Set("setWatchdogHandler", Napi::Function::New(env, SetWatchdogHandler, "setWatchdogHandler"));
+  exports.Set("configureWatchdog", Napi::Function::New(env, ConfigureWatchdog, "configureWatchdog"));
+  exports.Set("watchdogInfo", Napi::Function::New(env, WatchdogInfo, "watchdogInfo"));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("STAT_COUNT", Napi::Number::New(env, kStatCount));
   constants.Set("INFO_FINAL", Napi::Number::New(env, kInfoFinal));

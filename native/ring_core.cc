@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,8 +27,22 @@ __kernel_timespec TimespecFromUs(uint64_t us) {
 
 }  // namespace
 
-RingCore::RingCore(const RingConfig& config, double* stats, Notify notify)
-    : config_(config), stats_(stats), notify_(std::move(notify)) {}
+RingCore::RingCore(const RingConfig& config, double* stats, Notify notify,
+                   std::shared_ptr<ThreadObservation> observation, std::shared_ptr<DeadlineTable> deadlines)
+    : config_(config),
+      stats_(stats),
+      notify_(std::move(notify)),
+      observation_(std::move(observation)),
+      deadlines_(std::move(deadlines)) {}
+
+// Every io_uring_enter is bracketed so the watchdog can tell "inside the kernel" from
+// "outside", and for how long.
+void RingCore::EnterBegin() { observation_->enter_since_ns.store(MonotonicNs(), std::memory_order_release); }
+
+void RingCore::EnterEnd() {
+  observation_->enter_since_ns.store(0, std::memory_order_release);
+  counters_[kStatEnters]++;
+}
 
 RingCore::~RingCore() {
   // The owner joins or detaches before destruction; a joinable thread here is a bug
@@ -122,7 +137,11 @@ int RingCore::Setup(std::string* failed_syscall) {
 }
 
 void RingCore::ThreadMain() {
-  tid_.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
+  observation_->tid.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
+  observation_->wait_bound_ns.store(config_.busy_wait ? 0
+                                                      : static_cast<int64_t>(config_.max_wait_ms) * 1000000 +
+                                                            static_cast<int64_t>(config_.batch_delay_us) * 1000,
+                                    std::memory_order_relaxed);
   std::string failed;
   int result = Setup(&failed);
   {
@@ -133,9 +152,11 @@ void RingCore::ThreadMain() {
   }
   state_changed_.notify_all();
   if (result < 0) {
+    observation_->running.store(false, std::memory_order_release);
     exited_.store(true, std::memory_order_release);
     return;
   }
+  observation_->ring_fd.store(ring_fd_, std::memory_order_relaxed);
 
   ArmWake();
   for (;;) {
@@ -159,6 +180,7 @@ void RingCore::ThreadMain() {
   wake_fd_ = -1;
   for (auto& entry : in_flight_) {
     // Requests the kernel never answered before the close deadline: end them for JS.
+    if (entry.second.slot >= 0) deadlines_->slots[entry.second.slot].id.store(0, std::memory_order_release);
     Deliver(Completion{entry.first, -ECANCELED, 0, kInfoFinal});
   }
   in_flight_.clear();
@@ -169,6 +191,7 @@ void RingCore::ThreadMain() {
     completions_batch_.clear();
     closed_ = true;
   }
+  observation_->running.store(false, std::memory_order_release);
   exited_.store(true, std::memory_order_release);
   state_changed_.notify_all();
   notify_pending_.store(true, std::memory_order_release);
@@ -185,10 +208,9 @@ io_uring_sqe* RingCore::NextSqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (!sqe) {
     // The SQ is full: hand what is queued to the kernel and try again.
-    enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+    EnterBegin();
     io_uring_submit(&ring_);
-    enter_since_ns_.store(0, std::memory_order_release);
-    counters_[kStatEnters]++;
+    EnterEnd();
     sqe = io_uring_get_sqe(&ring_);
   }
   return sqe;
@@ -267,7 +289,13 @@ void RingCore::DrainCommands() {
 void RingCore::Prepare(const Command& command) {
   if (closing_ && command.kind != OpKind::kCancel) {
     // Raced with close: never reaches the kernel.
+    if (command.slot >= 0) deadlines_->slots[command.slot].id.store(0, std::memory_order_release);
     Deliver(Completion{command.id, -ECANCELED, 0, kInfoFinal});
+    return;
+  }
+  if (command.kind == OpKind::kTestHold) {
+    TestHold(command.timeout_ns);
+    Deliver(Completion{command.id, 0, 0, kInfoFinal});
     return;
   }
   io_uring_sqe* sqe = NextSqe();
@@ -285,6 +313,7 @@ void RingCore::Prepare(const Command& command) {
       OpState& op = in_flight_[command.id];
       op = OpState{};
       op.kind = command.kind;
+      op.slot = command.slot;
       op.timeout.tv_sec = static_cast<long long>(command.timeout_ns / 1000000000);
       op.timeout.tv_nsec = static_cast<long long>(command.timeout_ns % 1000000000);
       io_uring_prep_timeout(sqe, &op.timeout, 0, 0);
@@ -298,6 +327,8 @@ void RingCore::Prepare(const Command& command) {
     case OpKind::kPollOnce:
       io_uring_prep_poll_add(sqe, command.fd, command.poll_mask);
       break;
+    case OpKind::kTestHold:
+      return;  // handled above; never reaches the kernel
     case OpKind::kCancel: {
       auto target = in_flight_.find(command.target);
       if (target != in_flight_.end()) target->second.cancelled = true;
@@ -311,6 +342,7 @@ void RingCore::Prepare(const Command& command) {
   op.kind = command.kind;
   op.fd = command.fd;
   op.poll_mask = command.poll_mask;
+  op.slot = command.slot;
   if (command.kind == OpKind::kPollMultishot || command.kind == OpKind::kPollOnce) {
     struct stat st;
     if (fstat(command.fd, &st) == 0) {
@@ -371,32 +403,28 @@ void RingCore::WaitForCompletions() {
   if (config_.busy_wait) {
     // Busy mode polls the CQ without sleeping, entering with GETEVENTS every time around, as
     // the busy-polling receivers in the kernel bug reports did.
-    enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+    EnterBegin();
     result = io_uring_submit_and_get_events(&ring_);
-    enter_since_ns_.store(0, std::memory_order_release);
-    counters_[kStatEnters]++;
+    EnterEnd();
   } else if (io_uring_cq_ready(&ring_) > 0) {
     if (io_uring_sq_ready(&ring_) > 0) {
-      enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+      EnterBegin();
       result = io_uring_submit(&ring_);
-      enter_since_ns_.store(0, std::memory_order_release);
-      counters_[kStatEnters]++;
+      EnterEnd();
     }
   } else {
     __kernel_timespec ts = TimespecFromUs(static_cast<uint64_t>(config_.max_wait_ms) * 1000);
-    enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+    EnterBegin();
     result = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
-    enter_since_ns_.store(0, std::memory_order_release);
-    counters_[kStatEnters]++;
+    EnterEnd();
     if (config_.batch_count > 1 && io_uring_cq_ready(&ring_) > 0 &&
         io_uring_cq_ready(&ring_) < config_.batch_count) {
       // One CQE is here: give its neighbours batch_delay_us to arrive so JS is crossed once
       // for the lot (cross-thread wake-ups, not the kernel, dominate small batches).
       ts = TimespecFromUs(config_.batch_delay_us);
-      enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+      EnterBegin();
       result = io_uring_submit_and_wait_timeout(&ring_, &cqe, config_.batch_count, &ts, nullptr);
-      enter_since_ns_.store(0, std::memory_order_release);
-      counters_[kStatEnters]++;
+      EnterEnd();
     }
   }
   (void)result;  // -ETIME, -EINTR, -EAGAIN, -EBUSY: all handled by reaping what is there
@@ -445,6 +473,7 @@ void RingCore::HandleCqe(const io_uring_cqe& cqe) {
     return;
   }
   OpState& op = it->second;
+  if (op.slot >= 0) deadlines_->slots[op.slot].last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
   if (op.kind == OpKind::kPollMultishot && !(cqe.flags & IORING_CQE_F_MORE)) {
     if (cqe.res >= 0 && !op.cancelled && !closing_) {
       // The kernel ended the multishot request without an error (on 6.1 that happens when its
@@ -472,6 +501,8 @@ void RingCore::EndOp(std::unordered_map<uint32_t, OpState>::iterator it, const i
   int32_t res = cqe.res;
   if (op.end_error && res == -ECANCELED) res = -op.end_error;
   if (op.kind == OpKind::kPollMultishot || op.kind == OpKind::kPollOnce) armed_polls_--;
+  // The request has ended: its watchdog slot is free (JS reuses it only after this batch).
+  if (op.slot >= 0) deadlines_->slots[op.slot].id.store(0, std::memory_order_release);
   const uint32_t id = it->first;
   in_flight_.erase(it);
   Deliver(Completion{id, res, cqe.flags, kInfoFinal});
@@ -479,8 +510,32 @@ void RingCore::EndOp(std::unordered_map<uint32_t, OpState>::iterator it, const i
 
 void RingCore::Deliver(const Completion& completion) { completions_batch_.push_back(completion); }
 
+// Test-only: holds this thread in a real blocking syscall, in state D, the way the known
+// kernel bugs do: vfork() suspends the parent until the child exits, uninterruptibly. The
+// child only sleeps and _exits (async-signal-safe, as vfork requires).
+void RingCore::TestHold(uint64_t ns) {
+  pid_t child = vfork();
+  if (child == 0) {
+    struct timespec ts;
+    ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+    ts.tv_nsec = static_cast<long>(ns % 1000000000);
+    nanosleep(&ts, nullptr);
+    _exit(0);
+  }
+  if (child > 0) waitpid(child, nullptr, 0);
+}
+
 void RingCore::PublishStats() {
-  if (ring_alive_) counters_[kStatCqOverflow] = IO_URING_READ_ONCE(*ring_.cq.koverflow);
+  if (ring_alive_) {
+    counters_[kStatCqOverflow] = IO_URING_READ_ONCE(*ring_.cq.koverflow);
+    ThreadObservation& o = *observation_;
+    o.sq_head.store(IO_URING_READ_ONCE(*ring_.sq.khead), std::memory_order_relaxed);
+    o.sq_tail.store(ring_.sq.sqe_tail, std::memory_order_relaxed);
+    o.cq_head.store(IO_URING_READ_ONCE(*ring_.cq.khead), std::memory_order_relaxed);
+    o.cq_tail.store(IO_URING_READ_ONCE(*ring_.cq.ktail), std::memory_order_relaxed);
+    o.cq_overflow.store(counters_[kStatCqOverflow], std::memory_order_relaxed);
+    o.overflow_flag_seen.store(counters_[kStatOverflowFlagSeen], std::memory_order_relaxed);
+  }
   counters_[kStatInFlight] = in_flight_.size();
   // Relaxed stores: each counter is read on its own; no reader needs them consistent
   // with one another.

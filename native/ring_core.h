@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "observation.h"
+
 namespace uring_udp {
 
 // -1 = use it when the kernel has it, 0 = never, 1 = required (fail if the kernel lacks it).
@@ -42,7 +44,9 @@ struct RingConfig {
   unsigned close_timeout_ms = 2000;  // how long close waits for cancelled requests
 };
 
-enum class OpKind : uint8_t { kNop, kRead, kTimeout, kPollMultishot, kPollOnce, kCancel };
+// kTestHold exists for the watchdog's tests only: it holds the ring thread in a real blocking
+// syscall (see RingCore::TestHold).
+enum class OpKind : uint8_t { kNop, kRead, kTimeout, kPollMultishot, kPollOnce, kCancel, kTestHold };
 
 struct Command {
   OpKind kind = OpKind::kNop;
@@ -54,6 +58,7 @@ struct Command {
   uint64_t offset = 0;
   uint64_t timeout_ns = 0;
   uint32_t target = 0;  // kCancel: id of the request to cancel
+  int32_t slot = -1;    // watchdog deadline slot, or -1
 };
 
 // What JavaScript receives per CQE: four 32-bit words.
@@ -83,7 +88,8 @@ class RingCore {
   using Notify = std::function<void()>;
 
   // stats must stay valid until the thread has been joined.
-  RingCore(const RingConfig& config, double* stats, Notify notify);
+  RingCore(const RingConfig& config, double* stats, Notify notify, std::shared_ptr<ThreadObservation> observation,
+           std::shared_ptr<DeadlineTable> deadlines);
   ~RingCore();
   RingCore(const RingCore&) = delete;
   RingCore& operator=(const RingCore&) = delete;
@@ -105,9 +111,7 @@ class RingCore {
   int fd() const { return ring_fd_; }
   uint32_t features() const { return features_; }
   uint32_t setup_flags() const { return setup_flags_; }
-  int tid() const { return tid_.load(std::memory_order_acquire); }
-  // Nanoseconds (CLOCK_MONOTONIC) since the ring thread entered io_uring_enter; 0 when out.
-  int64_t enter_since_ns() const { return enter_since_ns_.load(std::memory_order_acquire); }
+  int tid() const { return observation_->tid.load(std::memory_order_acquire); }
 
  private:
   struct OpState {
@@ -121,6 +125,7 @@ class RingCore {
     // so closing the fd does not end the request; a changed identity means it was closed.
     uint64_t dev = 0;
     uint64_t ino = 0;
+    int32_t slot = -1;
   };
 
   void ThreadMain();
@@ -139,6 +144,9 @@ class RingCore {
   void Deliver(const Completion& completion);
   void PublishStats();
   void CheckPolledFds();
+  void TestHold(uint64_t ns);
+  void EnterBegin();
+  void EnterEnd();
   bool Backpressured();
 
   const RingConfig config_;
@@ -152,8 +160,8 @@ class RingCore {
   uint32_t setup_flags_ = 0;
 
   std::thread thread_;
-  std::atomic<int> tid_{0};
-  std::atomic<int64_t> enter_since_ns_{0};
+  const std::shared_ptr<ThreadObservation> observation_;
+  const std::shared_ptr<DeadlineTable> deadlines_;
   std::atomic<bool> exited_{false};
 
   // Guarded by mutex_. Never held across a syscall on the ring thread.

@@ -1,14 +1,24 @@
 #include "ring_wrap.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "common.h"
 #include "errors.h"
 
 namespace uring_udp {
 
 namespace {
+
+// A watchdog slot index, or -1 (undefined) for an unwatched request.
+int32_t SlotArg(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() <= index || info[index].IsUndefined()) return -1;
+  uint32_t slot = ArgUint32(info, index, "slot");
+  if (slot >= kDeadlineSlots) throw Napi::RangeError::New(info.Env(), "slot out of range");
+  return static_cast<int32_t>(slot);
+}
 
 Want WantFrom(const Napi::Object& config, const char* key) {
   Napi::Value value = config.Get(key);
@@ -52,6 +62,8 @@ Napi::Function RingWrap::Define(Napi::Env env) {
                          InstanceMethod<&RingWrap::Ref>("ref"),
                          InstanceMethod<&RingWrap::Unref>("unref"),
                          InstanceMethod<&RingWrap::Info>("info"),
+                         InstanceMethod<&RingWrap::Watch>("watch"),
+                         InstanceMethod<&RingWrap::TestHold>("testHold"),
                      });
 }
 
@@ -79,6 +91,10 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(
   config.max_wait_ms = Uint32From(config_object, "maxWaitMs", 1, 60000);
   config.batch_count = Uint32From(config_object, "batchCount", 1, 65536);
   config.batch_delay_us = Uint32From(config_object, "batchDelayUs", 0, 1000000);
+  const bool watch = BoolFrom(config_object, "watchdog");
+  const uint32_t ring_id = Uint32From(config_object, "id", 0, 0xffffffffu);
+  const uint32_t stuck_ms = Uint32From(config_object, "stuckMs", 0, 3600000);
+  const uint32_t starved_ms = Uint32From(config_object, "starvedMs", 0, 3600000);
 
   Napi::Float64Array stats = info[1].As<Napi::Float64Array>();
   stats_ref_ = Napi::Reference<Napi::Float64Array>::New(stats, 1);
@@ -88,11 +104,16 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(
       env, info[2].As<Napi::Function>(), "uring-udp ring", 0, 1, new SharedHolder(shared_),
       [](Napi::Env, void*, SharedHolder* context) { delete context; });
   RingShared* raw = shared_.get();
-  shared_->core = std::make_unique<RingCore>(config, stats.Data(), [raw] {
-    // Ring thread. The shared state outlives the thread: the thread is joined before the
-    // delivery function is released, or detached with the state leaked on purpose.
-    raw->deliver.NonBlockingCall();
-  });
+  observation_ = std::make_shared<ThreadObservation>();
+  deadlines_ = std::make_shared<DeadlineTable>();
+  shared_->core = std::make_unique<RingCore>(
+      config, stats.Data(),
+      [raw] {
+        // Ring thread. The shared state outlives the thread: the thread is joined before the
+        // delivery function is released, or detached with the state leaked on purpose.
+        raw->deliver.NonBlockingCall();
+      },
+      observation_, deadlines_);
 
   std::string failed_syscall;
   int result = shared_->core->Start(&failed_syscall);
@@ -105,6 +126,19 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(
   // ThreadSafeFunction's own cleanup (hooks run in reverse order of registration).
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
   cleanup_hook_registered_ = true;
+
+  if (watch) {
+    watched_ = std::make_shared<Watched>();
+    watched_->owner = "ring";
+    watched_->owner_id = ring_id;
+    watched_->observation = observation_;
+    watched_->deadlines = deadlines_;
+    watched_->channel = ChannelFor(env);
+    Watchdog& watchdog = Watchdog::Instance();
+    watched_->thresholds.stuck_ns.store(stuck_ms ? stuck_ms * 1000000LL : watchdog.default_stuck_ns());
+    watched_->thresholds.starved_ns.store(starved_ms ? starved_ms * 1000000LL : watchdog.default_starved_ns());
+    watchdog.Register(watched_);
+  }
 }
 
 RingWrap::~RingWrap() { Shutdown(kShutdownWaitMs); }
@@ -121,6 +155,10 @@ void RingWrap::Shutdown(int timeout_ms) {
   if (cleanup_hook_registered_) {
     napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
     cleanup_hook_registered_ = false;
+  }
+  if (watched_) {
+    Watchdog::Instance().Unregister(watched_);
+    watched_.reset();
   }
   RingCore& core = *shared_->core;
   core.RequestClose();
@@ -171,6 +209,7 @@ Napi::Value RingWrap::Nop(const Napi::CallbackInfo& info) {
   Command command;
   command.kind = OpKind::kNop;
   command.id = ArgUint32(info, 0, "id");
+  command.slot = SlotArg(info, 1);
   core.Push(command);
   return info.Env().Undefined();
 }
@@ -189,6 +228,7 @@ Napi::Value RingWrap::Read(const Napi::CallbackInfo& info) {
   double offset = ArgNumber(info, 3, "offset");
   // -1 means "the file position" (what read(2) would use); otherwise an absolute offset.
   command.offset = offset < 0 ? static_cast<uint64_t>(-1) : static_cast<uint64_t>(offset);
+  command.slot = SlotArg(info, 4);
   core.Push(command);
   return info.Env().Undefined();
 }
@@ -213,6 +253,7 @@ Napi::Value RingWrap::Poll(const Napi::CallbackInfo& info) {
   command.fd = ArgFd(info, 1);
   command.poll_mask = ArgUint32(info, 2, "events");
   command.kind = ArgBool(info, 3, "multishot") ? OpKind::kPollMultishot : OpKind::kPollOnce;
+  command.slot = SlotArg(info, 4);
   core.Push(command);
   return info.Env().Undefined();
 }
@@ -252,6 +293,41 @@ Napi::Value RingWrap::Ref(const Napi::CallbackInfo& info) {
 
 Napi::Value RingWrap::Unref(const Napi::CallbackInfo& info) {
   if (!shut_down_) shared_->deliver.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+// watch(slot, id, fd, opcode, timeoutMs, progressMs, pollEvents): arms a watchdog slot for a
+// request about to be submitted. JS owns slot allocation; the ring thread frees the slot (id 0)
+// when the request ends, before JS learns of it.
+Napi::Value RingWrap::Watch(const Napi::CallbackInfo& info) {
+  uint32_t slot_index = ArgUint32(info, 0, "slot");
+  if (slot_index >= kDeadlineSlots) throw Napi::RangeError::New(info.Env(), "slot out of range");
+  DeadlineSlot& slot = deadlines_->slots[slot_index];
+  const int64_t now = MonotonicNs();
+  const double timeout_ms = ArgNumber(info, 4, "timeoutMs");
+  const double progress_ms = ArgNumber(info, 5, "progressMs");
+  slot.fd.store(static_cast<int32_t>(ArgNumber(info, 2, "fd")), std::memory_order_relaxed);
+  slot.opcode.store(ArgUint32(info, 3, "opcode"), std::memory_order_relaxed);
+  slot.submitted_ns.store(now, std::memory_order_relaxed);
+  slot.last_cqe_ns.store(0, std::memory_order_relaxed);
+  slot.deadline_ns.store(timeout_ms > 0 ? now + static_cast<int64_t>(timeout_ms * 1e6) : 0, std::memory_order_relaxed);
+  slot.progress_ns.store(progress_ms > 0 ? static_cast<int64_t>(progress_ms * 1e6) : 0, std::memory_order_relaxed);
+  slot.poll_events.store(ArgUint32(info, 6, "pollEvents"), std::memory_order_relaxed);
+  // Release: the watchdog reads the fields above only after it sees the id.
+  slot.id.store(ArgUint32(info, 1, "id"), std::memory_order_release);
+  return info.Env().Undefined();
+}
+
+// testHold(id, ms): test-only (URING_UDP_TEST_HOOKS=1): the ring thread spends ms in state D.
+Napi::Value RingWrap::TestHold(const Napi::CallbackInfo& info) {
+  const char* hooks = std::getenv("URING_UDP_TEST_HOOKS");
+  if (!hooks || std::string(hooks) != "1") throw Napi::Error::New(info.Env(), "test hooks are disabled");
+  RingCore& core = LiveCore(info);
+  Command command;
+  command.kind = OpKind::kTestHold;
+  command.id = ArgUint32(info, 0, "id");
+  command.timeout_ns = static_cast<uint64_t>(ArgNumber(info, 1, "ms") * 1e6);
+  core.Push(command);
   return info.Env().Undefined();
 }
 

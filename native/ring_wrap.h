@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "ring_core.h"
+#include "watchdog.h"
 
 namespace uring_udp {
 
@@ -42,6 +43,8 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Watch(const Napi::CallbackInfo& info);
+  Napi::Value TestHold(const Napi::CallbackInfo& info);
 
   RingCore& LiveCore(const Napi::CallbackInfo& info);
   static void OnEnvCleanup(void* arg);
@@ -50,6 +53,9 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   void Shutdown(int timeout_ms);
 
   std::shared_ptr<RingShared> shared_;
+  std::shared_ptr<ThreadObservation> observation_;
+  std::shared_ptr<DeadlineTable> deadlines_;
+  std::shared_ptr<Watched> watched_;
   Napi::Reference<Napi::Float64Array> stats_ref_;
   napi_env env_ = nullptr;
   bool cleanup_hook_registered_ = false;

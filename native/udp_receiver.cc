@@ -38,8 +38,9 @@ __kernel_timespec TimespecFromUs(uint64_t us) {
 
 }  // namespace
 
-UdpReceiver::UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify)
-    : fd_(fd), config_(config), stats_(stats), notify_(std::move(notify)) {
+UdpReceiver::UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify,
+                         std::shared_ptr<ThreadObservation> observation)
+    : fd_(fd), config_(config), stats_(stats), notify_(std::move(notify)), observation_(std::move(observation)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   arena_limit_ = std::max<size_t>(kArenaBytes, config_.max_datagram);
 }
@@ -150,7 +151,10 @@ void UdpReceiver::TeardownRing() {
 }
 
 void UdpReceiver::ThreadMain() {
-  tid_.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
+  observation_->tid.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
+  observation_->wait_bound_ns.store(
+      static_cast<int64_t>(config_.max_wait_ms) * 1000000 + static_cast<int64_t>(config_.batch_delay_us) * 1000,
+      std::memory_order_relaxed);
   std::string failed;
   int result = 0;
   SetBackend(config_.backend);
@@ -174,6 +178,14 @@ void UdpReceiver::ThreadMain() {
   }
   state_changed_.notify_all();
 
+  if (ring_alive_) observation_->ring_fd.store(ring_.ring_fd, std::memory_order_relaxed);
+  if (config_.backend != RecvBackend::kRecvmmsg) {
+    // A multishot request should be armed on the socket from now on: the watchdog checks it
+    // is answered whenever the socket is readable.
+    observation_->recv_fd.store(fd_, std::memory_order_relaxed);
+    observation_->recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
+    observation_->recv_expected.store(true, std::memory_order_release);
+  }
   switch (config_.backend) {
     case RecvBackend::kMultishotRecvmsg:
       RunMultishot();
@@ -185,9 +197,11 @@ void UdpReceiver::ThreadMain() {
       RunRecvmmsg();
       break;
   }
+  observation_->recv_expected.store(false, std::memory_order_release);
   TeardownRing();
   Flush();
   PublishStats();
+  observation_->running.store(false, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopped_ = true;
@@ -201,10 +215,11 @@ void UdpReceiver::ThreadMain() {
 int UdpReceiver::EnterWait(unsigned wait_nr, uint64_t timeout_us) {
   __kernel_timespec ts = TimespecFromUs(timeout_us);
   io_uring_cqe* cqe = nullptr;
-  enter_since_ns_.store(MonotonicNs(), std::memory_order_release);
+  observation_->enter_since_ns.store(MonotonicNs(), std::memory_order_release);
   int result = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
-  enter_since_ns_.store(0, std::memory_order_release);
+  observation_->enter_since_ns.store(0, std::memory_order_release);
   counters_[kRecvEnters]++;
+  if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) overflow_flag_seen_++;
   return result;
 }
 
@@ -254,8 +269,16 @@ void UdpReceiver::RunMultishot() {
       RunPollRecvmmsg();
       return;
     }
+    if (test_disarm_.load(std::memory_order_acquire) && !disarmed_) {
+      disarmed_ = true;
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      if (sqe) {
+        io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
+        io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+      }
+    }
     // Re-arm first (after -ENOBUFS the buffers are back by now), then maybe wait for more.
-    if (!recv_armed_ && !StopRequested()) ArmRecv();
+    if (!recv_armed_ && !StopRequested() && !disarmed_) ArmRecv();
     const uint64_t got = counters_[kRecvDatagrams] - before;
     if (config_.batch_count > 1 && got > 0 && got < config_.batch_count && (got > 1 || last_reap_ > 1)) {
       // Under load, give the neighbours of the datagrams already here batch_delay_us to join
@@ -264,7 +287,7 @@ void UdpReceiver::RunMultishot() {
       // it goes to JS at once, so batching never adds latency to a ping-pong.
       EnterWait(config_.batch_count - static_cast<unsigned>(got), config_.batch_delay_us);
       ReapRing(&stop_seen);
-      if (!recv_armed_ && !StopRequested()) ArmRecv();
+      if (!recv_armed_ && !StopRequested() && !disarmed_) ArmRecv();
     }
     last_reap_ = counters_[kRecvDatagrams] - before;
     Flush();
@@ -334,6 +357,7 @@ void UdpReceiver::ReapRing(bool* stop_seen) {
     if (tag == kTagRecv) {
       HandleRecvCqe(*cqe, &recycled);
     } else if (tag == kTagPoll) {
+      observation_->recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
       if (!(cqe->flags & IORING_CQE_F_MORE)) poll_armed_ = false;
       if (cqe->res < 0) {
         if (cqe->res != -ECANCELED) ReportError(-cqe->res);
@@ -359,6 +383,7 @@ void UdpReceiver::ReapRing(bool* stop_seen) {
 
 void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
   const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  observation_->recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
   if (!more) recv_armed_ = false;
   if (cqe.res < 0) {
     if (cqe.res == -ENOBUFS) {
@@ -524,8 +549,10 @@ void UdpReceiver::WaitWhileBackpressured() {
   while (pending_datagrams_ >= config_.max_pending_datagrams && !StopRequested()) {
     // JS is behind: stop receiving, outside the kernel; the socket buffer absorbs what it
     // can and the kernel counts the rest as drops (SO_RXQ_OVFL).
+    observation_->backpressured.store(true, std::memory_order_release);
     state_changed_.wait_for(lock, std::chrono::milliseconds(config_.max_wait_ms));
   }
+  observation_->backpressured.store(false, std::memory_order_release);
 }
 
 void UdpReceiver::RequestStop() {
@@ -564,6 +591,15 @@ void UdpReceiver::Detach() {
 }
 
 void UdpReceiver::PublishStats() {
+  if (ring_alive_) {
+    ThreadObservation& o = *observation_;
+    o.sq_head.store(IO_URING_READ_ONCE(*ring_.sq.khead), std::memory_order_relaxed);
+    o.sq_tail.store(ring_.sq.sqe_tail, std::memory_order_relaxed);
+    o.cq_head.store(IO_URING_READ_ONCE(*ring_.cq.khead), std::memory_order_relaxed);
+    o.cq_tail.store(IO_URING_READ_ONCE(*ring_.cq.ktail), std::memory_order_relaxed);
+    o.cq_overflow.store(IO_URING_READ_ONCE(*ring_.cq.koverflow), std::memory_order_relaxed);
+    o.overflow_flag_seen.store(overflow_flag_seen_, std::memory_order_relaxed);
+  }
   for (unsigned i = 0; i < kRecvStatCount; i++) {
     double value = static_cast<double>(counters_[i]);
     __atomic_store(&stats_[i], &value, __ATOMIC_RELAXED);

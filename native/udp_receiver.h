@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "observation.h"
+
 namespace uring_udp {
 
 // Bytes a provided buffer needs besides the payload: io_uring_recvmsg_out, room for an IPv6
@@ -80,7 +82,8 @@ class UdpReceiver {
  public:
   using Notify = std::function<void()>;
 
-  UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify);
+  UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify,
+              std::shared_ptr<ThreadObservation> observation);
   ~UdpReceiver();
   UdpReceiver(const UdpReceiver&) = delete;
   UdpReceiver& operator=(const UdpReceiver&) = delete;
@@ -96,11 +99,13 @@ class UdpReceiver {
   bool Exited() const { return exited_.load(std::memory_order_acquire); }
   void Join();
   void Detach();
-  int tid() const { return tid_.load(std::memory_order_acquire); }
+  int tid() const { return observation_->tid.load(std::memory_order_acquire); }
+  // Test-only: cancel the multishot receive behind the receiver's back and never re-arm it,
+  // so the watchdog's starvation check can be shown to work.
+  void TestDisarm() { test_disarm_.store(true, std::memory_order_release); }
   // The backend running now: the kernel can refuse multishot recvmsg after setup, and the
   // receiver then moves to the poll backend.
   RecvBackend backend() const { return static_cast<RecvBackend>(backend_.load(std::memory_order_acquire)); }
-  int64_t enter_since_ns() const { return enter_since_ns_.load(std::memory_order_acquire); }
 
  private:
   void ThreadMain();
@@ -132,9 +137,10 @@ class UdpReceiver {
   const Notify notify_;
 
   std::thread thread_;
-  std::atomic<int> tid_{0};
-  std::atomic<int64_t> enter_since_ns_{0};
+  const std::shared_ptr<ThreadObservation> observation_;
   std::atomic<bool> exited_{false};
+  std::atomic<bool> test_disarm_{false};
+  bool disarmed_ = false;
   std::atomic<bool> stop_{false};
   std::atomic<bool> notify_pending_{false};
   std::atomic<int> backend_{0};
@@ -162,6 +168,7 @@ class UdpReceiver {
   bool poll_armed_ = false;
   bool wake_armed_ = false;
   uint64_t last_reap_ = 0;  // datagrams the previous reap found
+  uint64_t overflow_flag_seen_ = 0;
   std::unique_ptr<RecvBatch> batch_;
   size_t arena_limit_ = 0;
   uint64_t counters_[kRecvStatCount] = {};

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -140,6 +141,7 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceMethod<&UdpWrap::Unref>("unref"),
                          InstanceAccessor<&UdpWrap::Fd>("fd"),
                          InstanceAccessor<&UdpWrap::ThreadId>("threadId"),
+                         InstanceMethod<&UdpWrap::TestDisarm>("testDisarm"),
                      });
 }
 
@@ -182,6 +184,10 @@ void UdpWrap::Shutdown(int timeout_ms) {
 void UdpWrap::StopAndJoin(int timeout_ms) {
   if (!shared_ || joined_) return;
   joined_ = true;
+  if (watched_) {
+    Watchdog::Instance().Unregister(watched_);
+    watched_.reset();
+  }
   UdpReceiver& receiver = *shared_->receiver;
   receiver.RequestStop();
   if (receiver.WaitExited(timeout_ms)) {
@@ -461,6 +467,16 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   config.batch_count = field("batchCount", 1, 65536);
   config.batch_delay_us = field("batchDelayUs", 0, 1000000);
   config.max_wait_ms = field("maxWaitMs", 1, 60000);
+  // Watchdog fields are optional: absent means watched with the process-wide thresholds.
+  auto optional = [&](const char* key, uint32_t max) {
+    return config_object.Get(key).IsUndefined() ? 0u : field(key, 0, max);
+  };
+  const uint32_t socket_id = optional("id", 0xffffffffu);
+  const uint32_t stuck_ms = optional("stuckMs", 3600000);
+  const uint32_t starved_ms = optional("starvedMs", 3600000);
+  Napi::Value watch_value = config_object.Get("watchdog");
+  if (!watch_value.IsUndefined() && !watch_value.IsBoolean()) throw Napi::TypeError::New(env, "watchdog must be a boolean");
+  const bool watch = watch_value.IsUndefined() ? true : watch_value.As<Napi::Boolean>().Value();
   if ((config.buffer_count & (config.buffer_count - 1)) != 0)
     throw Napi::RangeError::New(env, "bufferCount must be a power of two");
   if (config.buffer_size < config.max_datagram + kRecvHeaderBytes)
@@ -473,7 +489,9 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
                                              new UdpSharedHolder(shared_),
                                              [](Napi::Env, void*, UdpSharedHolder* context) { delete context; });
   UdpShared* raw = shared_.get();
-  shared_->receiver = std::make_unique<UdpReceiver>(fd, config, stats.Data(), [raw] { raw->deliver.NonBlockingCall(); });
+  auto observation = std::make_shared<ThreadObservation>();
+  shared_->receiver = std::make_unique<UdpReceiver>(
+      fd, config, stats.Data(), [raw] { raw->deliver.NonBlockingCall(); }, observation);
   RecvBackend backend;
   std::string failed;
   int result = shared_->receiver->Start(&backend, &failed);
@@ -486,6 +504,17 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   if (cleanup_hook_registered_) napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
   napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
   cleanup_hook_registered_ = true;
+  if (watch) {
+    watched_ = std::make_shared<Watched>();
+    watched_->owner = "socket";
+    watched_->owner_id = socket_id;
+    watched_->observation = observation;
+    watched_->channel = ChannelFor(env);
+    Watchdog& watchdog = Watchdog::Instance();
+    watched_->thresholds.stuck_ns.store(stuck_ms ? stuck_ms * 1000000LL : watchdog.default_stuck_ns());
+    watched_->thresholds.starved_ns.store(starved_ms ? starved_ms * 1000000LL : watchdog.default_starved_ns());
+    watchdog.Register(watched_);
+  }
   return Napi::Number::New(env, static_cast<int>(backend));
 }
 
@@ -527,6 +556,15 @@ Napi::Value UdpWrap::Fd(const Napi::CallbackInfo& info) { return Napi::Number::N
 
 Napi::Value UdpWrap::ThreadId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), shared_ ? shared_->receiver->tid() : 0);
+}
+
+// testDisarm(): test-only (URING_UDP_TEST_HOOKS=1), see UdpReceiver::TestDisarm.
+Napi::Value UdpWrap::TestDisarm(const Napi::CallbackInfo& info) {
+  const char* hooks = std::getenv("URING_UDP_TEST_HOOKS");
+  if (!hooks || std::string(hooks) != "1") throw Napi::Error::New(info.Env(), "test hooks are disabled");
+  if (!shared_ || joined_) throw Napi::Error::New(info.Env(), "not receiving");
+  shared_->receiver->TestDisarm();
+  return info.Env().Undefined();
 }
 
 void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context, void*) {

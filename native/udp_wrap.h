@@ -8,6 +8,7 @@
 #include <string>
 
 #include "udp_receiver.h"
+#include "watchdog.h"
 
 namespace uring_udp {
 
@@ -52,6 +53,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value ThreadId(const Napi::CallbackInfo& info);
+  Napi::Value TestDisarm(const Napi::CallbackInfo& info);
 
   int LiveFd(const Napi::CallbackInfo& info);
   static void OnEnvCleanup(void* arg);
@@ -61,6 +63,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   int fd_ = -1;
   int family_ = 4;
   std::shared_ptr<UdpShared> shared_;
+  std::shared_ptr<Watched> watched_;
   Napi::FunctionReference on_batch_;
   Napi::Reference<Napi::Float64Array> stats_ref_;
   napi_env env_ = nullptr;

@@ -1,6 +1,8 @@
 // uring-udp: io_uring for Node.js.
 export { Ring, decodeFeatures } from './ring';
-export type { RingOptions, RingFeatures, RingSetup, RingStats } from './ring';
+export type { RingOptions, RingFeatures, RingSetup, RingStats, RequestOptions, PollOptions } from './ring';
+export { watchdog, configureWatchdog, stallChannel, recoverChannel } from './watchdog';
+export type { Stall, StallKind, Recovery, StallThread, StallRing, StallKernel, WatchdogOptions } from './watchdog';
 export { PollHandle, decodePollEvents } from './poll';
 export type { PollEventName, PollEvents, PollStats } from './poll';
 export { probe } from './probe';

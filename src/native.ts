@@ -16,6 +16,10 @@ export interface NativeRingConfig {
   maxWaitMs: number;
   batchCount: number;
   batchDelayUs: number;
+  watchdog: boolean;
+  id: number;
+  stuckMs: number;
+  starvedMs: number;
 }
 
 export interface NativeRingInfo {
@@ -26,10 +30,12 @@ export interface NativeRingInfo {
 }
 
 export interface NativeRing {
-  nop(id: number): void;
-  read(id: number, fd: number, buffer: Uint8Array, offset: number): void;
+  nop(id: number, slot?: number): void;
+  read(id: number, fd: number, buffer: Uint8Array, offset: number, slot?: number): void;
   timeout(id: number, ms: number): void;
-  poll(id: number, fd: number, events: number, multishot: boolean): void;
+  poll(id: number, fd: number, events: number, multishot: boolean, slot?: number): void;
+  watch(slot: number, id: number, fd: number, opcode: number, timeoutMs: number, progressMs: number, pollEvents: number): void;
+  testHold(id: number, ms: number): void;
   cancel(id: number, target: number): void;
   close(): void;
   join(): void;
@@ -52,6 +58,10 @@ export interface NativeRecvConfig {
   batchCount: number;
   batchDelayUs: number;
   maxWaitMs: number;
+  watchdog?: boolean;
+  id?: number;
+  stuckMs?: number;
+  starvedMs?: number;
 }
 
 export interface NativeUdp {
@@ -78,6 +88,7 @@ export interface NativeUdp {
   unref(): void;
   readonly fd: number;
   readonly threadId: number;
+  testDisarm(): void;
 }
 
 export interface NativeProbe {
@@ -100,6 +111,9 @@ export interface NativeBinding {
     onBatch: (batches: Array<ArrayBuffer | Uint32Array>, errno: number, stopped: boolean) => void,
   ) => NativeUdp;
   probe(): Promise<NativeProbe>;
+  setWatchdogHandler(handler: (reports: unknown[]) => void): void;
+  configureWatchdog(stuckMs: number, starvedMs: number, intervalMs: number): void;
+  watchdogInfo(): { watched: number };
   /** Test-only helpers (test/ uses them; not part of the public API). */
   testing: {
     eventfd(): number;

@@ -8,6 +8,7 @@ import { RingClosedError, errnoError, fromNative } from './errors';
 import { binding, type NativeRing, type NativeRingConfig } from './native';
 import { PollHandle, pollMask, type PollEventName } from './poll';
 import * as v from './validate';
+import { registerOwner, unregisterOwner } from './watchdog';
 
 export interface RingOptions {
   /** Submission queue size: a power of two in 1..32768. Default 256. */
@@ -32,6 +33,20 @@ export interface RingOptions {
   maxWaitMs?: number;
   /** Once one completion is there, wait up to `delayUs` for `count` of them before waking JS. Default { count: 1, delayUs: 0 }. */
   batch?: { count?: number; delayUs?: number };
+  /** Watchdog thresholds for this ring, or false to leave it unwatched. Default: the process-wide ones. */
+  watchdog?: false | { stuckMs?: number; starvedMs?: number };
+}
+
+/** Per-request options for one-shot requests. */
+export interface RequestOptions {
+  /** Raise a 'deadline' stall when the request has not completed after this many ms. */
+  timeoutMs?: number;
+}
+
+/** Options of ring.poll(). */
+export interface PollOptions {
+  /** Raise a 'deadline' stall when no event came for this many ms (multishot progress). */
+  progressMs?: number;
 }
 
 const RING_OPTIONS = [
@@ -46,6 +61,7 @@ const RING_OPTIONS = [
   'wait',
   'maxWaitMs',
   'batch',
+  'watchdog',
 ] as const;
 
 /** The kernel's IORING_FEAT_* bits, by name. */
@@ -90,6 +106,22 @@ const FEATURE_BITS: Array<keyof RingFeatures> = [
   'rwAttr',
   'noIowait',
 ];
+
+export function parseWatchdogOption(value: unknown, what: string): false | { stuckMs?: number; starvedMs?: number } {
+  if (value === false) return false;
+  const o = v.optionsObject(value, `${what} watchdog`);
+  v.checkOptionNames(o, ['stuckMs', 'starvedMs'], `${what} watchdog`);
+  const out: { stuckMs?: number; starvedMs?: number } = {};
+  if (o.stuckMs !== undefined) out.stuckMs = v.integer(o.stuckMs, 'watchdog.stuckMs', 1, 3600000);
+  if (o.starvedMs !== undefined) out.starvedMs = v.integer(o.starvedMs, 'watchdog.starvedMs', 1, 3600000);
+  return out;
+}
+
+function requestTimeout(options: RequestOptions | undefined): number {
+  const o = v.optionsObject(options, 'request');
+  v.checkOptionNames(o, ['timeoutMs'], 'request');
+  return o.timeoutMs === undefined ? 0 : v.integer(o.timeoutMs, 'timeoutMs', 1, 3600000);
+}
 
 export function decodeFeatures(bits: number): RingFeatures {
   const out = {} as RingFeatures;
@@ -144,6 +176,10 @@ const STAT_NAMES: Array<Exclude<keyof RingStats, 'batches'>> = [
 
 const { INFO_FINAL, INFO_REARMED, STAT_COUNT } = binding.constants;
 const ETIME = 62;
+const OP_NOP = 0;
+const OP_POLL_ADD = 6;
+const OP_READ = 22;
+const WATCH_SLOTS = 1024;
 const ID_LIMIT = 0xffffffff;
 
 /** What a completion handler receives. */
@@ -151,6 +187,8 @@ interface Operation {
   complete(res: number, flags: number, info: number): void;
   /** Memory the kernel writes into: kept reachable until the request has ended. */
   keep?: Uint8Array;
+  /** Watchdog slot, freed when the request ends. */
+  slot?: number;
 }
 
 let nextRingId = 1;
@@ -158,10 +196,11 @@ let nextRingId = 1;
 export class Ring extends EventEmitter {
   /** Process-unique id, used in diagnostics. */
   readonly id: number;
-  readonly options: Readonly<Required<Omit<RingOptions, 'batch' | 'sqThreadCpu' | 'cqEntries'>>> & {
+  readonly options: Readonly<Required<Omit<RingOptions, 'batch' | 'sqThreadCpu' | 'cqEntries' | 'watchdog'>>> & {
     cqEntries: number | undefined;
     sqThreadCpu: number | undefined;
     batch: { count: number; delayUs: number };
+    watchdog: false | { stuckMs?: number; starvedMs?: number };
   };
   readonly #native: NativeRing;
   readonly #stats = new Float64Array(STAT_COUNT);
@@ -170,6 +209,9 @@ export class Ring extends EventEmitter {
   readonly #touchedPolls = new Set<PollHandle>();
   #nextId = 1;
   #batches = 0;
+  readonly #watched: boolean;
+  readonly #freeSlots: number[] = [];
+  #nextSlot = 0;
   #closePromise: Promise<void> | undefined;
   #resolveClose: (() => void) | undefined;
   #closed = false;
@@ -213,6 +255,7 @@ export class Ring extends EventEmitter {
       count: batchOptions.count === undefined ? 1 : v.integer(batchOptions.count, 'batch.count', 1, 65536),
       delayUs: batchOptions.delayUs === undefined ? 0 : v.integer(batchOptions.delayUs, 'batch.delayUs', 0, 1000000),
     };
+    const watch = parseWatchdogOption(o.watchdog, 'Ring');
 
     this.options = {
       entries,
@@ -226,7 +269,10 @@ export class Ring extends EventEmitter {
       wait,
       maxWaitMs,
       batch,
+      watchdog: watch,
     };
+    this.id = nextRingId++;
+    this.#watched = watch !== false;
     const config: NativeRingConfig = {
       entries,
       cqEntries: cqEntries ?? 0,
@@ -240,6 +286,10 @@ export class Ring extends EventEmitter {
       maxWaitMs,
       batchCount: batch.count,
       batchDelayUs: batch.delayUs,
+      watchdog: watch !== false,
+      id: this.id,
+      stuckMs: watch ? (watch.stuckMs ?? 0) : 0,
+      starvedMs: watch ? (watch.starvedMs ?? 0) : 0,
     };
     try {
       this.#native = new binding.NativeRing(config, this.#stats, (records, closed) => this.#onBatch(records, closed));
@@ -259,7 +309,7 @@ export class Ring extends EventEmitter {
       deferTaskrun: (info.setupFlags & SETUP_DEFER_TASKRUN) !== 0,
       wait,
     };
-    this.id = nextRingId++;
+    if (this.#watched) registerOwner('ring', this.id, this);
   }
 
   /** The ring's file descriptor. For diagnostics only: the JS thread never uses it. */
@@ -294,32 +344,45 @@ export class Ring extends EventEmitter {
   }
 
   /** A no-op request: resolves when its completion comes back through the ring thread. */
-  nop(): Promise<void> {
+  nop(options?: RequestOptions): Promise<void> {
     this.#assertOpen('ring.nop()');
+    const timeoutMs = requestTimeout(options);
     return new Promise((resolve, reject) => {
-      const id = this.#register({
+      const operation: Operation = {
         complete: (res) => (res < 0 ? reject(errnoError(res, 'io_uring nop')) : resolve()),
-      });
-      this.#native.nop(id);
+      };
+      const id = this.#register(operation);
+      const slot = this.#watch(operation, id, -1, OP_NOP, timeoutMs, 0, 0);
+      this.#native.nop(id, slot);
     });
   }
 
   /**
    * Reads into `buffer` from `fd` at `position` (default: the file's current position).
    * Resolves with the number of bytes read. The buffer must not be reused until then.
+   * The third argument is the position, or options { position, timeoutMs }.
    */
-  read(fd: number, buffer: Uint8Array, position?: number | null): Promise<number> {
+  read(fd: number, buffer: Uint8Array, position?: number | null | (RequestOptions & { position?: number | null })): Promise<number> {
     this.#assertOpen('ring.read()');
     v.fd(fd);
     if (!(buffer instanceof Uint8Array)) throw v.typeError(`"buffer" must be a Buffer or Uint8Array, got ${v.describe(buffer)}`);
     if (buffer.byteLength > 0x7fffffff) throw v.rangeError(`"buffer" must be at most 2147483647 bytes, got ${buffer.byteLength}`);
+    let timeoutMs = 0;
+    if (position !== null && typeof position === 'object') {
+      const o = v.optionsObject(position, 'read');
+      v.checkOptionNames(o, ['position', 'timeoutMs'], 'read');
+      timeoutMs = requestTimeout({ timeoutMs: o.timeoutMs as number | undefined });
+      position = o.position as number | null | undefined;
+    }
     const offset = position === undefined || position === null ? -1 : v.integer(position, 'position', 0, Number.MAX_SAFE_INTEGER);
     return new Promise((resolve, reject) => {
-      const id = this.#register({
+      const operation: Operation = {
         keep: buffer,
         complete: (res) => (res < 0 ? reject(errnoError(res, 'read')) : resolve(res)),
-      });
-      this.#native.read(id, fd, buffer, offset);
+      };
+      const id = this.#register(operation);
+      const slot = this.#watch(operation, id, fd, OP_READ, timeoutMs, 0, 0);
+      this.#native.read(id, fd, buffer, offset, slot);
     });
   }
 
@@ -341,24 +404,30 @@ export class Ring extends EventEmitter {
    * Arms a multishot poll (IORING_POLL_ADD_MULTI) on any file descriptor. One request stays
    * armed across many events; the ring thread re-arms it when the kernel ends it.
    */
-  poll(fd: number, events: PollEventName | readonly PollEventName[] = 'readable'): PollHandle {
+  poll(fd: number, events: PollEventName | readonly PollEventName[] = 'readable', options?: PollOptions): PollHandle {
     this.#assertOpen('ring.poll()');
     v.fd(fd);
     const mask = pollMask(events);
+    const o = v.optionsObject(options, 'poll');
+    v.checkOptionNames(o, ['progressMs'], 'poll');
+    const progressMs = o.progressMs === undefined ? 0 : v.integer(o.progressMs, 'progressMs', 1, 3600000);
     try {
       fs.fstatSync(fd);
     } catch {
       throw errnoError(-9, 'poll', `ring.poll(${fd})`);
     }
     const handle: PollHandle = new PollHandle(fd, mask, (h) => this.#cancelPoll(h));
-    const id = this.#register({
+    const operation: Operation = {
       complete: (res, flags, info) => {
         handle._record(res, flags, info);
         this.#touchedPolls.add(handle);
       },
-    });
+    };
+    const id = this.#register(operation);
     handle._id = id;
-    this.#native.poll(id, fd, mask, true);
+    // Every multishot poll is watched: the watchdog checks it is answered when its fd is ready.
+    const slot = this.#watch(operation, id, fd, OP_POLL_ADD, 0, progressMs, mask);
+    this.#native.poll(id, fd, mask, true, slot);
     return handle;
   }
 
@@ -396,6 +465,28 @@ export class Ring extends EventEmitter {
     // Keep the loop alive until the ring thread reports the ring gone.
     this.#native.ref();
     return this.#closePromise;
+  }
+
+  /** @internal test hook (URING_UDP_TEST_HOOKS=1): holds the ring thread in state D for ms. */
+  _testHold(ms: number): Promise<void> {
+    this.#assertOpen('ring._testHold()');
+    return new Promise((resolve) => {
+      const id = this.#register({ complete: () => resolve() });
+      this.#native.testHold(id, ms);
+    });
+  }
+
+  /** Arms a watchdog slot for a request, when the ring is watched and the request asks for it. */
+  #watch(operation: Operation, id: number, fd: number, opcode: number, timeoutMs: number, progressMs: number, pollEvents: number): number | undefined {
+    if (!this.#watched || (timeoutMs === 0 && progressMs === 0 && pollEvents === 0)) return undefined;
+    let slot = this.#freeSlots.pop();
+    if (slot === undefined) {
+      if (this.#nextSlot >= WATCH_SLOTS) return undefined; // all slots busy: this request goes unwatched
+      slot = this.#nextSlot++;
+    }
+    operation.slot = slot;
+    this.#native.watch(slot, id, fd, opcode, timeoutMs, progressMs, pollEvents);
+    return slot;
   }
 
   #assertOpen(what: string): void {
@@ -436,6 +527,7 @@ export class Ring extends EventEmitter {
       if (info & INFO_FINAL) {
         this.#operations.delete(id);
         this.#freeIds.push(id);
+        if (operation.slot !== undefined) this.#freeSlots.push(operation.slot);
       }
       operation.complete(res, flags, info & (INFO_FINAL | INFO_REARMED));
     }
@@ -458,6 +550,7 @@ export class Ring extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     this.#native.join();
+    if (this.#watched) unregisterOwner('ring', this.id);
     // Anything the kernel never answered was ended by the ring thread with ECANCELED;
     // whatever is still registered here can never complete.
     for (const [id, operation] of this.#operations) {

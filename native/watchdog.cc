@@ -1,0 +1,443 @@
+#include "watchdog.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "common.h"
+#include "proc.h"
+
+namespace uring_udp {
+
+namespace {
+
+// /proc reads (thread state, and the fds the starvation check polls) happen this often; the
+// deadline and in-kernel checks run every interval.
+constexpr int64_t kSampleNs = 100LL * 1000000;
+// At most one overflow report per ring per second: a flood would otherwise be a report flood.
+constexpr int64_t kOverflowReportNs = 1000LL * 1000000;
+
+// Raw Node-API with every status checked: this runs in a thread-safe function callback,
+// where a C++ exception would terminate the process. false = give up on this report.
+class ObjectBuilder {
+ public:
+  ObjectBuilder(napi_env env) : env_(env) { ok_ = napi_create_object(env, &object_) == napi_ok; }
+  ObjectBuilder& Number(const char* key, double value) {
+    napi_value v;
+    if (ok_) ok_ = napi_create_double(env_, value, &v) == napi_ok && napi_set_named_property(env_, object_, key, v) == napi_ok;
+    return *this;
+  }
+  ObjectBuilder& String(const char* key, const std::string& value) {
+    napi_value v;
+    if (ok_) ok_ = napi_create_string_utf8(env_, value.data(), value.size(), &v) == napi_ok &&
+                   napi_set_named_property(env_, object_, key, v) == napi_ok;
+    return *this;
+  }
+  ObjectBuilder& Bool(const char* key, bool value) {
+    napi_value v;
+    if (ok_) ok_ = napi_get_boolean(env_, value, &v) == napi_ok && napi_set_named_property(env_, object_, key, v) == napi_ok;
+    return *this;
+  }
+  ObjectBuilder& Value(const char* key, napi_value value, bool ok) {
+    if (ok_) ok_ = ok && napi_set_named_property(env_, object_, key, value) == napi_ok;
+    return *this;
+  }
+  bool ok() const { return ok_; }
+  napi_value value() const { return object_; }
+
+ private:
+  napi_env env_;
+  napi_value object_ = nullptr;
+  bool ok_ = false;
+};
+
+bool ReportObject(napi_env env, const StallReport& report, napi_value* out) {
+  ObjectBuilder thread(env);
+  thread.Number("tid", report.tid)
+      .String("state", report.state)
+      .String("wchan", report.wchan)
+      .String("syscall", report.syscall)
+      .String("stack", report.stack)
+      .Bool("inKernel", report.in_kernel);
+  napi_value fdinfo;
+  bool fdinfo_ok = napi_create_array_with_length(env, report.fdinfo.size(), &fdinfo) == napi_ok;
+  for (size_t i = 0; fdinfo_ok && i < report.fdinfo.size(); i++) {
+    napi_value line;
+    fdinfo_ok = napi_create_string_utf8(env, report.fdinfo[i].data(), report.fdinfo[i].size(), &line) == napi_ok &&
+                napi_set_element(env, fdinfo, static_cast<uint32_t>(i), line) == napi_ok;
+  }
+  ObjectBuilder ring(env);
+  ring.Number("sqHead", report.sq_head)
+      .Number("sqTail", report.sq_tail)
+      .Number("cqHead", report.cq_head)
+      .Number("cqTail", report.cq_tail)
+      .Number("cqOverflow", static_cast<double>(report.cq_overflow))
+      .Number("overflowFlagSeen", static_cast<double>(report.overflow_flag_seen))
+      .Value("fdinfo", fdinfo, fdinfo_ok);
+  ObjectBuilder object(env);
+  object.String("kind", report.kind);
+  if (!report.recovered.empty()) object.String("recovered", report.recovered);
+  object.String("owner", report.owner)
+      .Number("id", report.owner_id)
+      .Number("fd", report.fd)
+      .Number("opcode", report.opcode)
+      .Number("requestId", report.request_id)
+      .Number("ageMs", report.age_ms)
+      .Value("thread", thread.value(), thread.ok())
+      .Value("ring", ring.value(), ring.ok());
+  *out = object.value();
+  return object.ok();
+}
+
+struct AddonData {
+  std::shared_ptr<WatchdogChannel> channel = std::make_shared<WatchdogChannel>();
+};
+
+AddonData* DataFor(Napi::Env env) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (!data) {
+    data = new AddonData();
+    env.SetInstanceData<AddonData>(data);
+  }
+  return data;
+}
+
+void CloseChannel(void* arg) { static_cast<WatchdogChannel*>(arg)->Close(); }
+
+}  // namespace
+
+// ---- channel ------------------------------------------------------------------------------
+
+void WatchdogChannel::Open(Napi::Env env, Napi::Function handler) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (open_) return;
+  function_ = Function::New(env, handler, "uring-udp watchdog", 0, 1, this);
+  function_.Unref(env);  // reports never keep a process alive on their own
+  open_ = true;
+}
+
+void WatchdogChannel::Post(StallReport report) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!open_) return;
+  pending_.push_back(std::move(report));
+  if (!notify_pending_) {
+    notify_pending_ = true;
+    function_.NonBlockingCall();
+  }
+}
+
+void WatchdogChannel::Close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!open_) return;
+  open_ = false;
+  pending_.clear();
+  function_.Abort();
+}
+
+void WatchdogChannel::Ref(Napi::Env env) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (open_) function_.Ref(env);
+}
+
+void WatchdogChannel::Unref(Napi::Env env) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (open_) function_.Unref(env);
+}
+
+void WatchdogChannel::CallJs(Napi::Env env, Napi::Function callback, WatchdogChannel* channel, void*) {
+  if (env == nullptr || callback.IsEmpty() || channel == nullptr) return;
+  std::vector<StallReport> reports;
+  {
+    std::lock_guard<std::mutex> lock(channel->mutex_);
+    reports.swap(channel->pending_);
+    channel->notify_pending_ = false;
+  }
+  if (reports.empty()) return;
+  napi_value list;
+  if (napi_create_array_with_length(env, reports.size(), &list) != napi_ok) return;
+  for (size_t i = 0; i < reports.size(); i++) {
+    napi_value object;
+    // Failure here means the environment is shutting down (JS can no longer run).
+    if (!ReportObject(env, reports[i], &object)) return;
+    if (napi_set_element(env, list, static_cast<uint32_t>(i), object) != napi_ok) return;
+  }
+  napi_value global;
+  if (napi_get_global(env, &global) != napi_ok) return;
+  napi_call_function(env, global, callback, 1, &list, nullptr);
+}
+
+std::shared_ptr<WatchdogChannel> ChannelFor(Napi::Env env) { return DataFor(env)->channel; }
+
+// ---- the watchdog thread ------------------------------------------------------------------
+
+Watchdog& Watchdog::Instance() {
+  // Never destroyed: it may still be referenced while the process exits.
+  static Watchdog* instance = new Watchdog();
+  return *instance;
+}
+
+void Watchdog::Register(const std::shared_ptr<Watched>& watched) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  watched_.push_back(watched);
+  if (!thread_.joinable()) {
+    stop_ = false;
+    thread_ = std::thread([this] { Run(); });
+  }
+}
+
+void Watchdog::Unregister(const std::shared_ptr<Watched>& watched) {
+  std::thread finished;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    watched_.erase(std::remove(watched_.begin(), watched_.end(), watched), watched_.end());
+    if (!watched_.empty() || !thread_.joinable()) return;
+    // Nothing left to watch: stop the thread and join it (it never blocks for long).
+    stop_ = true;
+    finished = std::move(thread_);
+  }
+  wake_.notify_all();
+  finished.join();
+}
+
+unsigned Watchdog::watched_count() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<unsigned>(watched_.size());
+}
+
+void Watchdog::SetDefaults(int64_t stuck_ns, int64_t starved_ns, int64_t interval_ns) {
+  if (stuck_ns > 0) default_stuck_ns_.store(stuck_ns);
+  if (starved_ns > 0) default_starved_ns_.store(starved_ns);
+  if (interval_ns > 0) interval_ns_.store(interval_ns);
+}
+
+void Watchdog::Run() {
+  std::vector<std::shared_ptr<Watched>> snapshot;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait_for(lock, std::chrono::nanoseconds(interval_ns_.load()), [this] { return stop_; });
+      if (stop_) return;
+      snapshot = watched_;
+    }
+    const int64_t now = MonotonicNs();
+    for (const std::shared_ptr<Watched>& watched : snapshot) Check(*watched, now);
+    snapshot.clear();
+  }
+}
+
+void Watchdog::Check(Watched& watched, int64_t now) {
+  if (!watched.observation->running.load(std::memory_order_acquire)) return;
+  const bool sample = now >= watched.next_proc_sample_ns;
+  if (sample) watched.next_proc_sample_ns = now + kSampleNs;
+  CheckThread(watched, now, sample);
+  if (watched.deadlines) CheckDeadlines(watched, now, sample);
+  if (sample) CheckReceiver(watched, now);
+  CheckOverflow(watched, now);
+}
+
+void Watchdog::CheckThread(Watched& watched, int64_t now, bool sample) {
+  ThreadObservation& observation = *watched.observation;
+  const int tid = observation.tid.load(std::memory_order_acquire);
+  if (tid == 0) return;
+  const int64_t stuck_ns = watched.thresholds.stuck_ns.load(std::memory_order_relaxed);
+  if (sample) {
+    // State D for longer than stuckMs is stuck wherever the thread is: the known bug also
+    // strikes from task_work, outside io_uring_enter (shared/kernel-lab/README.md).
+    const char state = TaskState(tid);
+    if (state == 'D') {
+      if (watched.d_state_since_ns == 0) watched.d_state_since_ns = now;
+    } else {
+      watched.d_state_since_ns = 0;
+    }
+  }
+  const int64_t enter_since = observation.enter_since_ns.load(std::memory_order_acquire);
+  const int64_t bound = observation.wait_bound_ns.load(std::memory_order_relaxed);
+  const bool overdue_in_kernel = enter_since != 0 && now - enter_since > bound + stuck_ns;
+  const bool overdue_in_d = watched.d_state_since_ns != 0 && now - watched.d_state_since_ns > stuck_ns;
+  if ((overdue_in_kernel || overdue_in_d) && !watched.stuck_active) {
+    watched.stuck_active = true;
+    StallReport report = Describe(watched, "stuck", true);
+    int64_t since = overdue_in_kernel ? enter_since : watched.d_state_since_ns;
+    if (overdue_in_kernel && overdue_in_d) since = std::min(enter_since, watched.d_state_since_ns);
+    report.age_ms = static_cast<double>(now - since) / 1e6;
+    report.in_kernel = enter_since != 0;
+    watched.channel->Post(std::move(report));
+  } else if (!overdue_in_kernel && watched.d_state_since_ns == 0 && watched.stuck_active) {
+    watched.stuck_active = false;
+    StallReport report = Describe(watched, "recover", false);
+    report.recovered = "stuck";
+    watched.channel->Post(std::move(report));
+  }
+}
+
+void Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
+  DeadlineTable& table = *watched.deadlines;
+  const int64_t starved_ns = watched.thresholds.starved_ns.load(std::memory_order_relaxed);
+  for (unsigned i = 0; i < kDeadlineSlots; i++) {
+    DeadlineSlot& slot = table.slots[i];
+    const uint32_t id = slot.id.load(std::memory_order_acquire);
+    if (id == 0 || (watched.deadline_active[i] != 0 && watched.deadline_active[i] != id)) {
+      if (watched.deadline_active[i] != 0) {
+        // The stalled request completed (or was cancelled): progress resumed.
+        StallReport report = Describe(watched, "recover", false);
+        report.recovered = "deadline";
+        report.request_id = watched.deadline_active[i];
+        watched.channel->Post(std::move(report));
+        watched.deadline_active[i] = 0;
+      }
+      watched.slot_starved[i] = false;
+      watched.slot_readable_since_ns[i] = 0;
+      if (id == 0) continue;
+    }
+    const int64_t submitted = slot.submitted_ns.load(std::memory_order_relaxed);
+    const int64_t deadline = slot.deadline_ns.load(std::memory_order_relaxed);
+    const int64_t progress = slot.progress_ns.load(std::memory_order_relaxed);
+    const int64_t last_cqe = slot.last_cqe_ns.load(std::memory_order_relaxed);
+    const int64_t last_activity = std::max(submitted, last_cqe);
+    const bool overdue = (deadline != 0 && now > deadline) || (progress != 0 && now - last_activity > progress);
+    if (overdue && watched.deadline_active[i] != id) {
+      watched.deadline_active[i] = id;
+      StallReport report = Describe(watched, "deadline", true);
+      report.fd = slot.fd.load(std::memory_order_relaxed);
+      report.opcode = slot.opcode.load(std::memory_order_relaxed);
+      report.request_id = id;
+      report.age_ms = static_cast<double>(now - (progress != 0 ? last_activity : submitted)) / 1e6;
+      watched.channel->Post(std::move(report));
+    } else if (!overdue && watched.deadline_active[i] == id) {
+      watched.deadline_active[i] = 0;
+      StallReport report = Describe(watched, "recover", false);
+      report.recovered = "deadline";
+      report.request_id = id;
+      watched.channel->Post(std::move(report));
+    }
+    // Starvation: the fd is ready (our own zero-timeout poll says so) but no CQE came.
+    const uint32_t events = slot.poll_events.load(std::memory_order_relaxed);
+    if (!sample || events == 0) continue;
+    pollfd probe{slot.fd.load(std::memory_order_relaxed), static_cast<short>(events), 0};
+    const bool ready = poll(&probe, 1, 0) == 1 && (probe.revents & static_cast<short>(events));
+    if (!ready || last_cqe > watched.slot_readable_since_ns[i]) {
+      watched.slot_readable_since_ns[i] = ready ? now : 0;
+      if (watched.slot_starved[i] && last_cqe > 0 && !ready) {
+        watched.slot_starved[i] = false;
+        StallReport report = Describe(watched, "recover", false);
+        report.recovered = "starved";
+        report.request_id = id;
+        watched.channel->Post(std::move(report));
+      }
+      continue;
+    }
+    if (watched.slot_readable_since_ns[i] == 0) watched.slot_readable_since_ns[i] = now;
+    if (!watched.slot_starved[i] && now - watched.slot_readable_since_ns[i] > starved_ns) {
+      watched.slot_starved[i] = true;
+      StallReport report = Describe(watched, "starved", true);
+      report.fd = probe.fd;
+      report.opcode = slot.opcode.load(std::memory_order_relaxed);
+      report.request_id = id;
+      report.age_ms = static_cast<double>(now - watched.slot_readable_since_ns[i]) / 1e6;
+      watched.channel->Post(std::move(report));
+    }
+  }
+}
+
+void Watchdog::CheckReceiver(Watched& watched, int64_t now) {
+  ThreadObservation& observation = *watched.observation;
+  const int fd = observation.recv_fd.load(std::memory_order_relaxed);
+  if (fd < 0 || !observation.recv_expected.load(std::memory_order_acquire) ||
+      observation.backpressured.load(std::memory_order_acquire)) {
+    watched.readable_since_ns = 0;
+    return;
+  }
+  const int64_t last_cqe = observation.recv_last_cqe_ns.load(std::memory_order_acquire);
+  pollfd probe{fd, POLLIN, 0};
+  const bool readable = poll(&probe, 1, 0) == 1 && (probe.revents & POLLIN);
+  if (!readable || last_cqe > watched.readable_since_ns) {
+    watched.readable_since_ns = readable ? now : 0;
+    if (watched.starved_active && !readable) {
+      watched.starved_active = false;
+      StallReport report = Describe(watched, "recover", false);
+      report.recovered = "starved";
+      report.fd = fd;
+      watched.channel->Post(std::move(report));
+    }
+    return;
+  }
+  if (!watched.starved_active && now - watched.readable_since_ns > watched.thresholds.starved_ns.load()) {
+    watched.starved_active = true;
+    StallReport report = Describe(watched, "starved", true);
+    report.fd = fd;
+    report.opcode = 10;  // IORING_OP_RECVMSG
+    report.age_ms = static_cast<double>(now - watched.readable_since_ns) / 1e6;
+    watched.channel->Post(std::move(report));
+  }
+}
+
+void Watchdog::CheckOverflow(Watched& watched, int64_t now) {
+  ThreadObservation& observation = *watched.observation;
+  const uint64_t overflow = observation.cq_overflow.load(std::memory_order_relaxed);
+  const uint64_t flag_seen = observation.overflow_flag_seen.load(std::memory_order_relaxed);
+  if (overflow <= watched.reported_overflow && flag_seen <= watched.reported_flag_seen) return;
+  if (now - watched.last_overflow_report_ns < kOverflowReportNs) return;
+  watched.last_overflow_report_ns = now;
+  watched.reported_overflow = overflow;
+  watched.reported_flag_seen = flag_seen;
+  watched.channel->Post(Describe(watched, "overflow", false));
+}
+
+StallReport Watchdog::Describe(Watched& watched, const char* kind, bool with_proc) {
+  ThreadObservation& observation = *watched.observation;
+  StallReport report;
+  report.kind = kind;
+  report.owner = watched.owner;
+  report.owner_id = watched.owner_id;
+  report.tid = observation.tid.load(std::memory_order_acquire);
+  report.in_kernel = observation.enter_since_ns.load(std::memory_order_acquire) != 0;
+  report.sq_head = observation.sq_head.load(std::memory_order_relaxed);
+  report.sq_tail = observation.sq_tail.load(std::memory_order_relaxed);
+  report.cq_head = observation.cq_head.load(std::memory_order_relaxed);
+  report.cq_tail = observation.cq_tail.load(std::memory_order_relaxed);
+  report.cq_overflow = observation.cq_overflow.load(std::memory_order_relaxed);
+  report.overflow_flag_seen = observation.overflow_flag_seen.load(std::memory_order_relaxed);
+  if (with_proc && report.tid != 0) {
+    const std::string task = "/proc/self/task/" + std::to_string(report.tid) + "/";
+    report.state = TaskStateText(report.tid);
+    report.wchan = ReadSmallFile(task + "wchan");
+    report.syscall = Trim(ReadSmallFile(task + "syscall"));
+    report.stack = Trim(ReadSmallFile(task + "stack"));
+    const int ring_fd = observation.ring_fd.load(std::memory_order_relaxed);
+    if (ring_fd >= 0) report.fdinfo = SplitLines(ReadSmallFile("/proc/self/fdinfo/" + std::to_string(ring_fd)));
+  }
+  return report;
+}
+
+// ---- Node-API ------------------------------------------------------------------------------
+
+// setWatchdogHandler(fn(reports[])): where this environment's reports go. Once per env.
+Napi::Value SetWatchdogHandler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "handler must be a function");
+  std::shared_ptr<WatchdogChannel> channel = ChannelFor(env);
+  channel->Open(env, info[0].As<Napi::Function>());
+  // Registered before any ring of this environment, so it runs after theirs at teardown.
+  napi_add_env_cleanup_hook(env, CloseChannel, channel.get());
+  return env.Undefined();
+}
+
+// configureWatchdog(stuckMs, starvedMs, intervalMs): process-wide defaults (0 = unchanged).
+Napi::Value ConfigureWatchdog(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  for (size_t i = 0; i < 3; i++)
+    if (!info[i].IsNumber()) throw Napi::TypeError::New(env, "configureWatchdog(stuckMs, starvedMs, intervalMs)");
+  auto ns = [&](size_t i) { return static_cast<int64_t>(info[i].As<Napi::Number>().DoubleValue() * 1e6); };
+  Watchdog::Instance().SetDefaults(ns(0), ns(1), ns(2));
+  return env.Undefined();
+}
+
+Napi::Value WatchdogInfo(const Napi::CallbackInfo& info) {
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("watched", Napi::Number::New(info.Env(), Watchdog::Instance().watched_count()));
+  return result;
+}
+
+}  // namespace uring_udp

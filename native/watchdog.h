@@ -1,0 +1,128 @@
+// The watchdog: one thread per process that notices requests that never complete and ring
+// threads stuck in the kernel, and tells JavaScript.
+//
+// It observes every ring through atomics only (observation.h), never makes an io_uring call,
+// and never takes a lock a ring thread can hold: its registry lock is shared with JS threads
+// only. It reads /proc/self/task/TID/{stat,wchan,syscall,stack} and /proc/self/fdinfo/RINGFD
+// (the kernel's fdinfo for io_uring only try-locks the ring) and delivers reports to each
+// environment's JS thread through that environment's own thread-safe function, so a report
+// reaches JS while the ring thread stays stuck.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "observation.h"
+
+namespace uring_udp {
+
+struct StallReport {
+  std::string kind;       // deadline | stuck | starved | overflow | recover
+  std::string recovered;  // for recover: the kind that ended
+  std::string owner;      // ring | socket
+  uint32_t owner_id = 0;
+  int fd = -1;
+  uint32_t opcode = 0;
+  uint32_t request_id = 0;
+  double age_ms = 0;
+  int tid = 0;
+  std::string state, wchan, syscall, stack;
+  bool in_kernel = false;
+  uint32_t sq_head = 0, sq_tail = 0, cq_head = 0, cq_tail = 0;
+  uint64_t cq_overflow = 0, overflow_flag_seen = 0;
+  std::vector<std::string> fdinfo;
+};
+
+// Per environment (main thread or worker): where its reports go.
+class WatchdogChannel {
+ public:
+  static void CallJs(Napi::Env env, Napi::Function callback, WatchdogChannel* context, void* data);
+  using Function = Napi::TypedThreadSafeFunction<WatchdogChannel, void, CallJs>;
+
+  void Open(Napi::Env env, Napi::Function handler);
+  void Post(StallReport report);  // watchdog thread
+  void Close();                   // JS thread, at env cleanup
+  void Ref(Napi::Env env);
+  void Unref(Napi::Env env);
+
+ private:
+  std::mutex mutex_;
+  bool open_ = false;
+  std::vector<StallReport> pending_;
+  bool notify_pending_ = false;
+  Function function_;
+};
+
+struct WatchedThresholds {
+  std::atomic<int64_t> stuck_ns{2000LL * 1000000};
+  std::atomic<int64_t> starved_ns{2000LL * 1000000};
+};
+
+// One ring or socket under watch. The watchdog thread alone touches the tracking fields.
+struct Watched {
+  std::string owner;  // ring | socket
+  uint32_t owner_id = 0;
+  std::shared_ptr<ThreadObservation> observation;
+  std::shared_ptr<DeadlineTable> deadlines;  // null for sockets
+  std::shared_ptr<WatchdogChannel> channel;
+  WatchedThresholds thresholds;
+
+  // Watchdog thread only.
+  int64_t d_state_since_ns = 0;
+  bool stuck_active = false;
+  bool starved_active = false;
+  int64_t readable_since_ns = 0;
+  uint32_t deadline_active[kDeadlineSlots] = {};  // request id whose stall was reported, per slot
+  int64_t slot_readable_since_ns[kDeadlineSlots] = {};
+  bool slot_starved[kDeadlineSlots] = {};
+  uint64_t reported_overflow = 0;
+  uint64_t reported_flag_seen = 0;
+  int64_t last_overflow_report_ns = 0;
+  int64_t next_proc_sample_ns = 0;
+};
+
+class Watchdog {
+ public:
+  static Watchdog& Instance();
+  void Register(const std::shared_ptr<Watched>& watched);
+  void Unregister(const std::shared_ptr<Watched>& watched);
+  void SetDefaults(int64_t stuck_ns, int64_t starved_ns, int64_t interval_ns);
+  int64_t default_stuck_ns() const { return default_stuck_ns_.load(); }
+  int64_t default_starved_ns() const { return default_starved_ns_.load(); }
+  unsigned watched_count();
+
+ private:
+  Watchdog() = default;
+  void Run();
+  void Check(Watched& watched, int64_t now);
+  void CheckThread(Watched& watched, int64_t now, bool sample);
+  void CheckDeadlines(Watched& watched, int64_t now, bool sample);
+  void CheckReceiver(Watched& watched, int64_t now);
+  void CheckOverflow(Watched& watched, int64_t now);
+  StallReport Describe(Watched& watched, const char* kind, bool with_proc);
+
+  std::mutex mutex_;  // registry: JS threads and the watchdog thread only
+  std::condition_variable wake_;
+  std::vector<std::shared_ptr<Watched>> watched_;
+  std::thread thread_;
+  bool stop_ = false;
+  std::atomic<int64_t> default_stuck_ns_{2000LL * 1000000};
+  std::atomic<int64_t> default_starved_ns_{2000LL * 1000000};
+  std::atomic<int64_t> interval_ns_{10LL * 1000000};
+};
+
+// Node-API entry points.
+Napi::Value SetWatchdogHandler(const Napi::CallbackInfo& info);
+Napi::Value ConfigureWatchdog(const Napi::CallbackInfo& info);
+Napi::Value WatchdogInfo(const Napi::CallbackInfo& info);
+std::shared_ptr<WatchdogChannel> ChannelFor(Napi::Env env);
+
+}  // namespace uring_udp

@@ -1,0 +1,195 @@
+// The watchdog's JavaScript side: stall reports from the native watchdog thread, turned into
+// 'stall' / 'recover' events on the ring or socket concerned, on the process-wide `watchdog`
+// emitter, and on node:diagnostics_channel.
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
+
+import { assessKernel, type BugAssessment } from './bugs';
+import { readKernelIdentity } from './kernel';
+import { binding } from './native';
+import { opcodeName } from './opcodes';
+import * as v from './validate';
+
+export type StallKind = 'deadline' | 'stuck' | 'starved' | 'overflow';
+
+export interface StallThread {
+  tid: number;
+  /** From /proc/self/task/TID/stat: "D (disk sleep)" is the signature of the known bugs. */
+  state: string;
+  wchan: string;
+  /** /proc/self/task/TID/syscall: the syscall number and arguments, "running" or "-1 ...". */
+  syscall: string;
+  /** /proc/self/task/TID/stack (readable by root only; "" otherwise). */
+  stack: string;
+  /** Whether the thread was inside io_uring_enter. */
+  inKernel: boolean;
+}
+
+export interface StallRing {
+  sqHead: number;
+  sqTail: number;
+  cqHead: number;
+  cqTail: number;
+  /** The kernel's CQ overflow counter. */
+  cqOverflow: number;
+  /** Times the ring thread saw IORING_SQ_CQ_OVERFLOW (a non-empty overflow list). */
+  overflowFlagSeen: number;
+  /** /proc/self/fdinfo/RINGFD, line by line. */
+  fdinfo: string[];
+}
+
+export interface StallKernel {
+  release: string;
+  /** The upstream version, when it can be known. */
+  version: string | null;
+  /** The known bugs and this kernel's verdict for each. */
+  bugs: BugAssessment[];
+}
+
+export interface Stall {
+  kind: StallKind;
+  /** 'ring' or 'socket' */
+  owner: 'ring' | 'socket';
+  /** Ring.id or Socket.id */
+  id: number;
+  fd: number;
+  /** The request's opcode, by name ("READ", "POLL_ADD", "RECVMSG"); "" when not about one request. */
+  opcode: string;
+  /** The request's id on its ring (its user_data); 0 when not about one request. */
+  requestId: number;
+  ageMs: number;
+  thread: StallThread;
+  ring: StallRing;
+  kernel: StallKernel;
+}
+
+export interface Recovery {
+  kind: 'recover';
+  /** What ended: the kind of the stall reported before. */
+  recovered: StallKind;
+  owner: 'ring' | 'socket';
+  id: number;
+  requestId: number;
+}
+
+export interface WatchdogOptions {
+  /** A thread in io_uring_enter past its bounded wait by this much, or in state D this long, is stuck. Default 2000. */
+  stuckMs?: number;
+  /** A multishot request whose fd stays ready this long with no completion is starved. Default 2000. */
+  starvedMs?: number;
+  /** How often the watchdog thread looks, in ms. Default 10. */
+  intervalMs?: number;
+  /** 'emit' (default): events only. 'abort': after the events, abort the process (a core dump for post-mortems). */
+  onStall?: 'emit' | 'abort';
+}
+
+class WatchdogEmitter extends EventEmitter {}
+
+/** Process-wide: every ring's and socket's stalls and recoveries. */
+export const watchdog = new WatchdogEmitter();
+
+/** node:diagnostics_channel channels the watchdog publishes to. */
+export const stallChannel = diagnosticsChannel.channel('uring-udp:stall');
+export const recoverChannel = diagnosticsChannel.channel('uring-udp:recover');
+
+let policy: 'emit' | 'abort' = 'emit';
+const owners = new Map<string, WeakRef<EventEmitter>>();
+let kernel: StallKernel | undefined;
+
+/** Sets the process-wide thresholds and policy. Rings and sockets may override thresholds. */
+export function configureWatchdog(options: WatchdogOptions): void {
+  const o = v.optionsObject(options, 'configureWatchdog');
+  v.checkOptionNames(o, ['stuckMs', 'starvedMs', 'intervalMs', 'onStall'], 'configureWatchdog');
+  const stuckMs = o.stuckMs === undefined ? 0 : v.integer(o.stuckMs, 'stuckMs', 1, 3600000);
+  const starvedMs = o.starvedMs === undefined ? 0 : v.integer(o.starvedMs, 'starvedMs', 1, 3600000);
+  const intervalMs = o.intervalMs === undefined ? 0 : v.integer(o.intervalMs, 'intervalMs', 1, 10000);
+  if (o.onStall !== undefined) policy = v.oneOf(o.onStall, 'onStall', ['emit', 'abort'] as const);
+  binding.configureWatchdog(stuckMs, starvedMs, intervalMs);
+}
+
+/** @internal rings and sockets register to receive their own reports */
+export function registerOwner(owner: 'ring' | 'socket', id: number, target: EventEmitter): void {
+  owners.set(`${owner}:${id}`, new WeakRef(target));
+}
+
+/** @internal */
+export function unregisterOwner(owner: 'ring' | 'socket', id: number): void {
+  owners.delete(`${owner}:${id}`);
+}
+
+function kernelInfo(): StallKernel {
+  if (!kernel) {
+    const identity = readKernelIdentity();
+    kernel = { release: identity.release, version: identity.upstreamString, bugs: assessKernel(identity) };
+  }
+  return kernel;
+}
+
+interface NativeReport {
+  kind: StallKind | 'recover';
+  recovered?: StallKind;
+  owner: 'ring' | 'socket';
+  id: number;
+  fd: number;
+  opcode: number;
+  requestId: number;
+  ageMs: number;
+  thread: StallThread;
+  ring: StallRing;
+}
+
+function describe(stall: Stall): string {
+  const what = stall.opcode ? ` ${stall.opcode} request ${stall.requestId} on fd ${stall.fd}` : stall.fd >= 0 ? ` fd ${stall.fd}` : '';
+  const where = stall.thread.wchan ? `, wchan ${stall.thread.wchan}` : '';
+  const affected = stall.kernel.bugs.filter((b) => b.verdict === 'affected').map((b) => b.id);
+  return (
+    `uring-udp watchdog: ${stall.kind} on ${stall.owner} ${stall.id}${what} for ${Math.round(stall.ageMs)} ms ` +
+    `(thread ${stall.thread.tid} state ${stall.thread.state || '?'}${where}; kernel ${stall.kernel.release}` +
+    `${affected.length ? `, affected by ${affected.join(', ')}` : ''})`
+  );
+}
+
+function onReports(reports: NativeReport[]): void {
+  for (const report of reports) {
+    const target = owners.get(`${report.owner}:${report.id}`)?.deref();
+    if (report.kind === 'recover') {
+      const recovery: Recovery = {
+        kind: 'recover',
+        recovered: report.recovered ?? 'deadline',
+        owner: report.owner,
+        id: report.id,
+        requestId: report.requestId,
+      };
+      target?.emit('recover', recovery);
+      watchdog.emit('recover', recovery);
+      if (recoverChannel.hasSubscribers) recoverChannel.publish(recovery);
+      continue;
+    }
+    const stall: Stall = {
+      kind: report.kind,
+      owner: report.owner,
+      id: report.id,
+      fd: report.fd,
+      opcode: report.kind === 'stuck' || report.kind === 'overflow' ? '' : opcodeName(report.opcode),
+      requestId: report.requestId,
+      ageMs: report.ageMs,
+      thread: report.thread,
+      ring: report.ring,
+      kernel: kernelInfo(),
+    };
+    const heard = (target?.listenerCount('stall') ?? 0) + watchdog.listenerCount('stall') + (stallChannel.hasSubscribers ? 1 : 0);
+    target?.emit('stall', stall);
+    watchdog.emit('stall', stall);
+    if (stallChannel.hasSubscribers) stallChannel.publish(stall);
+    // Nobody listening: one line per new stall, so a production process leaves a trace.
+    if (heard === 0 || policy === 'abort') process.stderr.write(`${describe(stall)}\n`);
+    if (policy === 'abort' && stall.kind !== 'overflow') process.abort();
+  }
+}
+
+binding.setWatchdogHandler(onReports as (reports: unknown[]) => void);
+
+/** @internal how many rings and sockets the watchdog thread observes (for tests) */
+export function watchedCount(): number {
+  return binding.watchdogInfo().watched;
+}

@@ -1,0 +1,154 @@
+// The watchdog, shown with real faults: a read that never completes, a ring thread held in
+// the kernel in state D, a CQ that overflows. The detection path is the production one.
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+
+import { Ring, configureWatchdog, stallChannel, watchdog, type Recovery, type Stall } from '../src/index';
+import { binding } from '../src/native';
+import { ROOT, closeQuietly, pipe, run } from './helpers';
+
+// Test hooks (the ring thread's hold) exist only with this set.
+process.env.URING_UDP_TEST_HOOKS = '1';
+const INTERVAL_MS = 10;
+configureWatchdog({ intervalMs: INTERVAL_MS });
+
+/**
+ * The next `event`. Events do not keep a process alive (a ring with nothing in flight does
+ * not either), so a timer does while the test waits.
+ */
+function next<T>(emitter: NodeJS.EventEmitter, event: string): Promise<T> {
+  const keepAlive = setInterval(() => {}, 1000);
+  return new Promise<T>((resolve) => emitter.once(event, resolve)).finally(() => clearInterval(keepAlive));
+}
+
+t.test("a one-shot read with timeoutMs: 200 raises 'deadline' on time, and no 'recover' while pending", async (t) => {
+  const ring = new Ring();
+  t.teardown(() => ring.close());
+  const [readFd, writeFd] = pipe(t);
+  const started = performance.now();
+  const reading = ring.read(readFd, Buffer.alloc(8), { timeoutMs: 200 });
+  const stall = await next<Stall>(ring, 'stall');
+  const elapsed = performance.now() - started;
+  t.equal(stall.kind, 'deadline');
+  t.equal(stall.owner, 'ring');
+  t.equal(stall.id, ring.id);
+  t.equal(stall.fd, readFd);
+  t.equal(stall.opcode, 'READ');
+  t.ok(stall.requestId > 0, 'names the request');
+  t.ok(elapsed >= 200, `raised after ${elapsed.toFixed(1)} ms, not before 200`);
+  // One watchdog tick of lateness, plus the hop to the JS thread.
+  t.ok(elapsed <= 200 + INTERVAL_MS + 40, `raised within a tick: ${elapsed.toFixed(1)} ms`);
+  t.ok(stall.ageMs >= 200, `ageMs ${stall.ageMs}`);
+  t.equal(stall.kernel.release, require('node:os').release());
+  t.equal(stall.kernel.bugs.length, 2, 'the known bugs, with verdicts');
+  t.type(stall.thread.tid, 'number');
+  t.ok(stall.ring.fdinfo.some((line) => /SqHead|CqHead|SqMask/.test(line)), 'the io_uring lines of fdinfo');
+
+  let recovered = false;
+  ring.on('recover', () => (recovered = true));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.equal(recovered, false, "no 'recover' while the read stays pending");
+
+  const recovery = next<Recovery>(ring, 'recover');
+  fs.writeSync(writeFd, 'late');
+  t.equal(await reading, 4);
+  const r = await recovery;
+  t.equal(r.recovered, 'deadline', "'recover' once it completed");
+  t.equal(r.requestId, stall.requestId);
+});
+
+t.test("a ring thread held in the kernel raises 'stuck' while JS timers keep running", async (t) => {
+  const ring = new Ring({ watchdog: { stuckMs: 400 } });
+  t.teardown(() => ring.close());
+  await ring.nop();
+  const stalls: Stall[] = [];
+  const onWatchdog = (stall: Stall) => stalls.push(stall);
+  watchdog.on('stall', onWatchdog);
+  t.teardown(() => watchdog.off('stall', onWatchdog));
+  const published: unknown[] = [];
+  const onPublish = (message: unknown) => published.push(message);
+  stallChannel.subscribe(onPublish);
+  t.teardown(() => stallChannel.unsubscribe(onPublish));
+
+  // Timer lag while the ring thread is held: the JS thread must not notice.
+  let worstLag = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worstLag = Math.max(worstLag, now - last - 10);
+    last = now;
+  }, 10);
+  t.teardown(() => clearInterval(timer));
+
+  const held = ring._testHold(1500);
+  const stall = await next<Stall>(ring, 'stall');
+  t.equal(stall.kind, 'stuck');
+  t.equal(stall.thread.tid, ring.threadId, 'the ring thread');
+  t.match(stall.thread.state, /^D/, `state ${stall.thread.state}`);
+  t.not(stall.thread.wchan, '', `wchan ${stall.thread.wchan}`);
+  t.not(stall.thread.syscall, '', `syscall ${stall.thread.syscall}`);
+  t.ok(stall.ageMs >= 400, `stuck for ${stall.ageMs} ms`);
+  t.ok(stalls.some((s) => s.kind === 'stuck' && s.id === ring.id), 'also on the process-wide emitter');
+  t.ok(published.some((s) => (s as Stall).kind === 'stuck'), 'and on diagnostics_channel uring-udp:stall');
+  const recovery = await next<Recovery>(ring, 'recover');
+  t.equal(recovery.recovered, 'stuck');
+  await held;
+  clearInterval(timer);
+  t.ok(worstLag < 100, `JS timers ran on time throughout (worst lag ${worstLag.toFixed(1)} ms)`);
+  await ring.nop();
+});
+
+t.test("a flood into a tiny CQ raises 'overflow' with the kernel's counters", async (t) => {
+  const ring = new Ring({ entries: 2, cqEntries: 2, batch: { count: 64, delayUs: 20_000 } });
+  t.teardown(() => ring.close());
+  const fds = Array.from({ length: 64 }, () => binding.testing.eventfd());
+  t.teardown(() => fds.forEach(closeQuietly));
+  const handles = fds.map((fd) => ring.poll(fd, 'readable'));
+  const overflow = next<Stall>(ring, 'stall');
+  const one = Buffer.alloc(8);
+  one.writeBigUInt64LE(1n);
+  for (const fd of fds) fs.writeSync(fd, one);
+  const stall = await overflow;
+  t.equal(stall.kind, 'overflow');
+  t.ok(stall.ring.overflowFlagSeen > 0, `IORING_SQ_CQ_OVERFLOW seen ${stall.ring.overflowFlagSeen} times`);
+  t.type(stall.ring.cqOverflow, 'number', `kernel counter ${stall.ring.cqOverflow}`);
+  t.ok(stall.kernel.bugs.some((b) => b.id === 'overflow-flush-lock'), "with the kernel's verdict on overflow-flush-lock");
+  await Promise.all(handles.map((h) => h.cancel()));
+});
+
+t.test('an unwatched ring is not observed; closing a ring stops watching it', async (t) => {
+  const before = (await import('../src/watchdog')).watchedCount();
+  const unwatched = new Ring({ watchdog: false });
+  const watched = new Ring();
+  const { watchedCount } = await import('../src/watchdog');
+  t.equal(watchedCount(), before + 1);
+  await watched.close();
+  await unwatched.close();
+  t.equal(watchedCount(), before);
+});
+
+t.test('with no listener, a stall leaves one line on stderr', async (t) => {
+  const script = `
+    process.env.URING_UDP_TEST_HOOKS = '1';
+    const { Ring, configureWatchdog } = require(${JSON.stringify(path.join(ROOT, 'lib'))});
+    configureWatchdog({ stuckMs: 200 });
+    const ring = new Ring();
+    ring._testHold(700).then(() => ring.close());`;
+  const result = await run(process.execPath, ['-e', script], { timeoutMs: 15_000 });
+  t.equal(result.code, 0, result.stderr);
+  const lines = result.stderr.split('\n').filter((l) => l.startsWith('uring-udp watchdog:'));
+  t.equal(lines.length, 1, `one line: ${lines.join(' | ')}`);
+  t.match(lines[0]!, /stuck on ring 1 .* state D/);
+});
+
+t.test('bad watchdog options are clear errors', async (t) => {
+  t.throws(() => configureWatchdog({ stuckMs: 0 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => configureWatchdog({ onStall: 'explode' as never }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => configureWatchdog({ stuckms: 5 } as never), { message: /Misspelled configureWatchdog option "stuckms" should be "stuckMs"/ });
+  t.throws(() => new Ring({ watchdog: { stuckMs: -1 } }), { code: 'ERR_OUT_OF_RANGE' });
+  const ring = new Ring();
+  t.teardown(() => ring.close());
+  t.throws(() => ring.read(0, Buffer.alloc(1), { timeoutMs: 0 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => ring.poll(0, 'readable', { progress: 5 } as never), { code: 'ERR_INVALID_ARG_VALUE' });
+});
