@@ -207,11 +207,18 @@ void RingCore::ArmWake() {
 io_uring_sqe* RingCore::NextSqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (!sqe) {
-    // The SQ is full: hand what is queued to the kernel and try again.
+    // The SQ is full: hand what is queued to the kernel and try again. An SQPOLL ring's SQ
+    // drains at the kernel thread's pace: wait for space (IORING_ENTER_SQ_WAIT), don't spin.
     EnterBegin();
-    io_uring_submit(&ring_);
+    io_uring_submit(&ring_);  // with SQPOLL: publishes the tail and wakes a sleeping SQ thread
     EnterEnd();
     sqe = io_uring_get_sqe(&ring_);
+    if (!sqe && (setup_flags_ & IORING_SETUP_SQPOLL)) {
+      EnterBegin();
+      io_uring_sqring_wait(&ring_);
+      EnterEnd();
+      sqe = io_uring_get_sqe(&ring_);
+    }
   }
   return sqe;
 }
@@ -298,6 +305,15 @@ void RingCore::Prepare(const Command& command) {
     Deliver(Completion{command.id, 0, 0, kInfoFinal});
     return;
   }
+  if (command.kind == OpKind::kIowqMaxWorkers) {
+    // io_uring_register, like every call on the ring fd, is made on this thread.
+    unsigned values[2] = {static_cast<unsigned>(command.offset), command.len};
+    EnterBegin();
+    int result = io_uring_register_iowq_max_workers(&ring_, values);
+    EnterEnd();
+    Deliver(Completion{command.id, result, 0, kInfoFinal});
+    return;
+  }
   io_uring_sqe* sqe = NextSqe();
   switch (command.kind) {
     case OpKind::kNop:
@@ -328,7 +344,8 @@ void RingCore::Prepare(const Command& command) {
       io_uring_prep_poll_add(sqe, command.fd, command.poll_mask);
       break;
     case OpKind::kTestHold:
-      return;  // handled above; never reaches the kernel
+    case OpKind::kIowqMaxWorkers:
+      return;  // handled above; not an SQE
     case OpKind::kCancel: {
       auto target = in_flight_.find(command.target);
       if (target != in_flight_.end()) target->second.cancelled = true;

@@ -46,7 +46,7 @@ struct RingConfig {
 
 // kTestHold exists for the watchdog's tests only: it holds the ring thread in a real blocking
 // syscall (see RingCore::TestHold).
-enum class OpKind : uint8_t { kNop, kRead, kTimeout, kPollMultishot, kPollOnce, kCancel, kTestHold };
+enum class OpKind : uint8_t { kNop, kRead, kTimeout, kPollMultishot, kPollOnce, kCancel, kTestHold, kIowqMaxWorkers };
 
 struct Command {
   OpKind kind = OpKind::kNop;

@@ -64,6 +64,7 @@ Napi::Function RingWrap::Define(Napi::Env env) {
                          InstanceMethod<&RingWrap::Info>("info"),
                          InstanceMethod<&RingWrap::Watch>("watch"),
                          InstanceMethod<&RingWrap::TestHold>("testHold"),
+                         InstanceMethod<&RingWrap::IowqMaxWorkers>("iowqMaxWorkers"),
                      });
 }
 
@@ -327,6 +328,18 @@ Napi::Value RingWrap::TestHold(const Napi::CallbackInfo& info) {
   command.kind = OpKind::kTestHold;
   command.id = ArgUint32(info, 0, "id");
   command.timeout_ns = static_cast<uint64_t>(ArgNumber(info, 1, "ms") * 1e6);
+  core.Push(command);
+  return info.Env().Undefined();
+}
+
+// iowqMaxWorkers(id, bounded, unbounded): IORING_REGISTER_IOWQ_MAX_WORKERS, on the ring thread.
+Napi::Value RingWrap::IowqMaxWorkers(const Napi::CallbackInfo& info) {
+  RingCore& core = LiveCore(info);
+  Command command;
+  command.kind = OpKind::kIowqMaxWorkers;
+  command.id = ArgUint32(info, 0, "id");
+  command.offset = ArgUint32(info, 1, "bounded");
+  command.len = ArgUint32(info, 2, "unbounded");
   core.Push(command);
   return info.Env().Undefined();
 }

@@ -45,6 +45,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value TestHold(const Napi::CallbackInfo& info);
+  Napi::Value IowqMaxWorkers(const Napi::CallbackInfo& info);
 
   RingCore& LiveCore(const Napi::CallbackInfo& info);
   static void OnEnvCleanup(void* arg);

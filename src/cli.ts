@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // uring-udp command line: probe, doctor.
+import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import Table from 'cli-table3';
@@ -11,6 +12,10 @@ const USAGE = `Usage: uring-udp <command> [options]
 Commands:
   probe [--json]    what this kernel's io_uring supports and which known bugs affect it
   doctor [--json]   a readable report: the probe, then a short check of this package's ring
+  repro [--scenario overflow-flush-lock|sqpoll-iowq-max-workers] [--variant poll|nop]
+        [--duration SECONDS] [--stuck-ms MS] [--json] [--out FILE]
+                    try to make this kernel hang in a known io_uring bug; the watchdog is the
+                    detector. Exit 3: hung (report written first), 0: no hang, 2: cannot run
   echo --port N [--host ADDRESS] [--type udp4|udp6] [--batch]
                     a UDP echo server: answers every datagram with itself until SIGINT/SIGTERM
   help              this text
@@ -28,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
       return cmdDoctor(rest);
     case 'echo':
       return cmdEcho(rest);
+    case 'repro':
+      return cmdRepro(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -140,6 +147,72 @@ async function ringCheck(): Promise<{ ok: boolean; requests: number; ms: number;
     await ring?.close();
     return { ok: false, requests: 0, ms: performance.now() - started, setup: '', error: (error as Error).message };
   }
+}
+
+async function cmdRepro(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    scenario: { type: 'string', default: 'overflow-flush-lock' },
+    variant: { type: 'string', default: 'poll' },
+    duration: { type: 'string', default: '10' },
+    'stuck-ms': { type: 'string', default: '1000' },
+    json: { type: 'boolean', default: false },
+    out: { type: 'string' },
+  });
+  const { reproduce, SCENARIOS, VARIANTS } = await import('./repro');
+  if (!(SCENARIOS as readonly string[]).includes(values.scenario)) {
+    throw new UsageError(`--scenario must be one of ${SCENARIOS.join(', ')}, got ${values.scenario}`);
+  }
+  if (!(VARIANTS as readonly string[]).includes(values.variant)) {
+    throw new UsageError(`--variant must be one of ${VARIANTS.join(', ')}, got ${values.variant}`);
+  }
+  const seconds = Number(values.duration);
+  if (!Number.isFinite(seconds) || seconds < 0.1 || seconds > 86400) throw new UsageError(`--duration must be seconds in 0.1..86400, got ${values.duration}`);
+  const stuckMs = Number(values['stuck-ms']);
+  if (!Number.isInteger(stuckMs) || stuckMs < 50) throw new UsageError(`--stuck-ms must be an integer >= 50, got ${values['stuck-ms']}`);
+  const result = await reproduce({
+    scenario: values.scenario as 'overflow-flush-lock',
+    variant: values.variant as 'poll',
+    durationMs: Math.round(seconds * 1000),
+    stuckMs,
+  });
+  // Written synchronously, before anything that could wait on a stuck thread: a process
+  // with a thread in state D can never be reaped.
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  if (values.out) fs.writeFileSync(values.out, json);
+  process.stdout.write(values.json ? json : formatRepro(result));
+  const code = result.outcome === 'hang' ? 3 : result.outcome === 'cannot-run' ? 2 : 0;
+  if (result.outcome === 'hang') {
+    // Do not return through the normal path: closing the stuck ring would wait forever.
+    process.exit(code);
+  }
+  return code;
+}
+
+export function formatRepro(result: import('./repro').ReproResult): string {
+  const lines: string[] = [];
+  const k = result.kernel;
+  lines.push(`uring-udp repro: ${result.scenario}${result.variant ? ` (${result.variant})` : ''}`);
+  lines.push(`Kernel ${k.release}${k.version ? ` (upstream ${k.version})` : ''}: the probe says ${k.verdict} — ${k.reason}`);
+  const e = result.evidence;
+  if (result.outcome === 'cannot-run') {
+    lines.push(`Cannot run: ${result.reason}`);
+  } else if (result.outcome === 'hang' && result.stall) {
+    const s = result.stall;
+    lines.push(`HANG: the ring thread is stuck after ${result.timeToHangMs} ms (watchdog: stuck for ${Math.round(s.ageMs)} ms)`);
+    lines.push(`  thread ${s.thread.tid}: state ${s.thread.state}, wchan ${s.thread.wchan || '?'}, ${s.thread.inKernel ? 'inside' : 'outside'} io_uring_enter`);
+    lines.push(`  syscall: ${s.thread.syscall || '?'}`);
+    if (s.thread.stack) lines.push('  stack:', ...s.thread.stack.split('\n').map((l) => `    ${l}`));
+    if (s.ring.fdinfo.length) lines.push('  fdinfo:', ...s.ring.fdinfo.slice(0, 40).map((l) => `    ${l}`));
+  } else {
+    lines.push(`No hang in ${(e.durationMs / 1000).toFixed(1)} s.`);
+  }
+  lines.push(
+    `Trigger exercised: overflow seen ${e.overflowFlagSeen} times (IORING_SQ_CQ_OVERFLOW), kernel overflow counter ${e.cqOverflows}, ` +
+      `${e.enters} enters, ${e.rearms} re-arms, ${e.completed} completions` +
+      (e.datagramsSent ? `, ${e.datagramsSent} datagrams sent` : '') +
+      (e.registers ? `, ${e.registers} IOWQ_MAX_WORKERS registrations` : ''),
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 async function cmdEcho(args: string[]): Promise<number> {

@@ -36,6 +36,7 @@ export interface NativeRing {
   poll(id: number, fd: number, events: number, multishot: boolean, slot?: number): void;
   watch(slot: number, id: number, fd: number, opcode: number, timeoutMs: number, progressMs: number, pollEvents: number): void;
   testHold(id: number, ms: number): void;
+  iowqMaxWorkers(id: number, bounded: number, unbounded: number): void;
   cancel(id: number, target: number): void;
   close(): void;
   join(): void;

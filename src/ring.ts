@@ -467,6 +467,23 @@ export class Ring extends EventEmitter {
     return this.#closePromise;
   }
 
+  /**
+   * Caps the kernel's io-wq worker threads for this ring (IORING_REGISTER_IOWQ_MAX_WORKERS):
+   * `bounded` for regular-file and block work, `unbounded` for the rest; 0 leaves one unchanged.
+   * Registered on the ring thread, like every call on the ring fd.
+   */
+  setIowqMaxWorkers(bounded: number, unbounded: number): Promise<void> {
+    this.#assertOpen('ring.setIowqMaxWorkers()');
+    v.integer(bounded, 'bounded', 0, 0xffffffff);
+    v.integer(unbounded, 'unbounded', 0, 0xffffffff);
+    return new Promise((resolve, reject) => {
+      const id = this.#register({
+        complete: (res) => (res < 0 ? reject(errnoError(res, 'io_uring_register')) : resolve()),
+      });
+      this.#native.iowqMaxWorkers(id, bounded, unbounded);
+    });
+  }
+
   /** @internal test hook (URING_UDP_TEST_HOOKS=1): holds the ring thread in state D for ms. */
   _testHold(ms: number): Promise<void> {
     this.#assertOpen('ring._testHold()');

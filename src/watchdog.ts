@@ -139,6 +139,12 @@ interface NativeReport {
 }
 
 function describe(stall: Stall): string {
+  if (stall.kind === 'overflow') {
+    return (
+      `uring-udp watchdog: CQ overflow on ${stall.owner} ${stall.id}: overflow list seen non-empty ` +
+      `${stall.ring.overflowFlagSeen} times, kernel counter ${stall.ring.cqOverflow} (kernel ${stall.kernel.release})`
+    );
+  }
   const what = stall.opcode ? ` ${stall.opcode} request ${stall.requestId} on fd ${stall.fd}` : stall.fd >= 0 ? ` fd ${stall.fd}` : '';
   const where = stall.thread.wchan ? `, wchan ${stall.thread.wchan}` : '';
   const affected = stall.kernel.bugs.filter((b) => b.verdict === 'affected').map((b) => b.id);
@@ -181,8 +187,11 @@ function onReports(reports: NativeReport[]): void {
     target?.emit('stall', stall);
     watchdog.emit('stall', stall);
     if (stallChannel.hasSubscribers) stallChannel.publish(stall);
-    // Nobody listening: one line per new stall, so a production process leaves a trace.
-    if (heard === 0 || policy === 'abort') process.stderr.write(`${describe(stall)}\n`);
+    // Nobody listening: one line per new stall, so a production process leaves a trace. A CQ
+    // overflow is ordinary backpressure on a kernel without the overflow-flush bug: it only
+    // gets a line where that bug may be present.
+    const quietOverflow = stall.kind === 'overflow' && !stall.kernel.bugs.some((b) => b.id === 'overflow-flush-lock' && (b.verdict === 'affected' || b.verdict === 'unknown'));
+    if ((heard === 0 && !quietOverflow) || policy === 'abort') process.stderr.write(`${describe(stall)}\n`);
     if (policy === 'abort' && stall.kind !== 'overflow') process.abort();
   }
 }
