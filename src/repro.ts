@@ -1,5 +1,6 @@
 // Reproducers for the known io_uring hangs, built on this package's own Ring, ring thread and
 // watchdog: the production detection path is the detector.
+import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -168,6 +169,12 @@ async function sqpollTrigger(ring: Ring, stop: () => boolean, evidence: ReproEvi
   }
 }
 
+/** The compiled package entry for the flood worker (lib/, also when this module runs from src/ under ts-node). */
+function compiledEntry(): string {
+  const beside = path.join(__dirname, 'index.js');
+  return fs.existsSync(beside) ? beside : path.join(__dirname, '..', 'lib', 'index.js');
+}
+
 /**
  * Many multishot polls armed on a UDP socket flooded from a worker thread. The socket is
  * drained by its own (io_uring-free) receiver thread so readiness keeps firing; each datagram
@@ -207,7 +214,7 @@ async function pollTrigger(
       };
       pump();
     });`,
-    { eval: true, workerData: { lib: path.join(__dirname, 'index.js'), port } },
+    { eval: true, workerData: { lib: compiledEntry(), port } },
   );
   flood.on('message', (message: { sent: number }) => {
     evidence.datagramsSent = message.sent;

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Packs an initramfs that boots straight into `uring-udp repro`: busybox-static, this Node
+# binary with the libraries it links, and this package (built: lib/, the addon with its static
+# liburing, and only the runtime node_modules). Usage: make-initramfs.sh OUT.cpio.gz
+set -euo pipefail
+out="$1"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+busybox=$(command -v busybox || true)
+if [ -z "$busybox" ] || ! file "$busybox" 2>/dev/null | grep -q 'statically linked'; then
+  [ -x /bin/busybox ] && file /bin/busybox | grep -q 'statically linked' && busybox=/bin/busybox
+fi
+[ -n "$busybox" ] || { echo "make-initramfs: busybox-static is not installed" >&2; exit 2; }
+[ -f "$root/build/Release/uring_udp.node" ] && [ -f "$root/lib/cli.js" ] || { echo "make-initramfs: build the package first (npm run setup)" >&2; exit 2; }
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,pkg,etc}
+cp "$busybox" "$stage/bin/busybox"
+for applet in $("$busybox" --list); do ln -sf busybox "$stage/bin/$applet"; done
+
+node=$(command -v node)
+mkdir -p "$stage/usr/bin"
+cp "$node" "$stage/usr/bin/node"
+for lib in $(ldd "$node" | awk '/=>/ {print $3} /^\t\// {print $1}'); do
+  mkdir -p "$stage$(dirname "$lib")"
+  cp -L "$lib" "$stage$lib"
+done
+
+cp "$root/package.json" "$stage/pkg/"
+cp -r "$root/lib" "$stage/pkg/lib"
+mkdir -p "$stage/pkg/build/Release"
+cp "$root/build/Release/uring_udp.node" "$stage/pkg/build/Release/"
+# Runtime dependencies only.
+(cd "$root" && npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2) | while read -r dir; do
+  rel=${dir#"$root/"}
+  mkdir -p "$stage/pkg/$(dirname "$rel")"
+  cp -r "$dir" "$stage/pkg/$rel"
+done
+
+cat > "$stage/init" <<'INIT'
+#!/bin/busybox sh
+export PATH=/bin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+ip link set lo up
+# The kernel's own hung-task detector, so its report shows up on the console too.
+[ -w /proc/sys/kernel/hung_task_timeout_secs ] && echo 5 > /proc/sys/kernel/hung_task_timeout_secs
+args=$(sed -n 's/.*uring_args="\([^"]*\)".*/\1/p' /proc/cmdline)
+limit=$(sed -n 's/.*uring_limit=\([0-9]*\).*/\1/p' /proc/cmdline)
+cd /pkg
+echo "URING-VM: node lib/cli.js repro $args"
+# In the background: a process with a thread in state D can never be reaped, so nobody waits
+# for it; the result file is polled instead.
+node lib/cli.js repro $args --json --out /tmp/result.json > /tmp/stdout.txt 2>&1 &
+waited=0
+while [ ! -s /tmp/result.json ] && [ "$waited" -lt "${limit:-90}" ]; do sleep 1; waited=$((waited + 1)); done
+echo "=====URING-RESULT-BEGIN====="
+cat /tmp/result.json 2>/dev/null
+echo "=====URING-RESULT-END====="
+if grep -q '"outcome": "hang"' /tmp/result.json 2>/dev/null; then
+  # Give the kernel's hung-task detector time to print (timeout 5 s, checked every 5 s).
+  sleep 12
+  echo "URING-VM: threads of the stuck process:"
+  for t in /proc/[0-9]*/task/*; do
+    [ "$(cut -d' ' -f3 "$t/stat" 2>/dev/null)" = "D" ] && echo "  $t $(cat "$t/comm") wchan=$(cat "$t/wchan")"
+  done
+fi
+tail -n 5 /tmp/stdout.txt
+echo "URING-VM: done"
+poweroff -f
+INIT
+chmod +x "$stage/init"
+(cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) > "$out"
+echo "make-initramfs: $(du -h "$out" | cut -f1) $out" >&2

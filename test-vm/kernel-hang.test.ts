@@ -1,0 +1,117 @@
+// The VM proof (npm run test:vm): `uring-udp repro` catches the overflow-flush-lock hang on a
+// kernel that has the bug and stays quiet on one that does not. Both kernels are built from
+// Debian's linux-source-6.1 (scripts/vm/build-kernels.sh) and booted under qemu TCG with an
+// initramfs holding Node and this package (scripts/vm/make-initramfs.sh).
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+
+const ROOT = path.join(__dirname, '..');
+const RUNS = Number(process.env.URING_UDP_VM_RUNS ?? 3);
+const FIXED_SECONDS = Number(process.env.URING_UDP_VM_FIXED_SECONDS ?? 30);
+const RESULTS = path.join(ROOT, 'bench', 'results', 'vm-kernel-hang.json');
+
+interface VmRun {
+  kernel: 'vulnerable' | 'fixed';
+  run: number;
+  outcome: string;
+  timeToHangMs?: number;
+  state?: string;
+  wchan?: string;
+  stack?: string;
+  overflowFlagSeen: number;
+  enters: number;
+  datagramsSent: number;
+  hungTaskLine?: string;
+  bootToResultMs: number;
+  console: string;
+}
+
+function qemu(kernel: string, initrd: string, args: string, limit: number): Promise<{ output: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(
+      'qemu-system-x86_64',
+      [
+        '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '2048', '-nographic', '-no-reboot',
+        '-kernel', kernel, '-initrd', initrd,
+        '-append', `console=ttyS0 panic=-1 loglevel=4 uring_limit=${limit} uring_args="${args}"`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    // A wall-clock bound around qemu: a guest that never powers off is killed.
+    const timer = setTimeout(() => child.kill('SIGKILL'), (limit + 90) * 1000);
+    child.on('error', reject);
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve({ output, ms: Date.now() - started });
+    });
+  });
+}
+
+function parse(kernel: VmRun['kernel'], run: number, output: string, ms: number): VmRun {
+  const match = /=====URING-RESULT-BEGIN=====\r?\n([\s\S]*?)=====URING-RESULT-END=====/.exec(output);
+  const json = match?.[1]?.trim();
+  const hungTaskLine = /INFO: task \S+ blocked for more than \d+ seconds\./.exec(output)?.[0];
+  if (!json) return { kernel, run, outcome: 'no-result', overflowFlagSeen: 0, enters: 0, datagramsSent: 0, bootToResultMs: ms, console: output.slice(-3000) };
+  const result = JSON.parse(json.replace(/\r/g, ''));
+  return {
+    kernel,
+    run,
+    outcome: result.outcome,
+    timeToHangMs: result.timeToHangMs,
+    state: result.stall?.thread.state,
+    wchan: result.stall?.thread.wchan,
+    stack: result.stall?.thread.stack,
+    overflowFlagSeen: result.evidence.overflowFlagSeen,
+    enters: result.evidence.enters,
+    datagramsSent: result.evidence.datagramsSent,
+    hungTaskLine,
+    bootToResultMs: ms,
+    console: output.slice(-1500),
+  };
+}
+
+t.test('overflow-flush-lock: hangs on the vulnerable kernel, never on the fixed one', { timeout: 3600_000 }, async (t) => {
+  const cache = execFileSync('bash', [path.join(ROOT, 'scripts/vm/build-kernels.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    .trim()
+    .split('\n')
+    .pop()!;
+  const initrd = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'uring-vm-')), 'initramfs.cpio.gz');
+  execFileSync('bash', [path.join(ROOT, 'scripts/vm/make-initramfs.sh'), initrd], { stdio: ['ignore', 'inherit', 'inherit'] });
+  t.teardown(() => fs.rmSync(path.dirname(initrd), { recursive: true, force: true }));
+  const runs: VmRun[] = [];
+
+  for (let run = 1; run <= RUNS; run++) {
+    const { output, ms } = await qemu(path.join(cache, 'vulnerable', 'bzImage'), initrd, '--scenario overflow-flush-lock --duration 30 --stuck-ms 1000', 60);
+    const r = parse('vulnerable', run, output, ms);
+    runs.push(r);
+    t.equal(r.outcome, 'hang', `vulnerable run ${run}: the watchdog reported a hang${r.outcome === 'no-result' ? `\n${r.console}` : ''}`);
+    t.ok((r.timeToHangMs ?? Infinity) <= 30_000, `within 30 s: ${r.timeToHangMs} ms`);
+    t.match(r.state ?? '', /^D/, `thread state ${r.state}`);
+    t.match(r.stack ?? '', /io_uring/, 'io_uring frames in the stuck thread\'s stack');
+    t.comment(`vulnerable ${run}: hang after ${r.timeToHangMs} ms, wchan ${r.wchan}; ${r.hungTaskLine ?? 'no hung_task line'}`);
+  }
+
+  for (let run = 1; run <= RUNS; run++) {
+    const { output, ms } = await qemu(path.join(cache, 'fixed', 'bzImage'), initrd, `--scenario overflow-flush-lock --duration ${FIXED_SECONDS} --stuck-ms 1000`, FIXED_SECONDS + 60);
+    const r = parse('fixed', run, output, ms);
+    runs.push(r);
+    t.equal(r.outcome, 'no-hang', `fixed run ${run}: no stall in ${FIXED_SECONDS} s${r.outcome === 'no-result' ? `\n${r.console}` : ''}`);
+    t.ok(r.overflowFlagSeen >= 1000, `the overflow condition was seen ${r.overflowFlagSeen} times`);
+    t.comment(`fixed ${run}: overflow seen ${r.overflowFlagSeen} times, ${r.enters} enters, ${r.datagramsSent} datagrams`);
+  }
+
+  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+  const version = fs.readFileSync(path.join(cache, 'version'), 'utf8').trim();
+  fs.writeFileSync(
+    RESULTS,
+    JSON.stringify({ date: new Date().toISOString(), source: `linux-source-6.1 ${version}`, runs: runs.map(({ console: _c, ...rest }) => rest) }, null, 2),
+  );
+  t.comment(`results: ${RESULTS}`);
+});
