@@ -67,3 +67,15 @@ export class RingClosedError extends Error {
     this.name = 'Error';
   }
 }
+
+/**
+ * Rethrows an exception from user code as an uncaught exception, on the next tick. Completions
+ * reach JS through Node-API thread-safe callbacks, where Node 20 only warns about a thrown
+ * exception (DEP0168) and drops it; delivering the rest of the batch first and rethrowing
+ * here gives the behaviour of any other callback: an 'uncaughtException', or a crash.
+ */
+export function rethrowLater(error: unknown): void {
+  process.nextTick(() => {
+    throw error;
+  });
+}

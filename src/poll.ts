@@ -155,20 +155,38 @@ export class PollHandle extends EventEmitter {
   _flush(): void {
     const pending = this.#pending;
     this.#pending = [];
+    let thrown: unknown;
     for (const mask of pending) {
       if (this.#cancelled) break;
       this.#stats.events++;
       const events = decodePollEvents(mask);
       if (this.#iterating) this.#queue.push(events);
-      this.emit('ready', events);
+      try {
+        this.emit('ready', events);
+      } catch (error) {
+        thrown ??= error;
+      }
     }
     if (this.#ending && !this.#ended) {
       this.#ended = true;
-      if (this.#endError) this.emit('error', this.#endError);
-      this.emit('end');
       this.#settleCancel();
+      // An iterator reports the error by throwing it; 'error' is emitted when someone listens
+      // for it, or when nobody iterates (then an unheard 'error' throws, as EventEmitter does).
+      if (this.#endError && (this.listenerCount('error') > 0 || !this.#iterating)) {
+        try {
+          this.emit('error', this.#endError);
+        } catch (error) {
+          thrown ??= error;
+        }
+      }
+      try {
+        this.emit('end');
+      } catch (error) {
+        thrown ??= error;
+      }
     }
     this.#wake();
+    if (thrown !== undefined) throw thrown;
   }
 
   #settleCancel(): void {

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 
-import { RingClosedError, errnoError, fromNative } from './errors';
+import { RingClosedError, errnoError, fromNative, rethrowLater } from './errors';
 import { binding, type NativeRing, type NativeRingConfig } from './native';
 import { PollHandle, pollMask, type PollEventName } from './poll';
 import * as v from './validate';
@@ -531,8 +531,17 @@ export class Ring extends EventEmitter {
   }
 
   #onBatch(records: Int32Array, closed: boolean): void {
+    try {
+      this.#deliver(records, closed);
+    } catch (error) {
+      rethrowLater(error);
+    }
+  }
+
+  #deliver(records: Int32Array, closed: boolean): void {
     const count = records.length >>> 2;
     this.#batches++;
+    let thrown: unknown;
     for (let i = 0; i < count; i++) {
       const base = i << 2;
       const id = records[base]! >>> 0;
@@ -546,17 +555,33 @@ export class Ring extends EventEmitter {
         this.#freeIds.push(id);
         if (operation.slot !== undefined) this.#freeSlots.push(operation.slot);
       }
-      operation.complete(res, flags, info & (INFO_FINAL | INFO_REARMED));
+      try {
+        operation.complete(res, flags, info & (INFO_FINAL | INFO_REARMED));
+      } catch (error) {
+        // A throwing callback must not cost the rest of the batch its delivery.
+        thrown ??= error;
+      }
     }
     if (closed) this.#finishClose();
     // Poll handles emit once per batch, after every record in it was seen.
     if (this.#touchedPolls.size > 0) {
       const handles = [...this.#touchedPolls];
       this.#touchedPolls.clear();
-      for (const handle of handles) handle._flush();
+      for (const handle of handles) {
+        try {
+          handle._flush();
+        } catch (error) {
+          thrown ??= error;
+        }
+      }
     }
+    if (thrown !== undefined) rethrowLater(thrown);
     if (closed) {
-      this.emit('close');
+      try {
+        this.emit('close');
+      } catch (error) {
+        rethrowLater(error);
+      }
       this.#resolveClose?.();
     } else if (this.#operations.size === 0) {
       this.#updateRef();

@@ -268,7 +268,7 @@ export class Socket extends EventEmitter {
     this.#lookup = options.lookup ?? (dns.lookup as unknown as LookupFunction);
     for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
       const size = options[name];
-      if (size === undefined) continue;
+      if (!size) continue; // as dgram: 0, null, NaN leave the kernel's default
       if (typeof size !== 'number') throw invalidArgType(`options.${name}`, 'of type number', size);
       if (!Number.isInteger(size) || size < 0 || size > 0x7fffffff) {
         throw codedError(new RangeError(`The value of "options.${name}" is out of range. It must be >= 0 && <= 2147483647. Received ${size}`), 'ERR_OUT_OF_RANGE');
@@ -514,8 +514,8 @@ export class Socket extends EventEmitter {
   }
 
   disconnect(): void {
+    if (this.#connectState !== ConnectState.Connected) throw notConnected(); // before the health check, as dgram
     this.#healthCheck();
-    if (this.#connectState !== ConnectState.Connected) throw notConnected();
     this.#native.disconnect();
     this.#connectState = ConnectState.None;
   }
@@ -783,8 +783,9 @@ export class Socket extends EventEmitter {
 
   // ---- socket options -----------------------------------------------------------------------
 
-  #boundOption(syscall: string, run: () => void): void {
+  #boundOption(syscall: string, run: () => void, valid = true): void {
     this.#healthCheck();
+    if (!valid) throw errnoException(-22, syscall); // as libuv: a bad value is EINVAL even before bind
     if (this.#bindState !== BindState.Bound) throw errnoException(-9, syscall);
     try {
       run();
@@ -839,19 +840,21 @@ export class Socket extends EventEmitter {
 
   setTTL(ttl: number): number {
     if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
-    this.#boundOption('setTTL', () => {
-      if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw Object.assign(new Error('EINVAL'), { errno: -22 });
-      this.#native.setOption(this.#family === 4 ? 'IP_TTL' : 'IPV6_UNICAST_HOPS', ttl);
-    });
+    this.#boundOption(
+      'setTTL',
+      () => this.#native.setOption(this.#family === 4 ? 'IP_TTL' : 'IPV6_UNICAST_HOPS', ttl),
+      Number.isInteger(ttl) && ttl >= 1 && ttl <= 255,
+    );
     return ttl;
   }
 
   setMulticastTTL(ttl: number): number {
     if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
-    this.#boundOption('setMulticastTTL', () => {
-      if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw Object.assign(new Error('EINVAL'), { errno: -22 });
-      this.#native.setOption(this.#family === 4 ? 'IP_MULTICAST_TTL' : 'IPV6_MULTICAST_HOPS', ttl);
-    });
+    this.#boundOption(
+      'setMulticastTTL',
+      () => this.#native.setOption(this.#family === 4 ? 'IP_MULTICAST_TTL' : 'IPV6_MULTICAST_HOPS', ttl),
+      Number.isInteger(ttl) && ttl >= 0 && ttl <= 255,
+    );
     return ttl;
   }
 

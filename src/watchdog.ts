@@ -5,6 +5,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 
 import { assessKernel, type BugAssessment } from './bugs';
+import { rethrowLater } from './errors';
 import { readKernelIdentity } from './kernel';
 import { binding } from './native';
 import { opcodeName } from './opcodes';
@@ -157,6 +158,16 @@ function describe(stall: Stall): string {
 
 function onReports(reports: NativeReport[]): void {
   for (const report of reports) {
+    try {
+      dispatch(report);
+    } catch (error) {
+      rethrowLater(error);
+    }
+  }
+}
+
+function dispatch(report: NativeReport): void {
+  {
     const target = owners.get(`${report.owner}:${report.id}`)?.deref();
     if (report.kind === 'recover') {
       const recovery: Recovery = {
@@ -169,7 +180,7 @@ function onReports(reports: NativeReport[]): void {
       target?.emit('recover', recovery);
       watchdog.emit('recover', recovery);
       if (recoverChannel.hasSubscribers) recoverChannel.publish(recovery);
-      continue;
+      return;
     }
     const stall: Stall = {
       kind: report.kind,
