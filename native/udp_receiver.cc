@@ -422,7 +422,7 @@ void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
 bool UdpReceiver::DrainRecvmmsg() {
   if (messages_.empty()) {
     const unsigned batch = kRecvmmsgBatch;
-    scratch_.resize(static_cast<size_t>(batch) * config_.max_datagram);
+    scratch_.reset(new uint8_t[static_cast<size_t>(batch) * config_.max_datagram]);
     messages_.resize(batch);
     iovecs_.resize(batch);
     names_.resize(batch);
@@ -431,7 +431,7 @@ bool UdpReceiver::DrainRecvmmsg() {
   const unsigned batch = static_cast<unsigned>(messages_.size());
   for (int round = 0; round < 64; round++) {
     for (unsigned i = 0; i < batch; i++) {
-      iovecs_[i].iov_base = scratch_.data() + static_cast<size_t>(i) * config_.max_datagram;
+      iovecs_[i].iov_base = scratch_.get() + static_cast<size_t>(i) * config_.max_datagram;
       iovecs_[i].iov_len = config_.max_datagram;
       msghdr& header = messages_[i].msg_hdr;
       header.msg_name = &names_[i];
@@ -561,6 +561,13 @@ void UdpReceiver::RequestStop() {
   ssize_t written = write(wake_fd_, &one, sizeof(one));
   (void)written;
   state_changed_.notify_all();
+}
+
+void UdpReceiver::TestDisarm() {
+  test_disarm_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  ssize_t written = write(wake_fd_, &one, sizeof(one));  // act on it now, not after the wait
+  (void)written;
 }
 
 void UdpReceiver::TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped) {

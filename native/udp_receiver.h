@@ -102,7 +102,7 @@ class UdpReceiver {
   int tid() const { return observation_->tid.load(std::memory_order_acquire); }
   // Test-only: cancel the multishot receive behind the receiver's back and never re-arm it,
   // so the watchdog's starvation check can be shown to work.
-  void TestDisarm() { test_disarm_.store(true, std::memory_order_release); }
+  void TestDisarm();
   // The backend running now: the kernel can refuse multishot recvmsg after setup, and the
   // receiver then moves to the poll backend.
   RecvBackend backend() const { return static_cast<RecvBackend>(backend_.load(std::memory_order_acquire)); }
@@ -173,7 +173,7 @@ class UdpReceiver {
   size_t arena_limit_ = 0;
   uint64_t counters_[kRecvStatCount] = {};
   // recvmmsg scratch space (poll and plain backends)
-  std::vector<uint8_t> scratch_;
+  std::unique_ptr<uint8_t[]> scratch_;  // uninitialised: pages become resident only when used
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> names_;

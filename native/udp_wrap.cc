@@ -579,7 +579,10 @@ void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context
   if (napi_create_array_with_length(env, batches.size() * 2, &list) != napi_ok) return;
   uint32_t slot = 0;
   for (std::unique_ptr<RecvBatch>& batch : batches) {
-    // The arena becomes an ArrayBuffer JS owns; it is freed by GC, never before.
+    // The arena becomes an ArrayBuffer JS owns; it is freed by GC, never before. An arena
+    // mostly empty (a lone datagram in a 256 KiB reservation) is trimmed first, so a batch
+    // JS keeps alive holds about what it received.
+    if (batch->arena.size() < batch->arena.capacity() / 2) batch->arena.shrink_to_fit();
     RecvBatch* owned = batch.release();
     const size_t capacity = owned->arena.capacity();
     napi_value arena;

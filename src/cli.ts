@@ -20,7 +20,7 @@ Commands:
                     a UDP echo server: answers every datagram with itself until SIGINT/SIGTERM
   help              this text
 
-Exit codes: 0 ok, 1 failure, 2 bad arguments or io_uring unavailable.`;
+Exit codes: 0 ok, 1 failure, 2 bad arguments or io_uring unavailable, 3 repro: the kernel hung.`;
 
 class UsageError extends Error {}
 
@@ -245,13 +245,18 @@ async function cmdEcho(args: string[]): Promise<number> {
   } else {
     socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
   }
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(port, host, () => {
-      socket.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    process.stderr.write(`uring-udp echo: cannot listen on ${host}:${port}: ${(error as Error).message}\n`);
+    return 1;
+  }
   const address = socket.address();
   process.stdout.write(`uring-udp echo listening on ${address.address}:${address.port} (${socket.backend})\n`);
   socket.on('error', (error) => process.stderr.write(`uring-udp echo: ${error.message}\n`));

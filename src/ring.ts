@@ -117,6 +117,10 @@ export function parseWatchdogOption(value: unknown, what: string): false | { stu
   return out;
 }
 
+function wantName(want: -1 | 0 | 1): boolean | 'auto' {
+  return want === -1 ? 'auto' : want === 1;
+}
+
 function requestTimeout(options: RequestOptions | undefined): number {
   const o = v.optionsObject(options, 'request');
   v.checkOptionNames(o, ['timeoutMs'], 'request');
@@ -196,7 +200,11 @@ let nextRingId = 1;
 export class Ring extends EventEmitter {
   /** Process-unique id, used in diagnostics. */
   readonly id: number;
-  readonly options: Readonly<Required<Omit<RingOptions, 'batch' | 'sqThreadCpu' | 'cqEntries' | 'watchdog'>>> & {
+  /** The options as validated; the three optional setup flags as asked ('auto' = use when the kernel has it). `setup` says what the ring got. */
+  readonly options: Readonly<Required<Omit<RingOptions, 'batch' | 'sqThreadCpu' | 'cqEntries' | 'watchdog' | 'coopTaskrun' | 'singleIssuer' | 'deferTaskrun'>>> & {
+    coopTaskrun: boolean | 'auto';
+    singleIssuer: boolean | 'auto';
+    deferTaskrun: boolean | 'auto';
     cqEntries: number | undefined;
     sqThreadCpu: number | undefined;
     batch: { count: number; delayUs: number };
@@ -234,18 +242,18 @@ export class Ring extends EventEmitter {
     const sqpoll = o.sqpoll === undefined ? false : v.boolean(o.sqpoll, 'sqpoll');
     const sqThreadIdle = o.sqThreadIdle === undefined ? 0 : v.integer(o.sqThreadIdle, 'sqThreadIdle', 0, 3600000);
     const sqThreadCpu = o.sqThreadCpu === undefined ? undefined : v.integer(o.sqThreadCpu, 'sqThreadCpu', 0, 4095);
-    if (!sqpoll && o.sqThreadIdle !== undefined) throw v.typeError('"sqThreadIdle" needs "sqpoll: true"');
-    if (!sqpoll && o.sqThreadCpu !== undefined) throw v.typeError('"sqThreadCpu" needs "sqpoll: true"');
+    if (!sqpoll && o.sqThreadIdle !== undefined) throw v.valueError('"sqThreadIdle" needs "sqpoll: true"');
+    if (!sqpoll && o.sqThreadCpu !== undefined) throw v.valueError('"sqThreadCpu" needs "sqpoll: true"');
     const want = (name: 'coopTaskrun' | 'singleIssuer' | 'deferTaskrun'): -1 | 0 | 1 =>
       o[name] === undefined ? -1 : v.boolean(o[name], name) ? 1 : 0;
     const coopTaskrun = want('coopTaskrun');
     const singleIssuer = want('singleIssuer');
     const deferTaskrun = want('deferTaskrun');
     if (deferTaskrun === 1 && singleIssuer === 0) {
-      throw v.typeError('"deferTaskrun: true" needs "singleIssuer" (the kernel requires IORING_SETUP_SINGLE_ISSUER with it)');
+      throw v.valueError('"deferTaskrun: true" needs "singleIssuer" (the kernel requires IORING_SETUP_SINGLE_ISSUER with it)');
     }
     if (sqpoll && (deferTaskrun === 1 || coopTaskrun === 1)) {
-      throw v.typeError('"sqpoll" cannot be combined with "deferTaskrun" or "coopTaskrun" (the kernel rejects both)');
+      throw v.valueError('"sqpoll" cannot be combined with "deferTaskrun" or "coopTaskrun" (the kernel rejects both)');
     }
     const wait = o.wait === undefined ? 'block' : v.oneOf(o.wait, 'wait', ['block', 'busy'] as const);
     const maxWaitMs = o.maxWaitMs === undefined ? 500 : v.integer(o.maxWaitMs, 'maxWaitMs', 1, 60000);
@@ -263,9 +271,9 @@ export class Ring extends EventEmitter {
       sqpoll,
       sqThreadIdle,
       sqThreadCpu,
-      coopTaskrun: coopTaskrun === 1,
-      singleIssuer: singleIssuer === 1,
-      deferTaskrun: deferTaskrun === 1,
+      coopTaskrun: wantName(coopTaskrun),
+      singleIssuer: wantName(singleIssuer),
+      deferTaskrun: wantName(deferTaskrun),
       wait,
       maxWaitMs,
       batch,

@@ -7,7 +7,10 @@ import util from 'node:util';
 
 import { formatIPv4, formatIPv6 } from './address';
 import { binding, type NativeUdp } from './native';
+import { rethrowLater } from './errors';
 import * as v from './validate';
+import { registerOwner, unregisterOwner } from './watchdog';
+import { parseWatchdogOption } from './ring';
 
 export type SocketType = 'udp4' | 'udp6';
 export type Backend = 'recvmsg-multishot' | 'poll-recvmmsg' | 'recvmmsg';
@@ -34,8 +37,10 @@ export interface SocketOptions {
   maxDatagramSize?: number;
   /** Provided buffers in the buffer ring (a power of two, 1..32768, default 256). */
   bufferCount?: number;
-  /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 64, delayUs: 200 }). */
+  /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 64, delayUs: 200 }). recvmsg-multishot only. */
   batch?: { count?: number; delayUs?: number };
+  /** Watchdog thresholds for this socket's receiver thread, or false to leave it unwatched. */
+  watchdog?: false | { stuckMs?: number; starvedMs?: number };
 }
 
 const SOCKET_OPTIONS = [
@@ -51,6 +56,7 @@ const SOCKET_OPTIONS = [
   'maxDatagramSize',
   'bufferCount',
   'batch',
+  'watchdog',
 ] as const;
 
 export interface RemoteInfo {
@@ -81,7 +87,9 @@ const STAT_NAMES: Array<keyof SocketStats> = ['datagrams', 'bytes', 'kernelDrops
 
 const { RECV_STAT_COUNT, RECV_HEADER_BYTES } = binding.constants;
 const RECORD_WORDS = 8;
-const MAX_UDP_PAYLOAD = 65507;
+// The largest UDP payload: 65535 minus the UDP header and, for IPv4, the minimal IP header.
+const MAX_UDP_PAYLOAD = { udp4: 65507, udp6: 65527 } as const;
+let nextSocketId = 1;
 
 // ---- errors shaped like node:dgram's ---------------------------------------------------------
 
@@ -240,6 +248,10 @@ export class Socket extends EventEmitter {
   readonly #lookup: LookupFunction;
   readonly #options: SocketOptions;
   readonly #stats = new Float64Array(RECV_STAT_COUNT);
+  /** Process-unique id, used in watchdog reports. */
+  readonly id = nextSocketId++;
+  readonly #watch: false | { stuckMs?: number; starvedMs?: number };
+  readonly #forced: boolean;
   readonly #recvConfig: { backend: Backend | 'auto'; maxDatagramSize: number; bufferCount: number; batchCount: number; batchDelayUs: number };
   #bindState = BindState.Unbound;
   #connectState = ConnectState.None;
@@ -275,8 +287,11 @@ export class Socket extends EventEmitter {
       }
     }
     const backend = options.backend === undefined ? defaultBackend() : v.oneOf(options.backend, 'backend', ['auto', ...BACKENDS] as const);
+    const largest = MAX_UDP_PAYLOAD[this.type];
     const maxDatagramSize =
-      options.maxDatagramSize === undefined ? MAX_UDP_PAYLOAD : v.integer(options.maxDatagramSize, 'maxDatagramSize', 1, MAX_UDP_PAYLOAD);
+      options.maxDatagramSize === undefined ? largest : v.integer(options.maxDatagramSize, 'maxDatagramSize', 1, largest);
+    this.#watch = parseWatchdogOption(options.watchdog, 'createSocket');
+    this.#forced = backend !== 'auto';
     const bufferCount = options.bufferCount === undefined ? 256 : v.powerOfTwo(options.bufferCount, 'bufferCount', 1, 32768);
     const batch = v.optionsObject(options.batch, 'createSocket batch');
     v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
@@ -339,7 +354,9 @@ export class Socket extends EventEmitter {
    */
   get receiveMemory(): number {
     const bufferSize = this.#bufferSize();
-    if (this.backend === 'recvmsg-multishot') return this.#recvConfig.bufferCount * bufferSize;
+    // Before bind: what the configured backend will hold (auto starts with recvmsg-multishot).
+    const backend = this.backend ?? (this.#recvConfig.backend === 'auto' ? 'recvmsg-multishot' : this.#recvConfig.backend);
+    if (backend === 'recvmsg-multishot') return this.#recvConfig.bufferCount * bufferSize;
     return 64 * this.#recvConfig.maxDatagramSize;
   }
 
@@ -427,12 +444,28 @@ export class Socket extends EventEmitter {
         batchCount: c.batchCount,
         batchDelayUs: c.batchDelayUs,
         maxWaitMs: 500,
+        watchdog: this.#watch !== false,
+        id: this.id,
+        stuckMs: this.#watch ? (this.#watch.stuckMs ?? 0) : 0,
+        starvedMs: this.#watch ? (this.#watch.starvedMs ?? 0) : 0,
       },
       this.#stats,
     );
     this.#backend = BACKENDS[started] ?? null;
     this.#receiving = true;
+    if (this.#watch !== false) registerOwner('socket', this.id, this);
     if (!this.#refed) this.#native.unref();
+    if (this.#forced && this.#backend !== c.backend) {
+      // A forced backend is a requirement (tests rely on it), not a starting point.
+      const error = codedError(
+        new Error(`backend '${c.backend}' was forced but cannot run here (io_uring or a feature it needs is missing or forbidden); '${this.#backend}' would`),
+        'ERR_URING_BACKEND_UNAVAILABLE',
+      );
+      process.nextTick(() => {
+        this.emit('error', error);
+        if (!this.#closed) this.close();
+      });
+    }
   }
 
   /** Binds to an ephemeral port when a send or connect needs a bound socket (as dgram does). */
@@ -634,8 +667,9 @@ export class Socket extends EventEmitter {
   /**
    * Sends many datagrams with one sendmmsg per 1024 (the batch send). `to` is one destination
    * for all, one per datagram, or omitted on a connected socket; addresses must be IP
-   * literals. Returns how many were sent: fewer than given only when the send buffer is full
-   * (EAGAIN) — retry the rest later. Other errors throw.
+   * literals of the socket's family (or IPv4 on a udp6 socket). Binds an unbound socket first.
+   * Returns how many were sent: fewer than given only when the send buffer is full (EAGAIN) —
+   * retry the rest later. Other errors throw, with `sent` saying how many went out before.
    */
   sendBatch(datagrams: readonly Uint8Array[], to?: Destination | readonly Destination[]): number {
     this.#healthCheck();
@@ -643,9 +677,7 @@ export class Socket extends EventEmitter {
     for (let i = 0; i < datagrams.length; i++) {
       if (!(datagrams[i] instanceof Uint8Array)) throw invalidArgType(`datagrams[${i}]`, 'an instance of Buffer or Uint8Array', datagrams[i]);
     }
-    if (this.#bindState !== BindState.Bound) {
-      throw codedError(new Error('sendBatch() needs a bound socket: call bind() and wait for "listening"'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
-    }
+    this.#ensureBoundNow('sendBatch');
     let table: Array<[string, number]> | null = null;
     let index: Uint32Array | null = null;
     if (to === undefined) {
@@ -663,8 +695,12 @@ export class Socket extends EventEmitter {
         const d = list[i];
         if (d === null || typeof d !== 'object') throw invalidArgType('to', 'an object with port and address', d);
         const port = validPort(d.port, false);
-        if (typeof d.address !== 'string' || net.isIP(d.address) === 0) {
+        const family = typeof d.address === 'string' ? net.isIP(d.address) : 0;
+        if (family === 0) {
           throw codedError(new TypeError(`sendBatch() needs IP literals, got ${util.inspect(d.address)}; resolve names first`), 'ERR_INVALID_ARG_VALUE');
+        }
+        if (family === 6 && this.#family === 4) {
+          throw codedError(new TypeError(`sendBatch() on a udp4 socket cannot send to the IPv6 address ${d.address}`), 'ERR_INVALID_ARG_VALUE');
         }
         const key = `${d.address}|${port}`;
         let slot = keys.get(key);
@@ -680,7 +716,12 @@ export class Socket extends EventEmitter {
     while (sent < datagrams.length) {
       const result = this.#native.sendMany(datagrams as Uint8Array[], table, index, sent);
       if (result === -11) break;
-      if (result < 0) throw errnoException(result, 'sendmmsg');
+      if (result < 0) {
+        const error = errnoException(result, 'sendmmsg') as NodeJS.ErrnoException & { sent: number };
+        error.sent = sent;
+        error.message += ` (after ${sent} of ${datagrams.length} datagrams were sent)`;
+        throw error;
+      }
       if (result === 0) break;
       sent += result;
     }
@@ -708,35 +749,56 @@ export class Socket extends EventEmitter {
   }
 
   #onBatches(list: Array<ArrayBuffer | Uint32Array>, errno: number, stopped: boolean): void {
+    // A handler that throws must not cost the rest of the delivery: collect, rethrow after.
+    let thrown: unknown;
     for (let i = 0; i + 1 < list.length; i += 2) {
       const batch = new DatagramBatch(list[i] as ArrayBuffer, list[i + 1] as Uint32Array);
       for (const queue of this.#iterators) queue.push(batch);
-      if (this.#batchHandler) {
-        this.#batchHandler(batch);
-      } else if (this.#iterators.size === 0) {
-        this.#emitMessages(batch);
+      try {
+        if (this.#batchHandler) this.#batchHandler(batch);
+        else if (this.#iterators.size === 0) thrown = this.#emitMessages(batch) ?? thrown;
+      } catch (error) {
+        thrown ??= error;
       }
     }
-    if (errno !== 0 && !this.#closed) this.emit('error', errnoException(-errno, 'recvmsg'));
-    if (stopped) this.#finishClose();
+    try {
+      if (errno !== 0 && !this.#closed) this.emit('error', errnoException(-errno, 'recvmsg'));
+      if (stopped) this.#finishClose();
+    } catch (error) {
+      thrown ??= error;
+    }
+    if (thrown !== undefined) rethrowLater(thrown);
   }
 
-  #emitMessages(batch: DatagramBatch): void {
+  /** Emits one 'message' per datagram; returns the first exception a listener threw. */
+  #emitMessages(batch: DatagramBatch): unknown {
+    let thrown: unknown;
     for (let i = 0; i < batch.count; i++) {
-      if (this.#closed) return;
-      const payload = batch.payload(i);
-      const rinfo: RemoteInfo = {
-        address: batch.address(i),
-        family: batch.family(i) === 6 ? 'IPv6' : 'IPv4',
-        port: batch.port(i),
-        size: payload.length,
-      };
-      if (batch.truncated(i)) {
-        rinfo.truncated = true;
-        this.emit('truncated', payload, rinfo, batch.wireLength(i));
+      if (this.#closed) break;
+      try {
+        this.#emitMessage(batch, i);
+      } catch (error) {
+        thrown ??= error;
       }
-      this.emit('message', payload, rinfo);
     }
+    return thrown;
+  }
+
+  #emitMessage(batch: DatagramBatch, i: number): void {
+    // 'message' hands out a copy, as node:dgram does: a retained message pins only its own
+    // bytes, not the batch it came in (the batch API is the zero-copy path).
+    const payload = Buffer.from(batch.payload(i));
+    const rinfo: RemoteInfo = {
+      address: batch.address(i),
+      family: batch.family(i) === 6 ? 'IPv6' : 'IPv4',
+      port: batch.port(i),
+      size: payload.length,
+    };
+    if (batch.truncated(i)) {
+      rinfo.truncated = true;
+      this.emit('truncated', payload, rinfo, batch.wireLength(i));
+    }
+    this.emit('message', payload, rinfo);
   }
 
   // ---- close, ref ---------------------------------------------------------------------------
@@ -762,11 +824,17 @@ export class Socket extends EventEmitter {
     this.#stopped = true;
     this.#native.join();
     this.#native.closeFd();
+    if (this.#watch !== false) unregisterOwner('socket', this.id);
     for (const queue of this.#iterators) queue.end();
     const callbacks = this.#closeCallbacks;
     this.#closeCallbacks = [];
     for (const cb of callbacks) this.once('close', cb);
     this.emit('close');
+  }
+
+  /** @internal test hook (URING_UDP_TEST_HOOKS=1): cancels the receive request behind the receiver's back. */
+  _testDisarm(): void {
+    this.#native.testDisarm();
   }
 
   ref(): this {
@@ -915,12 +983,14 @@ export class Socket extends EventEmitter {
     }
   }
 
-  /** Membership calls bind an unbound socket first, as libuv does. */
+  /** Membership calls and sendBatch bind an unbound socket first, as libuv does for memberships. */
   #ensureBoundNow(syscall: string): void {
     if (this.#bindState === BindState.Bound) return;
     if (this.#bindState === BindState.Binding) throw errnoException(-9, syscall);
     try {
+      this.#applyPreBindOptions();
       this.#native.bind(this.#family === 4 ? '0.0.0.0' : '::', 0);
+      this.#applyPostBindOptions();
     } catch (e) {
       throw fromNativeErrno(e, 'bind');
     }

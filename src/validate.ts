@@ -26,6 +26,11 @@ export function typeError(message: string): TypeError {
   return new CodedTypeError(message, 'ERR_INVALID_ARG_TYPE');
 }
 
+/** A value of the right type that is not allowed (a contradiction between options, say). */
+export function valueError(message: string): TypeError {
+  return new CodedTypeError(message, 'ERR_INVALID_ARG_VALUE');
+}
+
 export function rangeError(message: string): RangeError {
   return new CodedRangeError(message, 'ERR_OUT_OF_RANGE');
 }

@@ -29,7 +29,11 @@ t.test('with io_uring forbidden', { skip: cc ? false : 'no C compiler to build t
         peer.on('message', (msg) => {
           out.echoed = msg.toString();
           peer.close();
-          socket.close(() => console.log(JSON.stringify(out)));
+          // A forced backend that cannot run is an error, not a silent fallback.
+          const forced = createSocket({ type: 'udp4', backend: 'recvmsg-multishot' });
+          forced.on('error', (e) => { out.forcedError = e.code; });
+          forced.on('close', () => socket.close(() => console.log(JSON.stringify(out))));
+          forced.bind(0, '127.0.0.1');
         });
         peer.send('through the fallback', socket.address().port, '127.0.0.1');
       });
@@ -46,4 +50,5 @@ t.test('with io_uring forbidden', { skip: cc ? false : 'no C compiler to build t
   t.match(out.ringError.message, /Docker/, 'and says what usually causes it');
   t.equal(out.backend, 'recvmmsg', 'the socket fell back to the recvmmsg loop');
   t.equal(out.echoed, 'through the fallback', 'and works');
+  t.equal(out.forcedError, 'ERR_URING_BACKEND_UNAVAILABLE', 'forcing recvmsg-multishot there fails loudly and closes the socket');
 });

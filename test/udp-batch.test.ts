@@ -234,3 +234,60 @@ t.test('reusePort sockets in four worker threads share the load', async (t) => {
     'every worker received some',
   );
 });
+
+t.test('sendBatch binds an unbound socket; errors say how many went out', async (t) => {
+  const sink = dgram.createSocket('udp4');
+  t.teardown(() => sink.close());
+  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
+  const socket = createSocket('udp4');
+  t.teardown(() => closed(socket));
+  const to = { port: sink.address().port, address: '127.0.0.1' };
+  t.equal(socket.sendBatch([Buffer.from('a')], to), 1, 'an unbound socket is bound first');
+  t.type(socket.address().port, 'number');
+  let caught: (Error & { code?: string; sent?: number }) | undefined;
+  try {
+    socket.sendBatch([Buffer.from('b'), Buffer.from('c'), Buffer.alloc(70_000)], to);
+  } catch (error) {
+    caught = error as Error & { code?: string; sent?: number };
+  }
+  t.equal(caught?.code, 'EMSGSIZE');
+  t.equal(caught?.sent, 2, 'the two datagrams before the oversized one went out');
+  t.throws(() => socket.sendBatch([Buffer.from('d')], { port: 1234, address: '::1' }), { code: 'ERR_INVALID_ARG_VALUE', message: /udp4 socket cannot send to the IPv6/ });
+});
+
+t.test('udp6 delivers the largest IPv6 UDP payload (65527 bytes) whole', async (t) => {
+  const socket = createSocket({ type: 'udp6', recvBufferSize: 4 << 20 });
+  t.teardown(() => closed(socket));
+  const port = await bound(socket, '::1');
+  const got = new Promise<Buffer>((resolve) => socket.once('message', resolve));
+  const sender = dgram.createSocket('udp6');
+  t.teardown(() => sender.close());
+  const payload = Buffer.alloc(65527, 9);
+  sender.send(payload, port, '::1');
+  const msg = await got;
+  t.equal(msg.length, 65527);
+  t.ok(msg.equals(payload));
+  t.equal(socket.stats.truncated, 0);
+});
+
+t.test("an exception thrown by a 'message' listener is an uncaught exception; the rest of the batch is still delivered", async (t) => {
+  const script = `
+    const dgram = require('node:dgram');
+    const { createSocket } = require(${JSON.stringify(path.join(ROOT, 'lib'))});
+    const socket = createSocket({ type: 'udp4', batch: { count: 100, delayUs: 50000 } });
+    let messages = 0;
+    const uncaught = [];
+    process.on('uncaughtException', (error) => uncaught.push(error.message));
+    socket.on('message', () => { messages++; if (messages === 3) throw new Error('listener failed'); });
+    socket.bind(0, '127.0.0.1', () => {
+      const sender = dgram.createSocket('udp4');
+      for (let i = 0; i < 100; i++) sender.send('x', socket.address().port, '127.0.0.1');
+      setTimeout(() => { console.log(JSON.stringify({ messages, uncaught })); sender.close(); socket.close(); }, 500);
+    });`;
+  const result = await run(process.execPath, ['-e', script], { timeoutMs: 15_000 });
+  t.equal(result.code, 0, result.stderr);
+  const out = JSON.parse(result.stdout);
+  t.equal(out.messages, 100, 'every datagram delivered');
+  t.same(out.uncaught, ['listener failed'], 'the exception surfaced once, as uncaught');
+  t.notMatch(result.stderr, /DEP0168/, 'not swallowed by Node-API');
+});

@@ -152,3 +152,42 @@ t.test('bad watchdog options are clear errors', async (t) => {
   t.throws(() => ring.read(0, Buffer.alloc(1), { timeoutMs: 0 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => ring.poll(0, 'readable', { progress: 5 } as never), { code: 'ERR_INVALID_ARG_VALUE' });
 });
+
+t.test("a socket whose receive request was cancelled behind its back raises 'starved'", async (t) => {
+  const { createSocket } = await import('../src/index');
+  const dgram = await import('node:dgram');
+  const socket = createSocket({ type: 'udp4', backend: 'recvmsg-multishot', watchdog: { starvedMs: 300 } });
+  t.teardown(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  let received = 0;
+  socket.on('message', () => received++);
+  socket._testDisarm();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const sender = dgram.createSocket('udp4');
+  t.teardown(() => sender.close());
+  const started = performance.now();
+  const stalled = next<Stall>(socket, 'stall');
+  sender.send('nobody is listening', socket.address().port, '127.0.0.1');
+  const stall = await stalled;
+  t.equal(stall.kind, 'starved');
+  t.equal(stall.owner, 'socket');
+  t.equal(stall.id, socket.id);
+  t.equal(stall.fd, socket.fd);
+  t.equal(stall.opcode, 'RECVMSG');
+  t.ok(performance.now() - started >= 300, 'after starvedMs');
+  t.equal(received, 0, 'the datagram really was never received');
+});
+
+t.test('a socket with watchdog: false is not observed', async (t) => {
+  const { createSocket } = await import('../src/index');
+  const { watchedCount } = await import('../src/watchdog');
+  const before = watchedCount();
+  const socket = createSocket({ type: 'udp4', watchdog: false });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  t.equal(watchedCount(), before);
+  const watched = createSocket('udp4');
+  await new Promise<void>((resolve) => watched.bind(0, '127.0.0.1', resolve));
+  t.equal(watchedCount(), before + 1);
+  await Promise.all([socket, watched].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  t.equal(watchedCount(), before);
+});
