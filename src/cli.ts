@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // uring-udp command line: probe, doctor.
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import Table from 'cli-table3';
@@ -11,11 +12,15 @@ const USAGE = `Usage: uring-udp <command> [options]
 
 Commands:
   probe [--json]    what this kernel's io_uring supports and which known bugs affect it
-  doctor [--json]   a readable report: the probe, then a short check of this package's ring
+  doctor [--json]   a readable report: the probe, a short check of this package's ring, and a
+                    few seconds of each hang reproducer on this kernel
   repro [--scenario overflow-flush-lock|sqpoll-iowq-max-workers] [--variant poll|nop]
         [--duration SECONDS] [--stuck-ms MS] [--json] [--out FILE]
                     try to make this kernel hang in a known io_uring bug; the watchdog is the
                     detector. Exit 3: hung (report written first), 0: no hang, 2: cannot run
+  bench [--quick] [--json] [--out DIR] [--seconds N]
+                    uring-udp against node:dgram and a C liburing receiver, side by side;
+                    results (JSON, SVG charts) go to DIR (default bench/results)
   echo --port N [--host ADDRESS] [--type udp4|udp6] [--batch]
                     a UDP echo server: answers every datagram with itself until SIGINT/SIGTERM
   help              this text
@@ -35,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return cmdEcho(rest);
     case 'repro':
       return cmdRepro(rest);
+    case 'bench':
+      return cmdBench(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -112,6 +119,29 @@ async function cmdDoctor(args: string[]): Promise<number> {
           : `Ring check FAILED: ${check.error}\n`,
       );
     }
+  }
+  if (result.usable) {
+    // A few seconds of each reproducer on this kernel: the known hangs, tried for real.
+    const { reproduce, SCENARIOS } = await import('./repro');
+    const repros = [];
+    for (const scenario of SCENARIOS) {
+      const repro = await reproduce({ scenario, durationMs: 2000 });
+      repros.push(repro);
+      if (!values.json) {
+        const e = repro.evidence;
+        const exercised = scenario === 'overflow-flush-lock' ? `CQ overflow seen ${e.overflowFlagSeen} times` : `${e.registers} IOWQ_MAX_WORKERS registrations against a busy SQPOLL ring`;
+        process.stdout.write(
+          `Repro ${scenario}: ${repro.outcome === 'hang' ? 'HANG — this kernel has the bug' : repro.outcome === 'no-hang' ? 'no hang' : `could not run (${repro.reason})`}` +
+            ` in ${(e.durationMs / 1000).toFixed(1)} s (${exercised}).\n`,
+        );
+      }
+      if (repro.outcome === 'hang') {
+        if (!values.json) process.stdout.write(formatRepro(repro));
+        else process.stdout.write(`${JSON.stringify({ ...report, repro: repros }, null, 2)}\n`);
+        process.exit(3); // the stuck ring can never be closed
+      }
+    }
+    report.repro = repros;
   }
   const affected = result.bugs.filter((b) => b.verdict === 'affected');
   if (!values.json) {
@@ -213,6 +243,57 @@ export function formatRepro(result: import('./repro').ReproResult): string {
       (e.registers ? `, ${e.registers} IOWQ_MAX_WORKERS registrations` : ''),
   );
   return `${lines.join('\n')}\n`;
+}
+
+async function cmdBench(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    seconds: { type: 'string' },
+  });
+  const seconds = values.seconds === undefined ? undefined : Number(values.seconds);
+  if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0.2 || seconds > 600)) {
+    throw new UsageError(`--seconds must be in 0.2..600, got ${values.seconds}`);
+  }
+  const { runBench } = await import('./bench/harness');
+  const { formatResults, charts } = await import('./bench/report');
+  // A progress bar on a terminal; nothing on stdout when the output is JSON.
+  let bar: { start(total: number, value: number, payload: object): void; update(value: number, payload: object): void; stop(): void } | undefined;
+  if (process.stderr.isTTY && !values.json) {
+    const progress = await import('cli-progress').catch(() => null);
+    if (progress) bar = new progress.SingleBar({ format: 'bench [{bar}] {value}/{total} {label}', stream: process.stderr }, progress.Presets.shades_classic);
+  }
+  let started = false;
+  const results = await runBench({
+    quick: values.quick,
+    ...(seconds !== undefined ? { seconds } : {}),
+    onProgress: (done, total, label) => {
+      if (!bar) return;
+      if (!started) {
+        bar.start(total, done, { label });
+        started = true;
+      } else {
+        bar.update(done, { label });
+      }
+    },
+  });
+  bar?.stop();
+  const dir = values.out ?? path.join(__dirname, '..', 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = results.date.replace(/[:.]/g, '-');
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  fs.writeFileSync(path.join(dir, `${results.quick ? 'quick' : 'full'}-${stamp}.json`), json);
+  fs.writeFileSync(path.join(dir, results.quick ? 'latest-quick.json' : 'latest.json'), json);
+  const svg = await charts(results);
+  if (svg) {
+    const prefix = results.quick ? 'quick-' : '';
+    fs.writeFileSync(path.join(dir, `${prefix}flood.svg`), svg.flood);
+    fs.writeFileSync(path.join(dir, `${prefix}cpu.svg`), svg.cpu);
+  }
+  if (values.json) process.stdout.write(json);
+  else process.stdout.write(`${formatResults(results)}\nResults in ${dir}${svg ? '' : ' (no charts: install the dev dependencies vega and vega-lite)'}\n`);
+  return 0;
 }
 
 async function cmdEcho(args: string[]): Promise<number> {

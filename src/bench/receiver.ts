@@ -1,0 +1,68 @@
+// A benchmark receiver in its own process: node:dgram, uring-udp's 'message' API or its batch
+// API. node lib/bench/receiver.js --driver dgram|uring-message|uring-batch [--family 4|6] [--watchdog on|off]
+import dgram from 'node:dgram';
+
+import { createSocket } from '../udp';
+import { argument, cpuMicros, serve } from './protocol';
+
+const driver = argument('driver', 'dgram');
+const family = argument('family', '4') === '6' ? 6 : 4;
+const type = family === 6 ? 'udp6' : 'udp4';
+const host = family === 6 ? '::1' : '127.0.0.1';
+const watchdog = argument('watchdog', 'on') === 'on';
+const RECV_BUFFER = 4 << 20; // as the C receiver
+
+let datagrams = 0;
+let bytes = 0;
+let cpuStart = 0;
+let timeStart = 0;
+
+function report(extra: object = {}) {
+  const cpu = cpuMicros() - cpuStart;
+  return {
+    datagrams,
+    bytes,
+    cpuUs: cpu,
+    seconds: (performance.now() - timeStart) / 1000,
+    maxRssKb: process.resourceUsage().maxRSS,
+    ...extra,
+  };
+}
+
+function start() {
+  datagrams = 0;
+  bytes = 0;
+  cpuStart = cpuMicros();
+  timeStart = performance.now();
+}
+
+if (driver === 'dgram') {
+  const socket = dgram.createSocket({ type, recvBufferSize: RECV_BUFFER });
+  socket.on('message', (msg) => {
+    datagrams++;
+    bytes += msg.length;
+  });
+  socket.bind(0, host, () => serve(socket.address().port, start, () => report()));
+} else if (driver === 'uring-message' || driver === 'uring-batch') {
+  const socket = createSocket({ type, recvBufferSize: RECV_BUFFER, ...(watchdog ? {} : { watchdog: false }) });
+  if (driver === 'uring-batch') {
+    socket.onBatch((batch) => {
+      datagrams += batch.count;
+      for (let i = 0; i < batch.count; i++) bytes += batch.length(i);
+    });
+  } else {
+    socket.on('message', (msg) => {
+      datagrams++;
+      bytes += msg.length;
+    });
+  }
+  socket.bind(0, host, () =>
+    serve(socket.address().port, start, () => {
+      const s = socket.stats;
+      return report({ backend: socket.backend, kernelDrops: s.kernelDrops, batches: s.batches, enobufs: s.enobufs });
+    }),
+  );
+} else {
+  process.stderr.write(`unknown driver ${driver}\n`);
+  process.exit(2);
+}
