@@ -16,7 +16,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,pkg,etc}
 cp "$busybox" "$stage/bin/busybox"
-for applet in $("$busybox" --list); do ln -sf busybox "$stage/bin/$applet"; done
+for applet in $("$busybox" --list); do [ "$applet" = busybox ] || ln -sf busybox "$stage/bin/$applet"; done
 
 node=$(command -v node)
 mkdir -p "$stage/usr/bin"
