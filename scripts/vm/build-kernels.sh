@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the two test kernels the VM proof boots, from Debian's linux-source-6.1:
+# Installs what building and booting them needs, and builds the two test kernels the VM proof boots, from Debian's linux-source-6.1:
 #   fixed       the source as Debian ships it (has 9f5a834715d0, the overflow-flush fix)
 #   vulnerable  the same with that fix reverted (overflow-flush-lock.patch): 6.1.113-115's bug
 # Cached outside the clone, keyed by the source package version and the patch, so a second run
@@ -16,9 +16,14 @@ need=()
 for tool in flex bison bc cpio xz make gcc; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
 [ -f /usr/include/libelf.h ] || need+=(libelf-dev)
 [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+# To run them: qemu, and a static busybox for the initramfs.
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static)
+command -v file >/dev/null 2>&1 || need+=(file)
 if [ ${#need[@]} -gt 0 ]; then
   pkgs=()
   for n in "${need[@]}"; do case "$n" in xz) pkgs+=(xz-utils);; *) pkgs+=("$n");; esac; done
+  [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock | head -n1)" ] || "${as_root[@]}" apt-get update -qq
   log "installing ${pkgs[*]}"
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi

@@ -5,10 +5,10 @@
 set -euo pipefail
 out="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-busybox=$(command -v busybox || true)
-if [ -z "$busybox" ] || ! file "$busybox" 2>/dev/null | grep -q 'statically linked'; then
-  [ -x /bin/busybox ] && file /bin/busybox | grep -q 'statically linked' && busybox=/bin/busybox
-fi
+busybox=""
+for candidate in /bin/busybox /usr/bin/busybox; do
+  if [ -x "$candidate" ] && file -L "$candidate" 2>/dev/null | grep -q 'statically linked'; then busybox=$candidate; break; fi
+done
 [ -n "$busybox" ] || { echo "make-initramfs: busybox-static is not installed" >&2; exit 2; }
 [ -f "$root/build/Release/uring_udp.node" ] && [ -f "$root/lib/cli.js" ] || { echo "make-initramfs: build the package first (npm run setup)" >&2; exit 2; }
 
