@@ -24,6 +24,8 @@ constexpr uint64_t kTagPoll = kTagExtension + 1;
 constexpr uint16_t kBufferGroup = 0;
 constexpr unsigned kRecvmmsgBatch = 64;
 constexpr size_t kArenaBytes = 256 * 1024;
+// A batch wait ends when no datagram came for this long.
+constexpr int64_t kBatchQuietNs = 50 * 1000;
 // SO_RXQ_OVFL delivers a uint32_t drop counter with every datagram.
 constexpr size_t kControlBytes = CMSG_SPACE(sizeof(uint32_t));
 static_assert(kRecvHeaderBytes == sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + kControlBytes,
@@ -279,15 +281,30 @@ void UdpReceiver::RunMultishot() {
     }
     // Re-arm first (after -ENOBUFS the buffers are back by now), then maybe wait for more.
     if (!recv_armed_ && !StopRequested() && !disarmed_) ArmRecv();
-    const uint64_t got = counters_[kRecvDatagrams] - before;
+    uint64_t got = counters_[kRecvDatagrams] - before;
     if (config_.batch_count > 1 && got > 0 && got < config_.batch_count && (got > 1 || last_reap_ > 1)) {
-      // Under load, give the neighbours of the datagrams already here batch_delay_us to join
-      // the batch, so JS is crossed once for the lot (the cross-thread wake-up is the
-      // expensive part). A lone datagram after a lone datagram is request/response traffic:
-      // it goes to JS at once, so batching never adds latency to a ping-pong.
-      EnterWait(config_.batch_count - static_cast<unsigned>(got), config_.batch_delay_us);
-      ReapRing(&stop_seen);
-      if (!recv_armed_ && !StopRequested() && !disarmed_) ArmRecv();
+      // Under load, let the neighbours of the datagrams already here join the batch, so JS is
+      // crossed once for the lot (the cross-thread wake-up is the expensive part): wait in
+      // short slices while datagrams keep coming, up to batch_count or batch_delay_us. A pause
+      // in the flow (a request/response peer waiting for its answers) ends the wait at once,
+      // and a lone datagram after a lone datagram is not waited on at all.
+      // The quiet gap doubles with every slice that brought datagrams: a flood costs a few
+      // wake-ups per batch (each one a context switch), a pause is still noticed quickly.
+      const int64_t deadline = MonotonicNs() + static_cast<int64_t>(config_.batch_delay_us) * 1000;
+      int64_t quiet_ns = kBatchQuietNs;
+      while (got < config_.batch_count && !StopRequested()) {
+        const int64_t left_ns = deadline - MonotonicNs();
+        if (left_ns <= 0) break;
+        EnterWait(config_.batch_count - static_cast<unsigned>(got),
+                  static_cast<uint64_t>(std::min<int64_t>(left_ns, quiet_ns)) / 1000);
+        quiet_ns *= 2;
+        const uint64_t earlier = counters_[kRecvDatagrams];
+        ReapRing(&stop_seen);
+        if (!recv_armed_ && !StopRequested() && !disarmed_) ArmRecv();
+        const uint64_t arrived = counters_[kRecvDatagrams] - earlier;
+        got += arrived;
+        if (arrived == 0) break;
+      }
     }
     last_reap_ = counters_[kRecvDatagrams] - before;
     Flush();
@@ -489,7 +506,9 @@ void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_
   if (batch_ && batch_->arena.size() + length > arena_limit_) Flush();
   if (!batch_) {
     batch_ = std::make_unique<RecvBatch>();
-    batch_->arena.reserve(arena_limit_);
+    // Reserve about what the last batch needed: a fixed 256 KiB would be an mmap, page faults
+    // and an munmap per batch, and V8 would see 256 KiB of external memory per batch.
+    batch_->arena.reserve(std::min(arena_limit_, std::max<size_t>(4096, last_arena_bytes_ + last_arena_bytes_ / 2)));
     batch_->records.reserve(config_.batch_count);
   }
   DatagramRecord record{};
@@ -524,6 +543,7 @@ void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_
 void UdpReceiver::Flush() {
   if (!batch_ || batch_->records.empty()) return;
   const size_t count = batch_->records.size();
+  last_arena_bytes_ = batch_->arena.size();
   counters_[kRecvBatches]++;
   PublishStats();
   {

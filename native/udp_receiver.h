@@ -171,6 +171,7 @@ class UdpReceiver {
   uint64_t overflow_flag_seen_ = 0;
   std::unique_ptr<RecvBatch> batch_;
   size_t arena_limit_ = 0;
+  size_t last_arena_bytes_ = 0;
   uint64_t counters_[kRecvStatCount] = {};
   // recvmmsg scratch space (poll and plain backends)
   std::unique_ptr<uint8_t[]> scratch_;  // uninitialised: pages become resident only when used

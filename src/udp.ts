@@ -35,9 +35,9 @@ export interface SocketOptions {
   backend?: Backend | 'auto';
   /** Largest datagram delivered whole (1..65507, default 65507). Larger ones arrive truncated and are reported. */
   maxDatagramSize?: number;
-  /** Provided buffers in the buffer ring (a power of two, 1..32768, default 256). */
+  /** Provided buffers in the buffer ring (a power of two, 1..32768, default 1024: more than one batch, so the ring rarely runs dry). */
   bufferCount?: number;
-  /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 64, delayUs: 200 }). recvmsg-multishot only. */
+  /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 256, delayUs: 1000 }). recvmsg-multishot only. */
   batch?: { count?: number; delayUs?: number };
   /** Watchdog thresholds for this socket's receiver thread, or false to leave it unwatched. */
   watchdog?: false | { stuckMs?: number; starvedMs?: number };
@@ -292,15 +292,15 @@ export class Socket extends EventEmitter {
       options.maxDatagramSize === undefined ? largest : v.integer(options.maxDatagramSize, 'maxDatagramSize', 1, largest);
     this.#watch = parseWatchdogOption(options.watchdog, 'createSocket');
     this.#forced = backend !== 'auto';
-    const bufferCount = options.bufferCount === undefined ? 256 : v.powerOfTwo(options.bufferCount, 'bufferCount', 1, 32768);
+    const bufferCount = options.bufferCount === undefined ? 1024 : v.powerOfTwo(options.bufferCount, 'bufferCount', 1, 32768);
     const batch = v.optionsObject(options.batch, 'createSocket batch');
     v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
     this.#recvConfig = {
       backend,
       maxDatagramSize,
       bufferCount,
-      batchCount: batch.count === undefined ? 64 : v.integer(batch.count, 'batch.count', 1, 65536),
-      batchDelayUs: batch.delayUs === undefined ? 200 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
+      batchCount: batch.count === undefined ? 256 : v.integer(batch.count, 'batch.count', 1, 65536),
+      batchDelayUs: batch.delayUs === undefined ? 1000 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
     };
     this.#native = new binding.NativeUdp(this.#family, (batches, errno, stopped) => this.#onBatches(batches, errno, stopped));
     if (listener !== undefined && listener !== null) {

@@ -29,3 +29,8 @@ export function cpuMicros(): number {
   const usage = process.cpuUsage();
   return usage.user + usage.system;
 }
+
+/** User CPU time of the whole process, in microseconds. */
+export function userMicros(): number {
+  return process.cpuUsage().user;
+}

@@ -3,18 +3,26 @@
 import dgram from 'node:dgram';
 
 import { createSocket } from '../udp';
-import { argument, cpuMicros, serve } from './protocol';
+import { argument, cpuMicros, serve, userMicros } from './protocol';
 
 const driver = argument('driver', 'dgram');
 const family = argument('family', '4') === '6' ? 6 : 4;
 const type = family === 6 ? 'udp6' : 'udp4';
 const host = family === 6 ? '::1' : '127.0.0.1';
 const watchdog = argument('watchdog', 'on') === 'on';
+const batchCount = Number(argument('batch-count', '0'));
+const batchDelayUs = Number(argument('batch-delay', '0'));
+const buffers = Number(argument('buffers', '0'));
+const batch = {
+  ...(batchCount > 0 ? { batch: { count: batchCount, delayUs: batchDelayUs } } : {}),
+  ...(buffers > 0 ? { bufferCount: buffers } : {}),
+};
 const RECV_BUFFER = 4 << 20; // as the C receiver
 
 let datagrams = 0;
 let bytes = 0;
 let cpuStart = 0;
+let userStart = 0;
 let timeStart = 0;
 
 function report(extra: object = {}) {
@@ -23,6 +31,7 @@ function report(extra: object = {}) {
     datagrams,
     bytes,
     cpuUs: cpu,
+    cpuUserUs: userMicros() - userStart,
     seconds: (performance.now() - timeStart) / 1000,
     maxRssKb: process.resourceUsage().maxRSS,
     ...extra,
@@ -33,6 +42,7 @@ function start() {
   datagrams = 0;
   bytes = 0;
   cpuStart = cpuMicros();
+  userStart = userMicros();
   timeStart = performance.now();
 }
 
@@ -44,7 +54,7 @@ if (driver === 'dgram') {
   });
   socket.bind(0, host, () => serve(socket.address().port, start, () => report()));
 } else if (driver === 'uring-message' || driver === 'uring-batch') {
-  const socket = createSocket({ type, recvBufferSize: RECV_BUFFER, ...(watchdog ? {} : { watchdog: false }) });
+  const socket = createSocket({ type, recvBufferSize: RECV_BUFFER, ...batch, ...(watchdog ? {} : { watchdog: false }) });
   if (driver === 'uring-batch') {
     socket.onBatch((batch) => {
       datagrams += batch.count;
