@@ -1,7 +1,11 @@
 {
   "variables": {
     # CI=true turns warnings into errors; local builds only warn.
-    "werror%": "<!(node -p \"process.env.CI === 'true' ? '-Werror' : '-Wno-error'\")"
+    "werror%": "<!(node -p \"process.env.CI === 'true' ? '-Werror' : '-Wno-error'\")",
+    # 1: AddressSanitizer + UndefinedBehaviorSanitizer, for npm run test:asan only. Never set it
+    # for a build that ships: scripts/sanitize-build.sh passes -Dsanitize=1 and builds into
+    # build-sanitize/, so build/Release (what node-gyp-build loads) stays the normal build.
+    "sanitize%": 0
   },
   "targets": [
     {
@@ -14,6 +18,7 @@
         "native/ring_core.cc",
         "native/ring_wrap.cc",
         "native/testing.cc",
+        "native/udp_direct.cc",
         "native/udp_receiver.cc",
         "native/udp_wrap.cc",
         "native/watchdog.cc"
@@ -28,7 +33,19 @@
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra", "<(werror)"],
       "cflags_cc": ["-std=gnu++20", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "<(werror)"],
       # liburing is linked statically: the built .node needs no liburing.so at run time.
-      "libraries": ["<!(pkg-config --variable=libdir liburing)/liburing.a"]
+      "libraries": ["<!(pkg-config --variable=libdir liburing)/liburing.a"],
+      "conditions": [
+        ["sanitize==1", {
+          # -O1 -g and frame pointers for readable stacks; every UBSan finding is fatal.
+          # The flags go in the Release configuration so they come after node's -O3.
+          "configurations": {
+            "Release": {
+              "cflags": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-O1", "-g"],
+              "ldflags": ["-fsanitize=address,undefined"]
+            }
+          }
+        }]
+      ]
     }
   ]
 }

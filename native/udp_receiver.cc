@@ -26,6 +26,8 @@ constexpr unsigned kRecvmmsgBatch = 64;
 constexpr size_t kArenaBytes = 256 * 1024;
 // A batch wait ends when no datagram came for this long.
 constexpr int64_t kBatchQuietNs = 50 * 1000;
+// Hybrid mode: this many reaps in a row with at most one datagram hand the socket to JS.
+constexpr unsigned kHandOverStreak = 16;
 // SO_RXQ_OVFL delivers a uint32_t drop counter with every datagram.
 constexpr size_t kControlBytes = CMSG_SPACE(sizeof(uint32_t));
 static_assert(kRecvHeaderBytes == sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + kControlBytes,
@@ -165,11 +167,16 @@ void UdpReceiver::ThreadMain() {
     // without io_uring (EPERM from seccomp or io_uring_disabled, ENOSYS) the plain loop.
     result = SetupRing(config_.backend, &failed);
     if (result < 0 && config_.backend == RecvBackend::kMultishotRecvmsg) {
+      config_.hybrid = false;  // the hand-over exists for the multishot backend only
       SetBackend(RecvBackend::kPollRecvmmsg);
       result = SetupRing(config_.backend, &failed);
     }
-    if (result < 0) SetBackend(RecvBackend::kRecvmmsg);
+    if (result < 0) {
+      config_.hybrid = false;
+      SetBackend(RecvBackend::kRecvmmsg);
+    }
   } else {
+    config_.hybrid = false;
     SetBackend(RecvBackend::kRecvmmsg);
   }
   {
@@ -259,8 +266,15 @@ void UdpReceiver::ArmPoll() {
 
 void UdpReceiver::RunMultishot() {
   ArmWake();
-  ArmRecv();
+  if (config_.hybrid) SetIdle(true);  // JS reads first; the ring takes over under load
+  else ArmRecv();
   while (!StopRequested()) {
+    if (resume_.exchange(false, std::memory_order_acq_rel) && idle_) {
+      // JS handed the socket back: arm now, so the wait below submits it.
+      SetIdle(false);
+      low_streak_ = 0;
+    }
+    if (!recv_armed_ && WantRecv()) ArmRecv();
     WaitWhileBackpressured();
     if (io_uring_cq_ready(&ring_) == 0) EnterWait(1, static_cast<uint64_t>(config_.max_wait_ms) * 1000);
     const uint64_t before = counters_[kRecvDatagrams];
@@ -280,7 +294,7 @@ void UdpReceiver::RunMultishot() {
       }
     }
     // Re-arm first (after -ENOBUFS the buffers are back by now), then maybe wait for more.
-    if (!recv_armed_ && !StopRequested() && !disarmed_) ArmRecv();
+    if (!recv_armed_ && WantRecv()) ArmRecv();
     uint64_t got = counters_[kRecvDatagrams] - before;
     if (config_.batch_count > 1 && got > 0 && got < config_.batch_count && (got > 1 || last_reap_ > 1)) {
       // Under load, let the neighbours of the datagrams already here join the batch, so JS is
@@ -300,13 +314,14 @@ void UdpReceiver::RunMultishot() {
         quiet_ns *= 2;
         const uint64_t earlier = counters_[kRecvDatagrams];
         ReapRing(&stop_seen);
-        if (!recv_armed_ && !StopRequested() && !disarmed_) ArmRecv();
+        if (!recv_armed_ && WantRecv()) ArmRecv();
         const uint64_t arrived = counters_[kRecvDatagrams] - earlier;
         got += arrived;
         if (arrived == 0) break;
       }
     }
     last_reap_ = counters_[kRecvDatagrams] - before;
+    MaybeHandOver();
     Flush();
     PublishStats();
   }
@@ -326,6 +341,51 @@ void UdpReceiver::RunMultishot() {
       ReapRing(&stop_seen);
     }
   }
+}
+
+// Hybrid mode: when the ring only ever finds a datagram or none (request/response traffic, or
+// an idle socket), hand the socket to the JS thread, which then reads it directly — one thread
+// hop fewer per datagram. The multishot request is cancelled first and its last datagrams are
+// delivered before JS is told, so the two readers never overlap and order is kept.
+void UdpReceiver::MaybeHandOver() {
+  if (!config_.hybrid || idle_) return;
+  if (!going_idle_ && recv_armed_) {
+    low_streak_ = last_reap_ <= 1 ? low_streak_ + 1 : 0;
+    if (low_streak_ >= kHandOverStreak) {
+      going_idle_ = true;
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      if (!sqe) {
+        io_uring_submit(&ring_);
+        sqe = io_uring_get_sqe(&ring_);
+      }
+      io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
+      io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+    }
+  }
+  if (going_idle_ && !recv_armed_) {
+    going_idle_ = false;
+    SetIdle(true);
+    low_streak_ = 0;
+    Flush();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      handoff_ = true;
+    }
+    if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) notify_();
+  }
+}
+
+void UdpReceiver::SetIdle(bool idle) {
+  idle_ = idle;
+  observation_->recv_expected.store(!idle, std::memory_order_release);
+  if (!idle) observation_->recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
+}
+
+void UdpReceiver::ResumeRing() {
+  resume_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  ssize_t written = write(wake_fd_, &one, sizeof(one));
+  (void)written;
 }
 
 void UdpReceiver::RunPollRecvmmsg() {
@@ -408,6 +468,9 @@ void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
       // is re-armed right after.
       counters_[kRecvEnobufs]++;
     } else if (cqe.res == -EINVAL && counters_[kRecvDatagrams] == 0) {
+      config_.hybrid = false;
+      idle_ = false;
+      going_idle_ = false;
       SetBackend(RecvBackend::kPollRecvmmsg);
     } else if (cqe.res != -ECANCELED) {
       ReportError(-cqe.res);
@@ -481,41 +544,32 @@ bool UdpReceiver::DrainRecvmmsg() {
   return true;
 }
 
-void UdpReceiver::NoteControl(const msghdr& header, const void* control, size_t control_length) {
-  if (control_length < sizeof(cmsghdr)) return;
-  // Walk the control block by hand: for the ring backend it lives inside the provided buffer,
-  // not behind header.msg_control.
-  (void)header;
+bool ParseDropCounter(const void* control, size_t control_length, uint32_t* dropped) {
+  // Walked by hand: for the ring backend the control block lives inside the provided buffer,
+  // not behind a msghdr's msg_control.
   const uint8_t* cursor = static_cast<const uint8_t*>(control);
   const uint8_t* end = cursor + control_length;
+  bool found = false;
   while (cursor + sizeof(cmsghdr) <= end) {
     cmsghdr cmsg;
     std::memcpy(&cmsg, cursor, sizeof(cmsg));
     if (cmsg.cmsg_len < sizeof(cmsghdr) || cursor + cmsg.cmsg_len > end) break;
     if (cmsg.cmsg_level == SOL_SOCKET && cmsg.cmsg_type == SO_RXQ_OVFL && cmsg.cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
-      uint32_t dropped;
-      std::memcpy(&dropped, cursor + CMSG_LEN(0), sizeof(dropped));
-      counters_[kRecvKernelDrops] = dropped;  // the kernel's running total for this socket
+      std::memcpy(dropped, cursor + CMSG_LEN(0), sizeof(*dropped));
+      found = true;
     }
     cursor += CMSG_ALIGN(cmsg.cmsg_len);
   }
+  return found;
 }
 
-void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
-                         const void* name, uint32_t name_length) {
-  if (batch_ && batch_->arena.size() + length > arena_limit_) Flush();
-  if (!batch_) {
-    batch_ = std::make_unique<RecvBatch>();
-    // Reserve about what the last batch needed: a fixed 256 KiB would be an mmap, page faults
-    // and an munmap per batch, and V8 would see 256 KiB of external memory per batch.
-    batch_->arena.reserve(std::min(arena_limit_, std::max<size_t>(4096, last_arena_bytes_ + last_arena_bytes_ / 2)));
-    batch_->records.reserve(config_.batch_count);
-  }
+void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
+                    const void* name, uint32_t name_length) {
   DatagramRecord record{};
-  record.offset = static_cast<uint32_t>(batch_->arena.size());
+  record.offset = static_cast<uint32_t>(batch->arena.size());
   record.length = length;
   record.wire_length = wire_length;
-  batch_->arena.insert(batch_->arena.end(), payload, payload + length);
+  batch->arena.insert(batch->arena.end(), payload, payload + length);
   uint32_t family = 0;
   uint32_t port = 0;
   sockaddr_storage address;
@@ -534,7 +588,26 @@ void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_
   }
   const uint32_t flags = truncated ? kRecordTruncated : 0;
   record.port_family_flags = port | (family << 16) | (flags << 24);
-  batch_->records.push_back(record);
+  batch->records.push_back(record);
+}
+
+void UdpReceiver::NoteControl(const msghdr& header, const void* control, size_t control_length) {
+  (void)header;
+  uint32_t dropped;
+  if (ParseDropCounter(control, control_length, &dropped)) counters_[kRecvKernelDrops] = dropped;  // the kernel's running total
+}
+
+void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
+                         const void* name, uint32_t name_length) {
+  if (batch_ && batch_->arena.size() + length > arena_limit_) Flush();
+  if (!batch_) {
+    batch_ = std::make_unique<RecvBatch>();
+    // Reserve about what the last batch needed: a fixed 256 KiB would be an mmap, page faults
+    // and an munmap per batch, and V8 would see 256 KiB of external memory per batch.
+    batch_->arena.reserve(std::min(arena_limit_, std::max<size_t>(4096, last_arena_bytes_ + last_arena_bytes_ / 2)));
+    batch_->records.reserve(config_.batch_count);
+  }
+  AppendDatagram(batch_.get(), payload, length, wire_length, truncated, name, name_length);
   counters_[kRecvDatagrams]++;
   counters_[kRecvBytes] += length;
   if (truncated) counters_[kRecvTruncated]++;
@@ -590,7 +663,7 @@ void UdpReceiver::TestDisarm() {
   (void)written;
 }
 
-void UdpReceiver::TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped) {
+void UdpReceiver::TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped, bool* handoff) {
   notify_pending_.store(false, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -600,6 +673,8 @@ void UdpReceiver::TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int*
     *error = pending_error_;
     pending_error_ = 0;
     *stopped = stopped_;
+    *handoff = handoff_;
+    handoff_ = false;
   }
   state_changed_.notify_all();
 }

@@ -48,6 +48,7 @@ struct RecvConfig {
   uint32_t batch_delay_us = 200;       // ... or this long once one has arrived
   uint32_t max_wait_ms = 500;          // bound on one wait inside the kernel
   size_t max_pending_datagrams = 1 << 18;  // JS this far behind: stop receiving (the kernel drops)
+  bool hybrid = false;  // multishot backend: JS reads sparse traffic itself (see MaybeHandOver)
 };
 
 // One record per datagram, eight 32-bit words, read by JS from a Uint32Array.
@@ -65,6 +66,12 @@ struct RecvBatch {
   std::vector<uint8_t> arena;
   std::vector<DatagramRecord> records;
 };
+
+// Shared by the receiver thread and the JS thread's direct reader.
+void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
+                    const void* name, uint32_t name_length);
+// The SO_RXQ_OVFL drop counter from a control block, if present.
+bool ParseDropCounter(const void* control, size_t control_length, uint32_t* dropped);
 
 enum RecvStatIndex : unsigned {
   kRecvDatagrams,
@@ -94,7 +101,9 @@ class UdpReceiver {
 
   // JS thread.
   void RequestStop();
-  void TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped);
+  // *handoff: the receiver has stopped reading; the JS thread reads directly until ResumeRing().
+  void TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped, bool* handoff);
+  void ResumeRing();
   bool WaitExited(int timeout_ms);
   bool Exited() const { return exited_.load(std::memory_order_acquire); }
   void Join();
@@ -125,6 +134,9 @@ class UdpReceiver {
   void NoteControl(const msghdr& header, const void* control, size_t control_length);
   void Flush();
   void SetBackend(RecvBackend backend);
+  void MaybeHandOver();
+  void SetIdle(bool idle);
+  bool WantRecv() const { return !StopRequested() && !disarmed_ && !idle_ && !going_idle_; }
   bool StopRequested() const { return stop_.load(std::memory_order_acquire); }
   void WaitWhileBackpressured();
   void ReportError(int err);
@@ -141,6 +153,7 @@ class UdpReceiver {
   std::atomic<bool> exited_{false};
   std::atomic<bool> test_disarm_{false};
   bool disarmed_ = false;
+  std::atomic<bool> resume_{false};
   std::atomic<bool> stop_{false};
   std::atomic<bool> notify_pending_{false};
   std::atomic<int> backend_{0};
@@ -155,6 +168,7 @@ class UdpReceiver {
   size_t pending_datagrams_ = 0;
   int pending_error_ = 0;
   bool stopped_ = false;
+  bool handoff_ = false;
 
   // Receiver thread only.
   io_uring ring_{};
@@ -168,6 +182,9 @@ class UdpReceiver {
   bool poll_armed_ = false;
   bool wake_armed_ = false;
   uint64_t last_reap_ = 0;  // datagrams the previous reap found
+  bool idle_ = false;        // hybrid: no receive armed, the JS thread reads the socket
+  bool going_idle_ = false;  // hybrid: the receive was cancelled, waiting for its last CQE
+  unsigned low_streak_ = 0;
   uint64_t overflow_flag_seen_ = 0;
   std::unique_ptr<RecvBatch> batch_;
   size_t arena_limit_ = 0;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "udp_direct.h"
 
 namespace uring_udp {
 
@@ -142,6 +143,7 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceAccessor<&UdpWrap::Fd>("fd"),
                          InstanceAccessor<&UdpWrap::ThreadId>("threadId"),
                          InstanceMethod<&UdpWrap::TestDisarm>("testDisarm"),
+                         InstanceAccessor<&UdpWrap::Direct>("direct"),
                      });
 }
 
@@ -157,6 +159,7 @@ UdpWrap::UdpWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpWrap>(inf
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
   on_batch_ = Napi::Persistent(info[1].As<Napi::Function>());
+  on_batch_ref_ = on_batch_;
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
   cleanup_hook_registered_ = true;
 }
@@ -184,6 +187,8 @@ void UdpWrap::Shutdown(int timeout_ms) {
 void UdpWrap::StopAndJoin(int timeout_ms) {
   if (!shared_ || joined_) return;
   joined_ = true;
+  CloseDirect();
+  shared_->owner = nullptr;
   if (watched_) {
     Watchdog::Instance().Unregister(watched_);
     watched_.reset();
@@ -467,6 +472,13 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   config.batch_count = field("batchCount", 1, 65536);
   config.batch_delay_us = field("batchDelayUs", 0, 1000000);
   config.max_wait_ms = field("maxWaitMs", 1, 60000);
+  Napi::Value hybrid_value = config_object.Get("hybrid");
+  config.hybrid = hybrid_value.IsBoolean() && hybrid_value.As<Napi::Boolean>().Value();
+  if (config.hybrid) {
+    if (info.Length() < 3 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[2].As<Napi::TypedArray>().ElementLength() < kDirectStatCount + 1)
+      throw Napi::TypeError::New(env, "hybrid sockets need a direct stats Float64Array");
+  }
   // Watchdog fields are optional: absent means watched with the process-wide thresholds.
   auto optional = [&](const char* key, uint32_t max) {
     return config_object.Get(key).IsUndefined() ? 0u : field(key, 0, max);
@@ -495,6 +507,7 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   RecvBackend backend;
   std::string failed;
   int result = shared_->receiver->Start(&backend, &failed);
+  shared_->owner = this;
   if (result < 0) {
     shared_->deliver.Abort();
     shared_.reset();
@@ -514,6 +527,16 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
     watched_->thresholds.stuck_ns.store(stuck_ms ? stuck_ms * 1000000LL : watchdog.default_stuck_ns());
     watched_->thresholds.starved_ns.store(starved_ms ? starved_ms * 1000000LL : watchdog.default_starved_ns());
     watchdog.Register(watched_);
+  }
+  if (config.hybrid && backend == RecvBackend::kMultishotRecvmsg) {
+    Napi::Float64Array direct_stats = info[2].As<Napi::Float64Array>();
+    direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(direct_stats, 1);
+    direct_stats_ = direct_stats.Data();
+    direct_ = std::make_unique<DirectReader>(fd, config.max_datagram, direct_stats_);
+    napi_value resource_name;
+    napi_create_string_utf8(env, "uring-udp direct read", NAPI_AUTO_LENGTH, &resource_name);
+    napi_async_init(env, nullptr, resource_name, &async_context_);
+    StartDirect();  // the receiver thread starts idle: JS reads until the traffic grows
   }
   return Napi::Number::New(env, static_cast<int>(backend));
 }
@@ -543,14 +566,21 @@ Napi::Value UdpWrap::Backend(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value UdpWrap::Ref(const Napi::CallbackInfo& info) {
+  refed_ = true;
+  if (poll_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
   if (shared_ && !joined_) shared_->deliver.Ref(info.Env());
   return info.Env().Undefined();
 }
 
 Napi::Value UdpWrap::Unref(const Napi::CallbackInfo& info) {
+  refed_ = false;
+  if (poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   if (shared_ && !joined_) shared_->deliver.Unref(info.Env());
   return info.Env().Undefined();
 }
+
+// Whether the JS thread is reading the socket itself right now (hybrid sockets).
+Napi::Value UdpWrap::Direct(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), polling_); }
 
 Napi::Value UdpWrap::Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 
@@ -567,26 +597,23 @@ Napi::Value UdpWrap::TestDisarm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context, void*) {
-  if (env == nullptr || callback.IsEmpty() || context == nullptr) return;
-  std::vector<std::unique_ptr<RecvBatch>> batches;
-  int error = 0;
-  bool stopped = false;
-  (*context)->receiver->TakeBatches(&batches, &error, &stopped);
-  if (batches.empty() && !error && !stopped) return;
-  // Raw Node-API, as in DeliverBatch: a failed status means the environment is going away.
+// The three arguments of the JS batch callback: [arena, records, ...], errno, stopped. Raw
+// Node-API, as in DeliverBatch: a failed status means the environment is going away.
+bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped,
+                    napi_value args[3]) {
   napi_value list;
-  if (napi_create_array_with_length(env, batches.size() * 2, &list) != napi_ok) return;
+  if (napi_create_array_with_length(env, batches.size() * 2, &list) != napi_ok) return false;
   uint32_t slot = 0;
   for (std::unique_ptr<RecvBatch>& batch : batches) {
     // The arena becomes an ArrayBuffer JS owns; it is freed by GC, never before. An arena
-    // mostly empty (a lone datagram in a 256 KiB reservation) is trimmed first, so a batch
-    // JS keeps alive holds about what it received.
+    // mostly empty is trimmed first, so a batch JS keeps alive holds about what it received.
     if (batch->arena.size() < batch->arena.capacity() / 2) batch->arena.shrink_to_fit();
     RecvBatch* owned = batch.release();
     const size_t capacity = owned->arena.capacity();
     napi_value arena;
-    napi_status status = napi_create_external_arraybuffer(
+    // Only empty datagrams: no memory to lend (an external buffer without memory would be a
+    // detached one to V8).
+    napi_status status = owned->arena.empty() ? napi_create_arraybuffer(env, 0, nullptr, &arena) : napi_create_external_arraybuffer(
         env, owned->arena.data(), owned->arena.size(),
         [](napi_env finalize_env, void*, void* hint) {
           RecvBatch* done = static_cast<RecvBatch*>(hint);
@@ -597,29 +624,125 @@ void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context
         owned, &arena);
     if (status != napi_ok) {
       delete owned;
-      return;
+      return false;
     }
-    int64_t unused;
-    napi_adjust_external_memory(env, static_cast<int64_t>(capacity), &unused);
+    std::unique_ptr<RecvBatch> records_only;
+    if (owned->arena.empty()) {
+      records_only.reset(owned);  // nothing lent: freed when its records are copied below
+    } else {
+      int64_t unused;
+      napi_adjust_external_memory(env, static_cast<int64_t>(capacity), &unused);
+    }
     const size_t record_bytes = owned->records.size() * sizeof(DatagramRecord);
     void* data = nullptr;
     napi_value records_buffer;
     napi_value records;
-    if (napi_create_arraybuffer(env, record_bytes, &data, &records_buffer) != napi_ok) return;
-    std::memcpy(data, owned->records.data(), record_bytes);
+    if (napi_create_arraybuffer(env, record_bytes, &data, &records_buffer) != napi_ok) return false;
+    if (record_bytes) std::memcpy(data, owned->records.data(), record_bytes);
     owned->records.clear();
     owned->records.shrink_to_fit();
-    if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, 0, &records) != napi_ok) return;
+    if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, 0, &records) != napi_ok) return false;
     napi_set_element(env, list, slot++, arena);
     napi_set_element(env, list, slot++, records);
   }
-  napi_value args[3];
   args[0] = list;
-  if (napi_create_int32(env, error, &args[1]) != napi_ok) return;
-  if (napi_get_boolean(env, stopped, &args[2]) != napi_ok) return;
+  return napi_create_int32(env, error, &args[1]) == napi_ok && napi_get_boolean(env, stopped, &args[2]) == napi_ok;
+}
+
+void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context, void*) {
+  if (env == nullptr || callback.IsEmpty() || context == nullptr) return;
+  std::vector<std::unique_ptr<RecvBatch>> batches;
+  int error = 0;
+  bool stopped = false;
+  bool handoff = false;
+  (*context)->receiver->TakeBatches(&batches, &error, &stopped, &handoff);
+  if (!batches.empty() || error || stopped) {
+    napi_value args[3];
+    napi_value global;
+    if (!BatchArguments(env, batches, error, stopped, args) || napi_get_global(env, &global) != napi_ok) return;
+    napi_call_function(env, global, callback, 3, args, nullptr);
+  }
+  // After the ring's last batches: from now on the JS thread reads the socket itself.
+  UdpWrap* owner = (*context)->owner;
+  if (handoff && owner && !stopped) owner->StartDirect();
+}
+
+// ---- the direct path (hybrid sockets) --------------------------------------------------------
+
+namespace {
+// One poll callback reads at most this many datagrams; this many or more in one go means the
+// traffic is no longer sparse, and the ring takes over again.
+constexpr unsigned kDirectLimit = 256;
+constexpr unsigned kBackToRing = 32;
+}  // namespace
+
+void UdpWrap::StartDirect() {
+  if (!direct_ || joined_ || fd_ < 0) return;
+  if (!poll_) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env_, &loop) != napi_ok || !loop) return;
+    poll_ = new uv_poll_t;
+    if (uv_poll_init(loop, poll_, fd_) != 0) {
+      delete poll_;
+      poll_ = nullptr;
+      return;
+    }
+    poll_->data = this;
+    if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+  if (!polling_ && uv_poll_start(poll_, UV_READABLE, OnPoll) == 0) polling_ = true;
+}
+
+void UdpWrap::StopDirect() {
+  if (poll_ && polling_) uv_poll_stop(poll_);
+  polling_ = false;
+}
+
+void UdpWrap::CloseDirect() {
+  StopDirect();
+  if (poll_) {
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+    poll_ = nullptr;
+  }
+  if (async_context_) {
+    napi_async_destroy(env_, async_context_);
+    async_context_ = nullptr;
+  }
+}
+
+void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
+  UdpWrap* self = static_cast<UdpWrap*>(handle->data);
+  if (!self || !self->polling_) return;
+  auto batch = std::make_unique<RecvBatch>();
+  int read = status < 0 ? status : self->direct_->Drain(batch.get(), kDirectLimit, &self->direct_kernel_drops_);
+  if (self->direct_stats_) self->direct_stats_[kDirectStatCount] = self->direct_kernel_drops_;
+  if (read >= static_cast<int>(kBackToRing)) {
+    // A burst: hand the socket back to the ring thread before the next read.
+    self->StopDirect();
+    self->shared_->receiver->ResumeRing();
+  }
+  std::vector<std::unique_ptr<RecvBatch>> batches;
+  if (read > 0) batches.push_back(std::move(batch));
+  const int error = read < 0 ? -read : 0;
+  if (batches.empty() && !error) return;
+  napi_env env = self->env_;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value args[3];
   napi_value global;
-  if (napi_get_global(env, &global) != napi_ok) return;
-  napi_call_function(env, global, callback, 3, args, nullptr);
+  napi_value callback;
+  if (BatchArguments(env, batches, error, false, args) && napi_get_global(env, &global) == napi_ok &&
+      napi_get_reference_value(env, self->on_batch_ref_, &callback) == napi_ok) {
+    // A libuv callback is outside any JS scope: make_callback runs microtasks after it, as
+    // for any other I/O callback.
+    napi_value result;
+    if (napi_make_callback(env, self->async_context_, global, callback, 3, args, &result) == napi_pending_exception) {
+      napi_value exception;
+      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+    }
+  }
+  napi_close_handle_scope(env, scope);
 }
 
 }  // namespace uring_udp

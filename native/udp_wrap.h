@@ -2,11 +2,13 @@
 #pragma once
 
 #include <napi.h>
+#include <uv.h>
 #include <sys/socket.h>
 
 #include <memory>
 #include <string>
 
+#include "udp_direct.h"
 #include "udp_receiver.h"
 #include "watchdog.h"
 
@@ -18,9 +20,11 @@ void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context
 using UdpDeliverFunction = Napi::TypedThreadSafeFunction<UdpSharedHolder, void, DeliverUdp>;
 
 // Owned jointly by the wrapper and the delivery function (see RingShared).
+class UdpWrap;
 struct UdpShared {
   std::unique_ptr<UdpReceiver> receiver;
   UdpDeliverFunction deliver;
+  UdpWrap* owner = nullptr;  // JS thread only; cleared before the wrapper goes away
 };
 
 bool ParseAddress(int family, const std::string& text, uint16_t port, sockaddr_storage* out, socklen_t* length);
@@ -30,6 +34,9 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   static Napi::Function Define(Napi::Env env);
   explicit UdpWrap(const Napi::CallbackInfo& info);
   ~UdpWrap() override;
+
+  // Hybrid sockets: the JS thread reads the socket itself (the receiver handed it over).
+  void StartDirect();
 
  private:
   Napi::Value SetOption(const Napi::CallbackInfo& info);
@@ -54,6 +61,10 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value ThreadId(const Napi::CallbackInfo& info);
   Napi::Value TestDisarm(const Napi::CallbackInfo& info);
+  Napi::Value Direct(const Napi::CallbackInfo& info);
+  void StopDirect();
+  void CloseDirect();
+  static void OnPoll(uv_poll_t* handle, int status, int events);
 
   int LiveFd(const Napi::CallbackInfo& info);
   static void OnEnvCleanup(void* arg);
@@ -69,6 +80,16 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   napi_env env_ = nullptr;
   bool cleanup_hook_registered_ = false;
   bool joined_ = false;
+  bool refed_ = true;
+  // The direct path (JS thread).
+  std::unique_ptr<DirectReader> direct_;
+  uv_poll_t* poll_ = nullptr;
+  bool polling_ = false;
+  napi_async_context async_context_ = nullptr;
+  napi_ref on_batch_ref_ = nullptr;
+  Napi::Reference<Napi::Float64Array> direct_stats_ref_;
+  double* direct_stats_ = nullptr;
+  uint32_t direct_kernel_drops_ = 0;
 };
 
 }  // namespace uring_udp

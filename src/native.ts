@@ -63,6 +63,7 @@ export interface NativeRecvConfig {
   id?: number;
   stuckMs?: number;
   starvedMs?: number;
+  hybrid?: boolean;
 }
 
 export interface NativeUdp {
@@ -80,7 +81,7 @@ export interface NativeUdp {
   membership(add: boolean, group: string, iface: string | null): void;
   sourceMembership(add: boolean, source: string, group: string, iface: string | null): void;
   multicastInterface(iface: string): void;
-  startReceiving(config: NativeRecvConfig, stats: Float64Array): number;
+  startReceiving(config: NativeRecvConfig, stats: Float64Array, directStats?: Float64Array): number;
   stopReceiving(): void;
   join(): void;
   closeFd(): void;
@@ -90,6 +91,7 @@ export interface NativeUdp {
   readonly fd: number;
   readonly threadId: number;
   testDisarm(): void;
+  readonly direct: boolean;
 }
 
 export interface NativeProbe {
@@ -130,4 +132,26 @@ export interface NativeBinding {
   };
 }
 
-export const binding: NativeBinding = nodeGypBuild(path.join(__dirname, '..')) as NativeBinding;
+/**
+ * URING_UDP_ADDON=/path/to/uring_udp.node loads that file instead of what node-gyp-build
+ * finds: `npm run test:asan` points it at the sanitizer build (build-sanitize/), and child
+ * processes and worker threads inherit it through the environment. Unset, or empty, means
+ * the normal lookup (a matching prebuild, else build/Release).
+ */
+function loadBinding(): NativeBinding {
+  const override = process.env.URING_UDP_ADDON;
+  if (!override) return nodeGypBuild(path.join(__dirname, '..')) as NativeBinding;
+  const file = path.resolve(override);
+  try {
+    return require(file) as NativeBinding;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `URING_UDP_ADDON=${override}: cannot load ${file}: ${reason}. Unset URING_UDP_ADDON to load the normal build; ` +
+        'a sanitizer build also needs its runtime preloaded (npm run test:asan sets LD_PRELOAD).',
+      { cause: error },
+    );
+  }
+}
+
+export const binding: NativeBinding = loadBinding();

@@ -39,6 +39,12 @@ export interface SocketOptions {
   bufferCount?: number;
   /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 256, delayUs: 1000 }). recvmsg-multishot only. */
   batch?: { count?: number; delayUs?: number };
+  /**
+   * recvmsg-multishot backend: read sparse traffic on the JS thread (recvmmsg, one thread hop
+   * per datagram instead of two) and hand the socket to the ring thread when traffic grows.
+   * Default true.
+   */
+  hybrid?: boolean;
   /** Watchdog thresholds for this socket's receiver thread, or false to leave it unwatched. */
   watchdog?: false | { stuckMs?: number; starvedMs?: number };
 }
@@ -57,6 +63,7 @@ const SOCKET_OPTIONS = [
   'bufferCount',
   'batch',
   'watchdog',
+  'hybrid',
 ] as const;
 
 export interface RemoteInfo {
@@ -80,10 +87,14 @@ export interface SocketStats {
   truncated: number;
   /** io_uring_enter calls made by the receiver thread. */
   enters: number;
-  /** Batches handed to JS. */
+  /** Batches handed to JS (one JS call each), by the receiver thread or the JS thread's own reads. */
   batches: number;
+  /** recvmmsg calls the JS thread made itself (hybrid sockets, sparse traffic). */
+  directReads: number;
 }
-const STAT_NAMES: Array<keyof SocketStats> = ['datagrams', 'bytes', 'kernelDrops', 'enobufs', 'rearms', 'truncated', 'enters', 'batches'];
+const STAT_NAMES: Array<Exclude<keyof SocketStats, 'directReads'>> = ['datagrams', 'bytes', 'kernelDrops', 'enobufs', 'rearms', 'truncated', 'enters', 'batches'];
+// The JS thread's direct reads (hybrid sockets): datagrams, bytes, truncated, reads, kernel drops.
+const DIRECT_STAT_COUNT = 4;
 
 const { RECV_STAT_COUNT, RECV_HEADER_BYTES } = binding.constants;
 const RECORD_WORDS = 8;
@@ -252,6 +263,9 @@ export class Socket extends EventEmitter {
   readonly id = nextSocketId++;
   readonly #watch: false | { stuckMs?: number; starvedMs?: number };
   readonly #forced: boolean;
+  readonly #hybrid: boolean;
+  readonly #directStats = new Float64Array(DIRECT_STAT_COUNT + 1);
+  #batchesDelivered = 0;
   readonly #recvConfig: { backend: Backend | 'auto'; maxDatagramSize: number; bufferCount: number; batchCount: number; batchDelayUs: number };
   #bindState = BindState.Unbound;
   #connectState = ConnectState.None;
@@ -292,6 +306,7 @@ export class Socket extends EventEmitter {
       options.maxDatagramSize === undefined ? largest : v.integer(options.maxDatagramSize, 'maxDatagramSize', 1, largest);
     this.#watch = parseWatchdogOption(options.watchdog, 'createSocket');
     this.#forced = backend !== 'auto';
+    this.#hybrid = options.hybrid === undefined ? true : v.boolean(options.hybrid, 'hybrid');
     const bufferCount = options.bufferCount === undefined ? 1024 : v.powerOfTwo(options.bufferCount, 'bufferCount', 1, 32768);
     const batch = v.optionsObject(options.batch, 'createSocket batch');
     v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
@@ -344,6 +359,13 @@ export class Socket extends EventEmitter {
     STAT_NAMES.forEach((name, i) => {
       out[name] = this.#stats[i] ?? 0;
     });
+    const d = this.#directStats;
+    out.datagrams += d[0]!;
+    out.bytes += d[1]!;
+    out.truncated += d[2]!;
+    out.directReads = d[3]!;
+    out.batches = this.#batchesDelivered;
+    out.kernelDrops = Math.max(out.kernelDrops, d[4]!); // the kernel's running total, whoever read it last
     return out;
   }
 
@@ -448,8 +470,10 @@ export class Socket extends EventEmitter {
         id: this.id,
         stuckMs: this.#watch ? (this.#watch.stuckMs ?? 0) : 0,
         starvedMs: this.#watch ? (this.#watch.starvedMs ?? 0) : 0,
+        hybrid: this.#hybrid,
       },
       this.#stats,
+      this.#directStats,
     );
     this.#backend = BACKENDS[started] ?? null;
     this.#receiving = true;
@@ -753,6 +777,7 @@ export class Socket extends EventEmitter {
     let thrown: unknown;
     for (let i = 0; i + 1 < list.length; i += 2) {
       const batch = new DatagramBatch(list[i] as ArrayBuffer, list[i + 1] as Uint32Array);
+      this.#batchesDelivered++;
       for (const queue of this.#iterators) queue.push(batch);
       try {
         if (this.#batchHandler) this.#batchHandler(batch);
@@ -830,6 +855,11 @@ export class Socket extends EventEmitter {
     this.#closeCallbacks = [];
     for (const cb of callbacks) this.once('close', cb);
     this.emit('close');
+  }
+
+  /** Whether the JS thread is reading the socket itself right now (hybrid sockets, sparse traffic). */
+  get direct(): boolean {
+    return this.#receiving && !this.#stopped ? this.#native.direct : false;
   }
 
   /** @internal test hook (URING_UDP_TEST_HOOKS=1): cancels the receive request behind the receiver's back. */

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 
-import { ROOT, run, which } from './helpers';
+import { ROOT, run, which, withoutSanitizerBuild } from './helpers';
 
 t.test('the built addon does not need liburing.so', async (t) => {
   const built = path.join(ROOT, 'build', 'Release', 'uring_udp.node');
@@ -54,7 +54,10 @@ t.test('npm run prebuild makes a prebuild that loads without liburing installed'
   const command = canHide
     ? ['unshare', ['-m', 'sh', '-c', `${hide || 'true'} && exec '${process.execPath}' -e "$0"`, script]]
     : [process.execPath, ['-e', script]];
-  const result = await run(command[0] as string, command[1] as string[], { env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') } });
+  // withoutSanitizerBuild: under npm run test:asan, URING_UDP_ADDON would load the sanitizer
+  // build instead of the prebuild this test is about.
+  const env = { ...withoutSanitizerBuild(), NODE_PATH: path.join(ROOT, 'node_modules') };
+  const result = await run(command[0] as string, command[1] as string[], { env });
   t.equal(result.code, 0, result.stderr);
   const out = JSON.parse(result.stdout.trim()) as { loaded: string; completed: number };
   t.match(out.loaded, /prebuilds/, 'node-gyp-build picked the prebuild');

@@ -167,11 +167,11 @@ t.test('a datagram longer than maxDatagramSize is reported as truncated, never c
   t.equal(rinfo.truncated, true);
   t.equal((await message).truncated, true, "the 'message' event says so too");
   t.equal(socket.stats.truncated, 1);
-  t.ok(socket.receiveMemory < 256 * 200, `small buffers: ${socket.receiveMemory} bytes`);
+  t.ok(socket.receiveMemory < 1024 * 200, `small buffers: ${socket.receiveMemory} bytes`);
 });
 
 t.test('a dry buffer ring (ENOBUFS) is re-armed when buffers return; nothing is lost', async (t) => {
-  const socket = createSocket({ type: 'udp4', bufferCount: 1, recvBufferSize: 8 << 20, batch: { count: 256, delayUs: 20_000 } });
+  const socket = createSocket({ type: 'udp4', bufferCount: 1, hybrid: false, recvBufferSize: 8 << 20, batch: { count: 256, delayUs: 20_000 } });
   t.teardown(() => closed(socket));
   let received = 0;
   socket.on('message', () => received++);

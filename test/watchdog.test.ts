@@ -156,7 +156,8 @@ t.test('bad watchdog options are clear errors', async (t) => {
 t.test("a socket whose receive request was cancelled behind its back raises 'starved'", async (t) => {
   const { createSocket } = await import('../src/index');
   const dgram = await import('node:dgram');
-  const socket = createSocket({ type: 'udp4', backend: 'recvmsg-multishot', watchdog: { starvedMs: 300 } });
+  // hybrid: false — the ring thread must own the socket for its request to be sabotaged.
+  const socket = createSocket({ type: 'udp4', backend: 'recvmsg-multishot', hybrid: false, watchdog: { starvedMs: 300 } });
   t.teardown(() => new Promise<void>((resolve) => socket.close(() => resolve())));
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   let received = 0;

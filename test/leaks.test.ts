@@ -1,0 +1,113 @@
+// Open/close churn leaves nothing behind: 10,000 Ring cycles and 10,000 UDP socket
+// create/bind/close cycles keep the process's descriptors and threads exactly flat and its RSS
+// within a stated bound. The loops run in a child started with --expose-gc, so garbage the
+// collector would free is freed before each measurement and the figures are this package's own.
+import path from 'node:path';
+import t from 'tap';
+
+import { ROOT, run } from './helpers';
+
+const LIB = path.join(ROOT, 'lib');
+const CYCLES = 10_000;
+const BATCH = 100; // objects open at once
+/** Allowed RSS growth over a loop, measured after a warm-up loop of the same shape and a gc. */
+const RSS_BOUND_MIB = 20;
+
+interface Sample {
+  fds: number;
+  threads: number;
+  rssMiB: number;
+}
+interface Report {
+  baseline: Sample;
+  rings: Sample & { cycles: number; ms: number };
+  sockets: Sample & { cycles: number; ms: number; stoppedEarly?: string; fdKinds: Record<string, number> };
+}
+
+// The child: warm up (the watchdog thread, libuv's pool, malloc arenas, JIT), take a baseline,
+// then run each loop in batches of BATCH with a gc after each batch. A socket loop that leaks
+// descriptors stops early instead of running the process out of them.
+const CHILD = `
+const fs = require('node:fs');
+const { Ring, createSocket } = require(${JSON.stringify(LIB)});
+const BATCH = ${BATCH};
+const fdList = () => fs.readdirSync('/proc/self/fd');
+const sample = () => ({
+  fds: fdList().length,
+  threads: fs.readdirSync('/proc/self/task').length,
+  rssMiB: process.memoryUsage().rss / 1048576,
+});
+function fdKinds() {
+  const kinds = {};
+  for (const fd of fdList()) {
+    let target;
+    try { target = fs.readlinkSync('/proc/self/fd/' + fd).replace(/[0-9]+/g, 'N'); } catch { continue; }
+    kinds[target] = (kinds[target] || 0) + 1;
+  }
+  return kinds;
+}
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+async function settle() {
+  // Native finalizers run after the gc, on a later turn of the loop; thread exit is
+  // asynchronous in the kernel: give both a moment.
+  for (let i = 0; i < 3; i++) { global.gc(); await tick(); await new Promise((r) => setTimeout(r, 20)); }
+}
+async function ringCycles(cycles) {
+  for (let done = 0; done < cycles; done += BATCH) {
+    const rings = Array.from({ length: BATCH }, () => new Ring({ entries: 8 }));
+    await Promise.all(rings.map((ring) => ring.nop()));
+    await Promise.all(rings.map((ring) => ring.close()));
+    global.gc();
+    await tick();
+  }
+}
+async function socketCycles(cycles, baselineFds) {
+  for (let done = 0; done < cycles; done += BATCH) {
+    const sockets = Array.from({ length: BATCH }, () => createSocket('udp4'));
+    await Promise.all(sockets.map((s) => new Promise((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(0, '127.0.0.1', resolve);
+    })));
+    await Promise.all(sockets.map((s) => new Promise((resolve) => s.close(resolve))));
+    global.gc();
+    await tick();
+    if (fdList().length > baselineFds + 2000) return 'stopped after ' + (done + BATCH) + ' cycles: descriptors keep growing';
+  }
+  return undefined;
+}
+(async () => {
+  await ringCycles(BATCH * 2);
+  await socketCycles(BATCH * 2, Infinity);
+  await settle();
+  const baseline = sample();
+  let started = Date.now();
+  await ringCycles(${CYCLES});
+  await settle();
+  const rings = { ...sample(), cycles: ${CYCLES}, ms: Date.now() - started };
+  started = Date.now();
+  const stoppedEarly = await socketCycles(${CYCLES}, baseline.fds);
+  await settle();
+  const sockets = { ...sample(), cycles: ${CYCLES}, ms: Date.now() - started, stoppedEarly, fdKinds: fdKinds() };
+  console.log(JSON.stringify({ baseline, rings, sockets }));
+})().catch((error) => { console.error(error); process.exit(1); });
+`;
+
+t.test(`${CYCLES} Ring and ${CYCLES} socket open/close cycles leave descriptors, threads and memory flat`, async (t) => {
+  const result = await run(process.execPath, ['--expose-gc', '-e', CHILD], { timeoutMs: 100_000 });
+  t.equal(result.timedOut, false, 'the loops finish');
+  t.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as Report;
+  const { baseline, rings, sockets } = report;
+  t.comment(`baseline: ${baseline.fds} fds, ${baseline.threads} threads, ${baseline.rssMiB.toFixed(1)} MiB`);
+  t.comment(`rings: ${rings.cycles} cycles in ${rings.ms} ms -> ${rings.fds} fds, ${rings.threads} threads, ${rings.rssMiB.toFixed(1)} MiB`);
+  t.comment(`sockets: ${sockets.cycles} cycles in ${sockets.ms} ms -> ${sockets.fds} fds, ${sockets.threads} threads, ${sockets.rssMiB.toFixed(1)} MiB`);
+
+  t.equal(rings.fds, baseline.fds, 'rings: no descriptor left behind (ring fds, eventfds)');
+  t.equal(rings.threads, baseline.threads, 'rings: every ring thread joined');
+  t.ok(rings.rssMiB - baseline.rssMiB < RSS_BOUND_MIB, `rings: RSS grew ${(rings.rssMiB - baseline.rssMiB).toFixed(1)} MiB (bound ${RSS_BOUND_MIB} MiB)`);
+
+  t.equal(sockets.stoppedEarly, undefined, 'sockets: the loop ran to the end');
+  t.equal(sockets.fds, baseline.fds, `sockets: no descriptor left behind (open now: ${JSON.stringify(sockets.fdKinds)})`);
+  t.equal(sockets.threads, baseline.threads, 'sockets: every receiver thread joined');
+  t.ok(sockets.rssMiB - baseline.rssMiB < RSS_BOUND_MIB, `sockets: RSS grew ${(sockets.rssMiB - baseline.rssMiB).toFixed(1)} MiB since the baseline (bound ${RSS_BOUND_MIB} MiB)`);
+});
