@@ -26,8 +26,10 @@ constexpr unsigned kRecvmmsgBatch = 64;
 constexpr size_t kArenaBytes = 256 * 1024;
 // A batch wait ends when no datagram came for this long.
 constexpr int64_t kBatchQuietNs = 50 * 1000;
-// Hybrid mode: this many reaps in a row with at most one datagram hand the socket to JS.
-constexpr unsigned kHandOverStreak = 16;
+// Hybrid mode: reaps in a row with at most one datagram, and no busier reap for this long,
+// hand the socket to JS.
+constexpr unsigned kHandOverStreak = 2;
+constexpr int64_t kHandOverQuietNs = 50LL * 1000000;
 // SO_RXQ_OVFL delivers a uint32_t drop counter with every datagram.
 constexpr size_t kControlBytes = CMSG_SPACE(sizeof(uint32_t));
 static_assert(kRecvHeaderBytes == sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + kControlBytes,
@@ -350,8 +352,14 @@ void UdpReceiver::RunMultishot() {
 void UdpReceiver::MaybeHandOver() {
   if (!config_.hybrid || idle_) return;
   if (!going_idle_ && recv_armed_) {
-    low_streak_ = last_reap_ <= 1 ? low_streak_ + 1 : 0;
-    if (low_streak_ >= kHandOverStreak) {
+    const int64_t now = MonotonicNs();
+    if (last_reap_ > 1) {
+      last_busy_ns_ = now;
+      low_streak_ = 0;
+    } else {
+      low_streak_++;
+    }
+    if (low_streak_ >= kHandOverStreak && now - last_busy_ns_ > kHandOverQuietNs) {
       going_idle_ = true;
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
       if (!sqe) {

@@ -185,6 +185,7 @@ class UdpReceiver {
   bool idle_ = false;        // hybrid: no receive armed, the JS thread reads the socket
   bool going_idle_ = false;  // hybrid: the receive was cancelled, waiting for its last CQE
   unsigned low_streak_ = 0;
+  int64_t last_busy_ns_ = 0;
   uint64_t overflow_flag_seen_ = 0;
   std::unique_ptr<RecvBatch> batch_;
   size_t arena_limit_ = 0;

@@ -673,7 +673,7 @@ namespace {
 // One poll callback reads at most this many datagrams; this many or more in one go means the
 // traffic is no longer sparse, and the ring takes over again.
 constexpr unsigned kDirectLimit = 256;
-constexpr unsigned kBackToRing = 32;
+constexpr unsigned kBackToRing = 256;
 }  // namespace
 
 void UdpWrap::StartDirect() {

@@ -291,3 +291,40 @@ t.test("an exception thrown by a 'message' listener is an uncaught exception; th
   t.same(out.uncaught, ['listener failed'], 'the exception surfaced once, as uncaught');
   t.notMatch(result.stderr, /DEP0168/, 'not swallowed by Node-API');
 });
+
+t.test('hybrid: sparse traffic is read on the JS thread, a burst hands the socket to the ring thread and back', async (t) => {
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 8 << 20 });
+  t.teardown(() => closed(socket));
+  let received = 0;
+  const order: number[] = [];
+  socket.on('message', (msg) => {
+    received++;
+    order.push(msg.readUInt32LE(0));
+  });
+  const port = await bound(socket);
+  if (socket.backend !== 'recvmsg-multishot') {
+    t.pass(`backend ${socket.backend} has no hybrid mode`);
+    return;
+  }
+  t.equal(socket.direct, true, 'an idle socket is read by the JS thread');
+  const sender = dgram.createSocket({ type: 'udp4', sendBufferSize: 8 << 20 });
+  t.teardown(() => sender.close());
+  const datagram = (n: number) => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32LE(n, 0);
+    return b;
+  };
+  let sent = 0;
+  sender.send(datagram(sent++), port, '127.0.0.1');
+  await until(() => received === 1, 'the first datagram');
+  t.ok(socket.stats.directReads > 0, 'read directly');
+  // A burst larger than one direct read: the ring thread takes over.
+  for (let i = 0; i < 5000; i++) sender.send(datagram(sent++), port, '127.0.0.1');
+  await until(() => received === sent, 'the burst');
+  t.ok(socket.stats.enters > 2, `the ring thread received part of the burst (${socket.stats.enters} enters)`);
+  // Sparse traffic again: after a few quiet rounds the JS thread reads again.
+  await until(() => socket.direct, 'the hand-back to the JS thread', 15_000);
+  sender.send(datagram(sent++), port, '127.0.0.1');
+  await until(() => received === sent, 'the last datagram');
+  t.same(order, Array.from({ length: sent }, (_, i) => i), 'every datagram once, in order, across the hand-overs');
+});
