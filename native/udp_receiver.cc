@@ -658,6 +658,7 @@ void UdpReceiver::WaitWhileBackpressured() {
 
 void UdpReceiver::RequestStop() {
   stop_.store(true, std::memory_order_release);
+  if (wake_fd_ < 0) return;
   uint64_t one = 1;
   ssize_t written = write(wake_fd_, &one, sizeof(one));
   (void)written;
@@ -694,6 +695,12 @@ bool UdpReceiver::WaitExited(int timeout_ms) {
 
 void UdpReceiver::Join() {
   if (thread_.joinable()) thread_.join();
+  // JS thread, and the thread is gone: nobody writes the wake-up eventfd any more. Closed
+  // here rather than at destruction (which waits for garbage collection).
+  if (wake_fd_ >= 0 && Exited()) {
+    close(wake_fd_);
+    wake_fd_ = -1;
+  }
 }
 
 void UdpReceiver::Detach() {

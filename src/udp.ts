@@ -317,16 +317,18 @@ export class Socket extends EventEmitter {
       batchCount: batch.count === undefined ? 256 : v.integer(batch.count, 'batch.count', 1, 65536),
       batchDelayUs: batch.delayUs === undefined ? 1000 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
     };
-    this.#native = new binding.NativeUdp(this.#family, (batches, errno, stopped) => this.#onBatches(batches, errno, stopped));
     if (listener !== undefined && listener !== null) {
       if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
       this.on('message', listener);
     }
     const signal = options.signal;
+    if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+    }
+    // The socket itself comes last: nothing after this throws, so a constructor that throws
+    // never leaves a descriptor behind.
+    this.#native = new binding.NativeUdp(this.#family, (batches, errno, stopped) => this.#onBatches(batches, errno, stopped));
     if (signal !== undefined) {
-      if (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean') {
-        throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
-      }
       // As dgram: an aborted signal closes the socket at once; the listener goes with the socket.
       if (signal.aborted) {
         this.#abortClose();
@@ -798,8 +800,9 @@ export class Socket extends EventEmitter {
   /** Emits one 'message' per datagram; returns the first exception a listener threw. */
   #emitMessages(batch: DatagramBatch): unknown {
     let thrown: unknown;
+    // Every datagram of a batch was received before any close() a listener may call while it
+    // runs: all of them are delivered, none is counted but dropped.
     for (let i = 0; i < batch.count; i++) {
-      if (this.#closed) break;
       try {
         this.#emitMessage(batch, i);
       } catch (error) {

@@ -58,13 +58,32 @@ function envFor(command: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /**
- * The environment without test:asan's sanitizer build: for a child that must load the addon
- * the normal way (node-gyp-build), e.g. to prove a prebuild loads. Unchanged outside test:asan.
+ * The environment without test:asan's sanitizer build and runtimes: for a child that must load
+ * the addon the normal way (node-gyp-build), e.g. to prove a prebuild loads, and for the
+ * compiler building it. Unchanged outside test:asan.
  */
 export function withoutSanitizerBuild(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const { URING_UDP_ADDON: _addon, ...rest } = env;
+  const { URING_UDP_ADDON: _addon, ASAN_OPTIONS: _asan, LSAN_OPTIONS: _lsan, UBSAN_OPTIONS: _ubsan, URING_UDP_UBSAN_LOG_PATH: _log, ...rest } = env;
+  const preload = (env.LD_PRELOAD ?? '')
+    .split(/[:\s]+/)
+    .filter((lib) => lib !== '' && !/\/lib(a|l|t|ub)san\.so|\/ubsan-log-path\.so$/.test(lib));
+  if (preload.length > 0) rest.LD_PRELOAD = preload.join(':');
+  else delete rest.LD_PRELOAD;
   return rest;
 }
+
+/**
+ * How many times slower than usual this run is: npm run test:asan sets URING_UDP_TEST_SLOWDOWN
+ * (everything runs under ASan's allocator and every exit runs LeakSanitizer). run() stretches
+ * child processes' time limits by it; tests that assert a latency stretch their slack by it.
+ */
+export const SLOWDOWN = Number(process.env.URING_UDP_TEST_SLOWDOWN ?? 1) || 1;
+
+/**
+ * True under npm run test:asan (the sanitizer build loaded, ASan's runtime preloaded). ASan's
+ * allocator holds freed memory in quarantine, so RSS measurements say nothing there.
+ */
+export const SANITIZED = Boolean(process.env.URING_UDP_ADDON) && /\/libasan\.so/.test(process.env.LD_PRELOAD ?? '');
 
 /** Runs a command to completion, killing it after timeoutMs. */
 export function run(command: string, args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
@@ -80,7 +99,7 @@ export function run(command: string, args: string[], options: { timeoutMs?: numb
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, options.timeoutMs ?? 30_000);
+    }, (options.timeoutMs ?? 30_000) * SLOWDOWN);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
