@@ -5,7 +5,7 @@
 import path from 'node:path';
 import t from 'tap';
 
-import { ROOT, SANITIZED, run } from './helpers';
+import { ROOT, SANITIZED, run } from '../helpers';
 
 const LIB = path.join(ROOT, 'lib');
 const CYCLES = 10_000;
