@@ -38,8 +38,12 @@ t.test("a one-shot read with timeoutMs: 200 raises 'deadline' on time, and no 'r
   t.ok(stall.requestId > 0, 'names the request');
   t.ok(elapsed >= 200, `raised after ${elapsed.toFixed(1)} ms, not before 200`);
   // One watchdog tick of lateness, plus the hop to the JS thread (slower under test:asan).
-  t.ok(elapsed <= 200 + (INTERVAL_MS + 40) * SLOWDOWN, `raised within a tick: ${elapsed.toFixed(1)} ms`);
+  // Detected within one watchdog tick (plus scheduling) of the deadline, as the watchdog
+  // thread itself measured it; the hop to a busy JS thread may add more, so delivery gets a
+  // looser bound.
   t.ok(stall.ageMs >= 200, `ageMs ${stall.ageMs}`);
+  t.ok(stall.ageMs <= 200 + (INTERVAL_MS + 25) * SLOWDOWN, `detected within a tick: ageMs ${stall.ageMs.toFixed(1)}`);
+  t.ok(elapsed <= 200 + 1000 * SLOWDOWN, `delivered to JS after ${elapsed.toFixed(1)} ms`);
   t.equal(stall.kernel.release, require('node:os').release());
   t.equal(stall.kernel.bugs.length, 2, 'the known bugs, with verdicts');
   t.type(stall.thread.tid, 'number');
