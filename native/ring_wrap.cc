@@ -288,12 +288,14 @@ Napi::Value RingWrap::Join(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value RingWrap::Ref(const Napi::CallbackInfo& info) {
-  if (!shut_down_) shared_->deliver.Ref(info.Env());
+  // The C call, ignoring its status: while a worker terminates it fails, and node-addon-api
+  // would turn that into an exception it cannot throw (std::terminate).
+  if (!shut_down_) napi_ref_threadsafe_function(info.Env(), shared_->deliver);
   return info.Env().Undefined();
 }
 
 Napi::Value RingWrap::Unref(const Napi::CallbackInfo& info) {
-  if (!shut_down_) shared_->deliver.Unref(info.Env());
+  if (!shut_down_) napi_unref_threadsafe_function(info.Env(), shared_->deliver);
   return info.Env().Undefined();
 }
 

@@ -182,6 +182,10 @@ void UdpWrap::Shutdown(int timeout_ms) {
     close(fd_);
     fd_ = -1;
   }
+  // The callback captures the JS socket, which holds this wrapper: a strong reference kept
+  // after close would make every socket uncollectable.
+  on_batch_ref_ = nullptr;
+  if (!on_batch_.IsEmpty()) on_batch_.Reset();
 }
 
 void UdpWrap::StopAndJoin(int timeout_ms) {
@@ -568,14 +572,15 @@ Napi::Value UdpWrap::Backend(const Napi::CallbackInfo& info) {
 Napi::Value UdpWrap::Ref(const Napi::CallbackInfo& info) {
   refed_ = true;
   if (poll_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
-  if (shared_ && !joined_) shared_->deliver.Ref(info.Env());
+  // The C call, ignoring its status (see RingWrap::Ref).
+  if (shared_ && !joined_) napi_ref_threadsafe_function(info.Env(), shared_->deliver);
   return info.Env().Undefined();
 }
 
 Napi::Value UdpWrap::Unref(const Napi::CallbackInfo& info) {
   refed_ = false;
   if (poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  if (shared_ && !joined_) shared_->deliver.Unref(info.Env());
+  if (shared_ && !joined_) napi_unref_threadsafe_function(info.Env(), shared_->deliver);
   return info.Env().Undefined();
 }
 

@@ -114,7 +114,7 @@ void WatchdogChannel::Open(Napi::Env env, Napi::Function handler) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (open_) return;
   function_ = Function::New(env, handler, "uring-udp watchdog", 0, 1, this);
-  function_.Unref(env);  // reports never keep a process alive on their own
+  napi_unref_threadsafe_function(env, function_);  // reports never keep a process alive on their own
   open_ = true;
 }
 
@@ -138,12 +138,12 @@ void WatchdogChannel::Close() {
 
 void WatchdogChannel::Ref(Napi::Env env) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (open_) function_.Ref(env);
+  if (open_) napi_ref_threadsafe_function(env, function_);
 }
 
 void WatchdogChannel::Unref(Napi::Env env) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (open_) function_.Unref(env);
+  if (open_) napi_unref_threadsafe_function(env, function_);
 }
 
 void WatchdogChannel::CallJs(Napi::Env env, Napi::Function callback, WatchdogChannel* channel, void*) {

@@ -322,7 +322,10 @@ export class Socket extends EventEmitter {
       this.on('message', listener);
     }
     const signal = options.signal;
-    if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
+    if (
+      signal !== undefined &&
+      (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')
+    ) {
       throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
     }
     // The socket itself comes last: nothing after this throws, so a constructor that throws
