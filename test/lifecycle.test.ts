@@ -63,6 +63,42 @@ t.test('terminating a worker with rings open and requests in flight neither cras
   t.equal(threadCount(), threadsBefore, 'every ring thread joined');
 });
 
+t.test('terminating a worker while it is inside the addon does not abort the process', async (t) => {
+  // worker.terminate() stops JS mid-call: every Node-API call in the method running then fails,
+  // and the C++ exception node-addon-api makes of that cannot be rethrown into JS. Without
+  // NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS (binding.gyp) it threw again from its own catch
+  // handler and std::terminate aborted the whole process, most rounds. In a child, so an abort
+  // fails this test instead of killing tap.
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    (async () => {
+      for (let round = 0; round < 30; round++) {
+        const w = new Worker(\`
+          const { Ring, createSocket } = require(${JSON.stringify(LIB)});
+          const { parentPort } = require('node:worker_threads');
+          const datagrams = Array.from({ length: 64 }, () => Buffer.alloc(16));
+          const ring = new Ring({ entries: 8 });
+          const socket = createSocket({ type: 'udp4', backend: 'recvmmsg' });
+          socket.bind(0, '127.0.0.1', () => {
+            const to = { port: socket.address().port, address: '127.0.0.1' };
+            parentPort.postMessage('busy');
+            for (;;) {
+              try { socket.sendBatch(datagrams, to); ring.nop().catch(() => {}); socket.setTTL(9); } catch {}
+            }
+          });\`, { eval: true });
+        await new Promise((resolve) => w.once('message', resolve));
+        await new Promise((resolve) => setTimeout(resolve, round % 10));
+        await w.terminate();
+      }
+      console.log('survived');
+    })();
+  `;
+  const result = await run(process.execPath, ['-e', script], { timeoutMs: 60_000 });
+  t.equal(result.signal, null, `no abort: ${result.stderr.slice(-500)}`);
+  t.equal(result.code, 0);
+  t.equal(result.stdout.trim(), 'survived', '30 workers terminated mid-call');
+});
+
 t.test('a process exits promptly with rings open', async (t) => {
   const script = `
     const { Ring } = require(${JSON.stringify(LIB)});
