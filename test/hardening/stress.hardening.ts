@@ -6,7 +6,7 @@
 import path from 'node:path';
 import t from 'tap';
 
-import { ROOT, run } from './helpers';
+import { ROOT, run } from '../helpers';
 
 t.test('rings and sockets churned in cycles, on every backend, with a worker terminated mid-use', async (t) => {
   const fixture = path.join(ROOT, 'test', 'fixtures', 'stress.js');
