@@ -99,7 +99,8 @@ t.test("a ring thread held in the kernel raises 'stuck' while JS timers keep run
   t.equal(recovery.recovered, 'stuck');
   await held;
   clearInterval(timer);
-  t.ok(worstLag < 100, `JS timers ran on time throughout (worst lag ${worstLag.toFixed(1)} ms)`);
+  // Far below the 1500 ms hold either way; slower under test:asan.
+  t.ok(worstLag < 100 * SLOWDOWN, `JS timers ran on time throughout (worst lag ${worstLag.toFixed(1)} ms)`);
   await ring.nop();
 });
 
