@@ -2,7 +2,7 @@
 # npm run setup: everything a fresh Debian/Ubuntu clone needs, then the build.
 #  1. liburing-dev (>= 2.3) for the native addon, installed with apt-get when it is missing
 #     and this user may (root, or sudo without a password); otherwise the exact command to run.
-#     The test tools strace and socat come the same way.
+#     The test tools strace, socat and valgrind come the same way.
 #  2. npm dependencies (their install step builds the addon), then the TypeScript.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +18,12 @@ command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 have_liburing || packages+=(liburing-dev)
 command -v make >/dev/null 2>&1 || packages+=(make)
 command -v g++ >/dev/null 2>&1 || packages+=(g++)
-# Test tools: strace proves the JS thread never calls io_uring_enter; socat is a real UDP peer.
+# Test tools: strace proves the JS thread never calls io_uring_enter; socat is a real UDP peer;
+# valgrind runs the stress fixture under memcheck (npm run test:valgrind; test:hardening).
+# npm run test:asan needs g++'s libasan and libubsan, which come with g++.
 command -v strace >/dev/null 2>&1 || packages+=(strace)
 command -v socat >/dev/null 2>&1 || packages+=(socat)
+command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
