@@ -13,6 +13,9 @@
 #    would all look uninitialised. Addressability (invalid reads and writes) and leaks remain.
 #  - stress.js --valgrind: valgrind 3.19 stalls every thread while one waits in io_uring_enter,
 #    so rings poll without sleeping and sockets use the recvmmsg backend there (see stress.js).
+#  - --fair-sched=yes: valgrind runs one thread at a time; with its default lock a thread that
+#    polls without sleeping (those rings) can take the lock back at once, every time, and starve
+#    the JS thread for good. The fair scheduler hands it round in turn.
 # Output goes to URING_UDP_VALGRIND_OUT (default build-sanitize/valgrind/): memcheck's XML, the
 # stress run's output. Exit status: 0 clean, 1 a finding or the stress run failed, 2 valgrind
 # is not installed.
@@ -27,7 +30,7 @@ out="${URING_UDP_VALGRIND_OUT:-$root/build-sanitize/valgrind}"
 rm -rf "$out" && mkdir -p "$out"
 started=$SECONDS
 valgrind --tool=memcheck --xml=yes --xml-file="$out/memcheck.%p.xml" --log-file="$out/valgrind.%p.log" \
-  --child-silent-after-fork=yes --leak-check=full --show-leak-kinds=definite,indirect \
+  --fair-sched=yes --child-silent-after-fork=yes --leak-check=full --show-leak-kinds=definite,indirect \
   --errors-for-leak-kinds=definite,indirect --undef-value-errors=no --track-fds=yes --num-callers=40 \
   node --jitless --expose-gc test/fixtures/stress.js --valgrind --cycles 3 "$@" >"$out/stress.out" 2>"$out/stress.err"
 status=$?
