@@ -303,6 +303,38 @@ t.test('(b) terminating a worker mid-receive leaves no thread or descriptor in t
   t.equal(after.fds, before.fds, `descriptors back to ${before.fds} (sockets, rings, eventfds closed; changed: ${fdChange(before.kinds, after.kinds)})`);
 });
 
+t.test('(b) a worker terminated while it closes its ring and socket does not take the process down', async (t) => {
+  // close() asks the native side to keep the worker's loop alive (a threadsafe function ref);
+  // racing terminate(), that call fails, and the failure must not become a C++ exception
+  // nobody can catch (std::terminate: the whole process aborts, main thread included).
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const LIB = ${JSON.stringify(LIB)};
+    (async () => {
+      const started = Date.now();
+      for (let round = 0; round < 40; round++) {
+        const workers = Array.from({ length: 4 }, () => new Worker(\`
+          const { parentPort } = require('node:worker_threads');
+          const { Ring, createSocket } = require(\${JSON.stringify(LIB)});
+          const ring = new Ring({ entries: 8 });
+          ring.timeout(60000).catch(() => {});
+          const socket = createSocket('udp4');
+          socket.bind(0, '127.0.0.1', () => parentPort.postMessage('ready'));
+          parentPort.on('message', () => { parentPort.postMessage('closing'); ring.close(); socket.close(); });
+        \`, { eval: true }));
+        await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
+        await Promise.all(workers.map((w) => { const closing = new Promise((resolve) => w.once('message', resolve)); w.postMessage('close'); return closing; }));
+        await Promise.all(workers.map((w) => w.terminate()));
+      }
+      console.log('40 rounds in ' + (Date.now() - started) + ' ms');
+    })();`;
+  const result = await run(process.execPath, ['-e', script], { timeoutMs: 60_000 });
+  t.equal(result.timedOut, false, 'finished');
+  t.equal(result.signal, null, `no signal (${result.signal}): ${result.stderr.slice(-300)}`);
+  t.equal(result.code, 0, 'exit code 0');
+  t.match(result.stdout, /^40 rounds in \d+ ms/, `every round done: ${result.stdout.trim()}`);
+});
+
 // ---- (c) ------------------------------------------------------------------------------------
 
 t.test('(c) process.exit with multishot requests in flight exits promptly with its code', async (t) => {
