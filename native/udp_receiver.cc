@@ -83,7 +83,10 @@ void UdpReceiver::SetBackend(RecvBackend backend) {
 }
 
 int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
-  const unsigned cq_entries = std::max(1024u, config_.buffer_count * 2);
+  const bool tiny = config_.cq_entries != 0;
+  const unsigned cq_entries = tiny ? config_.cq_entries : std::max(1024u, config_.buffer_count * 2);
+  // The kernel wants at least as many CQ entries as SQ entries.
+  const unsigned sq_entries = tiny ? std::max(1u, std::min(64u, cq_entries / 2)) : 64;
   const unsigned flag_sets[] = {
       IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
       IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
@@ -91,11 +94,12 @@ int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
   };
   int result = -EINVAL;
   for (unsigned flags : flag_sets) {
+    if (tiny && flags != 0) continue;  // the reproducer's plain ring
     io_uring_params params;
     std::memset(&params, 0, sizeof(params));
     params.flags = flags | IORING_SETUP_CQSIZE;
     params.cq_entries = cq_entries;
-    result = io_uring_queue_init_params(64, &ring_, &params);
+    result = io_uring_queue_init_params(sq_entries, &ring_, &params);
     if (result != -EINVAL) break;
   }
   if (result < 0) {
@@ -159,7 +163,8 @@ void UdpReceiver::TeardownRing() {
 void UdpReceiver::ThreadMain() {
   observation_->tid.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
   observation_->wait_bound_ns.store(
-      static_cast<int64_t>(config_.max_wait_ms) * 1000000 + static_cast<int64_t>(config_.batch_delay_us) * 1000,
+      config_.busy_wait ? 0
+                        : static_cast<int64_t>(config_.max_wait_ms) * 1000000 + static_cast<int64_t>(config_.batch_delay_us) * 1000,
       std::memory_order_relaxed);
   std::string failed;
   int result = 0;
@@ -227,10 +232,13 @@ int UdpReceiver::EnterWait(unsigned wait_nr, uint64_t timeout_us) {
   __kernel_timespec ts = TimespecFromUs(timeout_us);
   io_uring_cqe* cqe = nullptr;
   observation_->enter_since_ns.store(MonotonicNs(), std::memory_order_release);
-  int result = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
+  // Busy mode (the reproducer) never sleeps in the kernel: it enters with GETEVENTS and
+  // returns at once, every time around the loop.
+  int result = config_.busy_wait ? io_uring_submit_and_get_events(&ring_)
+                                 : io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
   observation_->enter_since_ns.store(0, std::memory_order_release);
   counters_[kRecvEnters]++;
-  if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) overflow_flag_seen_++;
+  if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) counters_[kRecvOverflowFlagSeen]++;
   return result;
 }
 
@@ -715,7 +723,7 @@ void UdpReceiver::PublishStats() {
     o.cq_head.store(IO_URING_READ_ONCE(*ring_.cq.khead), std::memory_order_relaxed);
     o.cq_tail.store(IO_URING_READ_ONCE(*ring_.cq.ktail), std::memory_order_relaxed);
     o.cq_overflow.store(IO_URING_READ_ONCE(*ring_.cq.koverflow), std::memory_order_relaxed);
-    o.overflow_flag_seen.store(overflow_flag_seen_, std::memory_order_relaxed);
+    o.overflow_flag_seen.store(counters_[kRecvOverflowFlagSeen], std::memory_order_relaxed);
   }
   for (unsigned i = 0; i < kRecvStatCount; i++) {
     double value = static_cast<double>(counters_[i]);

@@ -49,6 +49,12 @@ struct RecvConfig {
   uint32_t max_wait_ms = 500;          // bound on one wait inside the kernel
   size_t max_pending_datagrams = 1 << 18;  // JS this far behind: stop receiving (the kernel drops)
   bool hybrid = false;  // multishot backend: JS reads sparse traffic itself (see MaybeHandOver)
+  // The reproducer's ring (src/repro.ts, variant 'recv'), never a user's: a CQ of this many
+  // entries (0: the default, sized to the buffer ring) set up plain, without the task-running
+  // flags, as in the kernel bug reports ...
+  uint32_t cq_entries = 0;
+  // ... and a receiver thread that polls the CQ without sleeping, entering with GETEVENTS.
+  bool busy_wait = false;
 };
 
 // One record per datagram, eight 32-bit words, read by JS from a Uint32Array.
@@ -82,6 +88,7 @@ enum RecvStatIndex : unsigned {
   kRecvTruncated,
   kRecvEnters,
   kRecvBatches,
+  kRecvOverflowFlagSeen,  // waits after which the kernel flagged a CQ overflow (IORING_SQ_CQ_OVERFLOW)
   kRecvStatCount
 };
 
@@ -186,7 +193,6 @@ class UdpReceiver {
   bool going_idle_ = false;  // hybrid: the receive was cancelled, waiting for its last CQE
   unsigned low_streak_ = 0;
   int64_t last_busy_ns_ = 0;
-  uint64_t overflow_flag_seen_ = 0;
   std::unique_ptr<RecvBatch> batch_;
   size_t arena_limit_ = 0;
   size_t last_arena_bytes_ = 0;

@@ -476,6 +476,14 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   config.batch_count = field("batchCount", 1, 65536);
   config.batch_delay_us = field("batchDelayUs", 0, 1000000);
   config.max_wait_ms = field("maxWaitMs", 1, 60000);
+  // The reproducer's tiny busy ring (RecvConfig); absent for every user socket.
+  if (!config_object.Get("cqEntries").IsUndefined()) {
+    config.cq_entries = field("cqEntries", 2, 4096);
+    if ((config.cq_entries & (config.cq_entries - 1)) != 0) throw Napi::RangeError::New(env, "cqEntries must be a power of two");
+  }
+  Napi::Value busy_value = config_object.Get("busyWait");
+  if (!busy_value.IsUndefined() && !busy_value.IsBoolean()) throw Napi::TypeError::New(env, "busyWait must be a boolean");
+  config.busy_wait = busy_value.IsBoolean() && busy_value.As<Napi::Boolean>().Value();
   Napi::Value hybrid_value = config_object.Get("hybrid");
   config.hybrid = hybrid_value.IsBoolean() && hybrid_value.As<Napi::Boolean>().Value();
   if (config.hybrid) {

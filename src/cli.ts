@@ -14,7 +14,7 @@ Commands:
   probe [--json]    what this kernel's io_uring supports and which known bugs affect it
   doctor [--json]   a readable report: the probe, a short check of this package's ring, and a
                     few seconds of each hang reproducer on this kernel
-  repro [--scenario overflow-flush-lock|sqpoll-iowq-max-workers] [--variant poll|nop]
+  repro [--scenario overflow-flush-lock|sqpoll-iowq-max-workers] [--variant poll|recv|nop]
         [--duration SECONDS] [--stuck-ms MS] [--json] [--out FILE]
                     try to make this kernel hang in a known io_uring bug; the watchdog is the
                     detector. Exit 3: hung (report written first), 0: no hang, 2: cannot run
@@ -201,7 +201,7 @@ async function cmdRepro(args: string[]): Promise<number> {
   if (!Number.isInteger(stuckMs) || stuckMs < 50) throw new UsageError(`--stuck-ms must be an integer >= 50, got ${values['stuck-ms']}`);
   const result = await reproduce({
     scenario: values.scenario as 'overflow-flush-lock',
-    variant: values.variant as 'poll',
+    variant: values.variant as import('./repro').Variant,
     durationMs: Math.round(seconds * 1000),
     stuckMs,
   });
@@ -237,7 +237,7 @@ export function formatRepro(result: import('./repro').ReproResult): string {
     lines.push(`No hang in ${(e.durationMs / 1000).toFixed(1)} s.`);
   }
   lines.push(
-    `Trigger exercised: overflow seen ${e.overflowFlagSeen} times (IORING_SQ_CQ_OVERFLOW), kernel overflow counter ${e.cqOverflows}, ` +
+    `Trigger exercised: overflow seen ${e.overflowFlagSeen} times (IORING_SQ_CQ_OVERFLOW), kernel overflow counter ${e.cqOverflows ?? 'not read'}, ` +
       `${e.enters} enters, ${e.rearms} re-arms, ${e.completed} completions` +
       (e.datagramsSent ? `, ${e.datagramsSent} datagrams sent` : '') +
       (e.registers ? `, ${e.registers} IOWQ_MAX_WORKERS registrations` : ''),

@@ -64,6 +64,9 @@ export interface NativeRecvConfig {
   stuckMs?: number;
   starvedMs?: number;
   hybrid?: boolean;
+  /** The reproducer's ring only (src/repro.ts). */
+  cqEntries?: number;
+  busyWait?: boolean;
 }
 
 export interface NativeUdp {

@@ -7,18 +7,22 @@ import { Worker } from 'node:worker_threads';
 import { assessKernel, type BugVerdict } from './bugs';
 import { readKernelIdentity } from './kernel';
 import { Ring } from './ring';
-import { createSocket, type Socket } from './udp';
+import { createSocket, kReproRing, type Socket } from './udp';
 import * as v from './validate';
 import type { Stall } from './watchdog';
 
 export type Scenario = 'overflow-flush-lock' | 'sqpoll-iowq-max-workers';
 export const SCENARIOS: readonly Scenario[] = ['overflow-flush-lock', 'sqpoll-iowq-max-workers'];
-export type Variant = 'poll' | 'nop';
-export const VARIANTS: readonly Variant[] = ['poll', 'nop'];
+export type Variant = 'poll' | 'recv' | 'nop';
+export const VARIANTS: readonly Variant[] = ['poll', 'recv', 'nop'];
 
 export interface ReproOptions {
   scenario?: Scenario;
-  /** overflow-flush-lock only: what floods the tiny CQ. Default 'poll'. */
+  /**
+   * overflow-flush-lock only: what floods the tiny CQ. 'poll' (default): multishot polls on a
+   * flooded UDP socket, on a Ring. 'recv': a flooded uring-udp socket whose own receiver ring
+   * is the tiny one (multishot recvmsg with a buffer ring). 'nop': NOPs, no socket.
+   */
   variant?: Variant;
   /** How long to keep the trigger going when nothing hangs. Default 10000. */
   durationMs?: number;
@@ -32,12 +36,15 @@ export interface ReproEvidence {
   durationMs: number;
   /** Times the ring thread saw IORING_SQ_CQ_OVERFLOW: the overflow list was non-empty. */
   overflowFlagSeen: number;
-  /** The kernel's own CQ overflow counter (stays 0 on 6.1, which defers instead of dropping). */
-  cqOverflows: number;
+  /**
+   * The kernel's own CQ overflow counter (stays 0 on 6.1, which defers instead of dropping);
+   * null for the 'recv' variant, whose socket does not expose it.
+   */
+  cqOverflows: number | null;
   enters: number;
   rearms: number;
   completed: number;
-  /** Datagrams the flood sent (poll variant). */
+  /** Datagrams the flood sent (poll and recv variants). */
   datagramsSent: number;
   /** IORING_REGISTER_IOWQ_MAX_WORKERS calls (sqpoll scenario). */
   registers: number;
@@ -87,13 +94,16 @@ export async function reproduce(options: ReproOptions = {}): Promise<ReproResult
   };
   const base = { scenario, variant: scenario === 'overflow-flush-lock' ? variant : null, kernel, evidence };
 
-  let ring: Ring;
+  // What the watchdog watches: a Ring, or (variant 'recv') a socket's own receiver ring.
+  let subject: Subject;
   try {
-    ring =
+    subject =
       scenario === 'overflow-flush-lock'
-        ? // A plain ring, as in the reports: no DEFER_TASKRUN/COOP_TASKRUN, busy-polling the CQ.
-          new Ring({ entries: 4, cqEntries: 8, wait: 'busy', singleIssuer: false, deferTaskrun: false, coopTaskrun: false, watchdog: { stuckMs } })
-        : new Ring({ entries: 8, sqpoll: true, sqThreadIdle: 1000, watchdog: { stuckMs } });
+        ? variant === 'recv'
+          ? await reproSocket(stuckMs)
+          : // A plain ring, as in the reports: no DEFER_TASKRUN/COOP_TASKRUN, busy-polling the CQ.
+            ringSubject(new Ring({ entries: 4, cqEntries: 8, wait: 'busy', singleIssuer: false, deferTaskrun: false, coopTaskrun: false, watchdog: { stuckMs } }))
+        : ringSubject(new Ring({ entries: 8, sqpoll: true, sqThreadIdle: 1000, watchdog: { stuckMs } }));
   } catch (error) {
     return { ...base, outcome: 'cannot-run', reason: (error as Error).message };
   }
@@ -102,7 +112,7 @@ export async function reproduce(options: ReproOptions = {}): Promise<ReproResult
   let stopped = false;
   let hang: Stall | undefined;
   const hung = new Promise<void>((resolve) =>
-    ring.on('stall', (stall: Stall) => {
+    subject.onStall((stall: Stall) => {
       if (stall.kind !== 'stuck') return;
       hang = stall;
       stopped = true;
@@ -110,27 +120,33 @@ export async function reproduce(options: ReproOptions = {}): Promise<ReproResult
     }),
   );
   const snapshot = () => {
-    const stats = ring.stats;
+    Object.assign(evidence, subject.stats());
     evidence.durationMs = Math.round(performance.now() - started);
-    evidence.overflowFlagSeen = stats.overflowFlagSeen;
-    evidence.cqOverflows = stats.cqOverflows;
-    evidence.enters = stats.enters;
-    evidence.rearms = stats.rearms;
-    evidence.completed = stats.completed;
   };
 
   let cleanup: () => Promise<void> = async () => {};
   let trigger: Promise<void>;
   try {
-    if (scenario === 'sqpoll-iowq-max-workers') trigger = sqpollTrigger(ring, () => stopped, evidence);
-    else if (variant === 'nop') trigger = nopTrigger(ring, () => stopped);
+    if (subject.ring && scenario === 'sqpoll-iowq-max-workers') trigger = sqpollTrigger(subject.ring, () => stopped, evidence);
+    else if (subject.ring && variant === 'nop') trigger = nopTrigger(subject.ring, () => stopped);
     else {
-      const flood = await pollTrigger(ring, polls, evidence);
-      cleanup = flood.stop;
-      trigger = flood.running(() => stopped);
+      // poll: many multishot polls on a socket drained by its own io_uring-free thread;
+      // recv: the socket's receiver ring is the subject itself.
+      const target = subject.socket ?? (await drainedSocket());
+      const handles = subject.ring ? Array.from({ length: polls }, () => subject.ring!.poll(target.fd, 'readable')) : [];
+      for (const handle of handles) handle.on('error', () => {});
+      const flood = startFlood(target.address().port, evidence);
+      cleanup = async () => {
+        await flood.stop();
+        await Promise.all(handles.map((h) => h.cancel().catch(() => {})));
+        if (target !== subject.socket) await new Promise<void>((resolve) => target.close(() => resolve()));
+      };
+      trigger = (async () => {
+        while (!stopped) await new Promise((resolve) => setTimeout(resolve, 50));
+      })();
     }
   } catch (error) {
-    await ring.close();
+    await subject.close();
     return { ...base, outcome: 'cannot-run', reason: (error as Error).message };
   }
 
@@ -146,8 +162,74 @@ export async function reproduce(options: ReproOptions = {}): Promise<ReproResult
     return { ...base, outcome: 'hang', timeToHangMs: Math.round(performance.now() - started - hang.ageMs), stall: hang };
   }
   await cleanup();
-  await ring.close();
+  await subject.close();
   return { ...base, outcome: 'no-hang' };
+}
+
+/** The reproducer's view of what it drives: stall events, the trigger's evidence, close. */
+interface Subject {
+  ring?: Ring;
+  socket?: Socket;
+  onStall(listener: (stall: Stall) => void): void;
+  stats(): Pick<ReproEvidence, 'overflowFlagSeen' | 'cqOverflows' | 'enters' | 'rearms' | 'completed'>;
+  close(): Promise<void>;
+}
+
+function ringSubject(ring: Ring): Subject {
+  return {
+    ring,
+    onStall: (listener) => ring.on('stall', listener),
+    stats: () => {
+      const s = ring.stats;
+      return { overflowFlagSeen: s.overflowFlagSeen, cqOverflows: s.cqOverflows, enters: s.enters, rearms: s.rearms, completed: s.completed };
+    },
+    close: () => ring.close(),
+  };
+}
+
+/**
+ * Variant 'recv': a socket received through multishot recvmsg with a buffer ring, on a plain
+ * ring with an 8-entry CQ that its receiver thread busy-polls (the internal kReproRing
+ * option). Every datagram is a CQE: the flood overflows the CQ, 6.1 ends the multishot
+ * request whose CQE it could not post, and the receiver re-arms it, as the poll variant does.
+ */
+async function reproSocket(stuckMs: number): Promise<Subject> {
+  const socket = createSocket({
+    type: 'udp4',
+    backend: 'recvmsg-multishot',
+    hybrid: false,
+    bufferCount: 64,
+    maxDatagramSize: 64,
+    batch: { count: 1, delayUs: 0 },
+    watchdog: { stuckMs },
+    [kReproRing]: { cqEntries: 8, busyWait: true },
+  } as Parameters<typeof createSocket>[0]);
+  socket.onBatch(() => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  // A forced backend that cannot run errors right after bind (an old kernel, no io_uring).
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    setTimeout(() => {
+      socket.off('error', reject);
+      resolve();
+    }, 50);
+  });
+  socket.on('error', () => {});
+  return {
+    socket,
+    onStall: (listener) => socket.on('stall', listener),
+    stats: () => {
+      const s = socket.stats;
+      return { overflowFlagSeen: s.overflowFlagSeen, cqOverflows: null, enters: s.enters, rearms: s.rearms, completed: s.datagrams };
+    },
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
 }
 
 /** Keeps the CQ overflowing with NOPs: many more in flight than the 8-entry CQ holds. */
@@ -175,26 +257,24 @@ function compiledEntry(): string {
   return fs.existsSync(beside) ? beside : path.join(__dirname, '..', 'lib', 'index.js');
 }
 
-/**
- * Many multishot polls armed on a UDP socket flooded from a worker thread. The socket is
- * drained by its own (io_uring-free) receiver thread so readiness keeps firing; each datagram
- * wakes every poll, the 8-entry CQ overflows, 6.1 ends the polls whose CQE it could not post,
- * and the ring thread re-arms them: the overflow list keeps filling while it busy-polls.
- */
-async function pollTrigger(
-  ring: Ring,
-  polls: number,
-  evidence: ReproEvidence,
-): Promise<{ running: (stop: () => boolean) => Promise<void>; stop: () => Promise<void> }> {
+/** The poll variant's target: a UDP socket drained by its own (io_uring-free) receiver thread, so readiness keeps firing. */
+async function drainedSocket(): Promise<Socket> {
   const target: Socket = createSocket({ type: 'udp4', backend: 'recvmmsg' });
   target.onBatch(() => {});
   await new Promise<void>((resolve, reject) => {
     target.once('error', reject);
     target.bind(0, '127.0.0.1', () => resolve());
   });
-  const port = target.address().port;
-  const handles = Array.from({ length: polls }, () => ring.poll(target.fd, 'readable'));
-  for (const handle of handles) handle.on('error', () => {});
+  return target;
+}
+
+/**
+ * Floods 127.0.0.1:port from a worker thread (sendmmsg, 64 datagrams at a time). Each datagram
+ * wakes every poll armed on the target (or is one recvmsg CQE): the 8-entry CQ overflows, 6.1
+ * ends the multishot requests whose CQE it could not post, and the ring thread re-arms them:
+ * the overflow list keeps filling while it busy-polls.
+ */
+function startFlood(port: number, evidence: ReproEvidence): { stop: () => Promise<void> } {
   const flood = new Worker(
     `
     const { parentPort, workerData } = require('node:worker_threads');
@@ -228,11 +308,6 @@ async function pollTrigger(
     flood.postMessage('stop');
     await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
     await flood.terminate();
-    await Promise.all(handles.map((h) => h.cancel().catch(() => {})));
-    await new Promise<void>((resolve) => target.close(() => resolve()));
   };
-  const running = async (shouldStop: () => boolean) => {
-    while (!shouldStop()) await new Promise((resolve) => setTimeout(resolve, 50));
-  };
-  return { running, stop };
+  return { stop };
 }

@@ -91,8 +91,33 @@ export interface SocketStats {
   batches: number;
   /** recvmmsg calls the JS thread made itself (hybrid sockets, sparse traffic). */
   directReads: number;
+  /**
+   * Waits after which the kernel flagged a CQ overflow (IORING_SQ_CQ_OVERFLOW): completions
+   * outran the receiver thread. The precondition of the 6.1.113–115 hang (docs/kernel-bugs.md).
+   */
+  overflowFlagSeen: number;
 }
-const STAT_NAMES: Array<Exclude<keyof SocketStats, 'directReads'>> = ['datagrams', 'bytes', 'kernelDrops', 'enobufs', 'rearms', 'truncated', 'enters', 'batches'];
+const STAT_NAMES: Array<Exclude<keyof SocketStats, 'directReads'>> = [
+  'datagrams',
+  'bytes',
+  'kernelDrops',
+  'enobufs',
+  'rearms',
+  'truncated',
+  'enters',
+  'batches',
+  'overflowFlagSeen',
+];
+
+/**
+ * Internal, for src/repro.ts only: an option under this symbol gives the socket's receiver the
+ * reproducer's ring (a CQ of `cqEntries`, set up plain, busy-polled). Not part of the API.
+ */
+export const kReproRing: unique symbol = Symbol('uring-udp repro ring');
+export interface ReproRing {
+  cqEntries: number;
+  busyWait: boolean;
+}
 // The JS thread's direct reads (hybrid sockets): datagrams, bytes, truncated, reads, kernel drops.
 const DIRECT_STAT_COUNT = 4;
 
@@ -266,7 +291,14 @@ export class Socket extends EventEmitter {
   readonly #hybrid: boolean;
   readonly #directStats = new Float64Array(DIRECT_STAT_COUNT + 1);
   #batchesDelivered = 0;
-  readonly #recvConfig: { backend: Backend | 'auto'; maxDatagramSize: number; bufferCount: number; batchCount: number; batchDelayUs: number };
+  readonly #recvConfig: {
+    backend: Backend | 'auto';
+    maxDatagramSize: number;
+    bufferCount: number;
+    batchCount: number;
+    batchDelayUs: number;
+    repro?: ReproRing;
+  };
   #bindState = BindState.Unbound;
   #connectState = ConnectState.None;
   #closed = false;
@@ -316,6 +348,7 @@ export class Socket extends EventEmitter {
       bufferCount,
       batchCount: batch.count === undefined ? 256 : v.integer(batch.count, 'batch.count', 1, 65536),
       batchDelayUs: batch.delayUs === undefined ? 1000 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
+      repro: (options as { [kReproRing]?: ReproRing })[kReproRing],
     };
     if (listener !== undefined && listener !== null) {
       if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
@@ -476,6 +509,7 @@ export class Socket extends EventEmitter {
         stuckMs: this.#watch ? (this.#watch.stuckMs ?? 0) : 0,
         starvedMs: this.#watch ? (this.#watch.starvedMs ?? 0) : 0,
         hybrid: this.#hybrid,
+        ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
       },
       this.#stats,
       this.#directStats,

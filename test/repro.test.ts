@@ -10,13 +10,21 @@ import { CLI, run } from './helpers';
 const upstream = readKernelIdentity().upstream;
 const fixedKernel = upstream !== null && compareVersions(upstream, parseVersion('6.10.0')!) >= 0;
 
-for (const variant of ['poll', 'nop'] as const) {
+for (const variant of ['poll', 'recv', 'nop'] as const) {
   t.test(`overflow-flush-lock (${variant}) exercises the CQ overflow`, async (t) => {
     const result = await reproduce({ scenario: 'overflow-flush-lock', variant, durationMs: 1500 });
     t.equal(result.scenario, 'overflow-flush-lock');
     t.ok(result.evidence.overflowFlagSeen > 0, `overflow list seen non-empty ${result.evidence.overflowFlagSeen} times`);
     t.ok(result.evidence.enters > 100, `${result.evidence.enters} enters`);
-    if (variant === 'poll') t.ok(result.evidence.datagramsSent > 0 && result.evidence.rearms > 0, 'the flood ran and polls were re-armed');
+    if (variant !== 'nop') {
+      t.ok(result.evidence.datagramsSent > 0, `the flood ran: ${result.evidence.datagramsSent} datagrams sent`);
+      // poll: the polls the kernel ended were re-armed; recv: the multishot recvmsg was.
+      t.ok(result.evidence.rearms > 0, `${result.evidence.rearms} re-arms`);
+    }
+    if (variant === 'recv') {
+      t.ok(result.evidence.completed > 0, `the socket's receiver reaped ${result.evidence.completed} datagrams`);
+      t.equal(result.evidence.cqOverflows, null, "the socket's kernel overflow counter is not read");
+    }
     t.type(result.kernel.verdict, 'string', `verdict ${result.kernel.verdict}`);
     if (fixedKernel) t.equal(result.outcome, 'no-hang', 'no stall on a fixed kernel');
   });
