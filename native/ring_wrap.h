@@ -56,6 +56,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   std::shared_ptr<RingShared> shared_;
   std::shared_ptr<ThreadObservation> observation_;
   std::shared_ptr<DeadlineTable> deadlines_;
+  size_t external_bytes_ = 0;  // reported to V8 with napi_adjust_external_memory
   std::shared_ptr<Watched> watched_;
   Napi::Reference<Napi::Float64Array> stats_ref_;
   napi_env env_ = nullptr;
