@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -137,6 +138,8 @@ int RingCore::Setup(std::string* failed_syscall) {
 }
 
 void RingCore::ThreadMain() {
+  // Named for ps -L, gdb and /proc/PID/task/TID/comm (the benchmark finds the watchdog by it).
+  pthread_setname_np(pthread_self(), "uring-ring");
   observation_->tid.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
   observation_->wait_bound_ns.store(config_.busy_wait ? 0
                                                       : static_cast<int64_t>(config_.max_wait_ms) * 1000000 +

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -161,6 +162,8 @@ void UdpReceiver::TeardownRing() {
 }
 
 void UdpReceiver::ThreadMain() {
+  // Named for ps -L, gdb and /proc/PID/task/TID/comm (the benchmark finds the watchdog by it).
+  pthread_setname_np(pthread_self(), "uring-recv");
   observation_->tid.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
   observation_->wait_bound_ns.store(
       config_.busy_wait ? 0
