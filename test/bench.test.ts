@@ -35,6 +35,11 @@ t.test('uring-udp bench --quick --json', { timeout: 240_000 }, async (t) => {
     t.ok(row.p50Us > 0 && row.p50Us <= row.p99Us && row.p99Us <= row.p999Us, `${row.driver}: percentiles ordered`);
   }
   t.same(new Set(json.watchdog.map((r: { watchdog: string }) => r.watchdog)), new Set(['on', 'off']), 'watchdog on and off');
+  for (const row of json.watchdog as Array<{ driver: string; watchdog: string; watchdogCpuPerDatagramUs: number }>) {
+    // The watchdog thread is found by its name and timed; with the watchdog off it never starts.
+    if (row.watchdog === 'on') t.ok(row.watchdogCpuPerDatagramUs > 0, `${row.driver}: the watchdog thread's CPU measured (${row.watchdogCpuPerDatagramUs} us/datagram)`);
+    else t.equal(row.watchdogCpuPerDatagramUs, 0, `${row.driver}: no watchdog thread with the watchdog off`);
+  }
   t.ok(fs.existsSync(path.join(out, 'latest-quick.json')), 'JSON results written');
   const svg = fs.readFileSync(path.join(out, 'quick-flood.svg'), 'utf8');
   t.match(svg, /^<svg/, 'an SVG chart');

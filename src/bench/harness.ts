@@ -24,6 +24,8 @@ export interface BenchOptions {
   inflight?: number[];
   /** Skip the watchdog on/off scenario. */
   skipWatchdog?: boolean;
+  /** Watchdog off/on pairs per receiver (default: 1 quick, 5 full). */
+  watchdogRounds?: number;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -38,6 +40,8 @@ export interface FloodRow {
   lossPct: number;
   cpuPerDatagramUs: number;
   maxRssKb: number;
+  /** uring-udp receivers: the watchdog thread's CPU time in the window (0 when off). */
+  watchdogCpuUs?: number;
   kernelDrops?: number;
   batches?: number;
   backend?: string;
@@ -56,8 +60,13 @@ export interface EchoRow {
 export interface WatchdogRow {
   driver: 'uring-batch' | 'uring-message';
   watchdog: 'on' | 'off';
+  round: number;
+  offered: number;
   deliveredPerSec: number;
+  lossPct: number;
   cpuPerDatagramUs: number;
+  /** The watchdog thread's own CPU time per datagram (0 when off), from its schedstat. */
+  watchdogCpuPerDatagramUs: number;
 }
 
 export interface BenchResults {
@@ -73,6 +82,8 @@ export interface BenchResults {
 }
 
 const PACKAGE_ROOT = path.join(__dirname, '..', '..');
+/** Offered rate of the watchdog on/off runs: below what either uring-udp receiver takes whole. */
+const WATCHDOG_RATE = 200_000;
 
 /** Builds the C peers (bench/c/build.sh) into bench/build; returns the directory. */
 export function buildPeers(): string {
@@ -167,6 +178,7 @@ async function floodRun(driver: Receiver, size: number, rate: number, seconds: n
       cpuPerDatagramUs: delivered > 0 ? cpuUs / delivered : 0,
       maxRssKb: num(got.maxRssKb),
     };
+    if (got.watchdogCpuUs !== undefined) row.watchdogCpuUs = num(got.watchdogCpuUs);
     if (got.kernelDrops !== undefined) row.kernelDrops = num(got.kernelDrops);
     if (got.batches !== undefined) row.batches = num(got.batches);
     if (typeof got.backend === 'string') row.backend = got.backend;
@@ -265,16 +277,28 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     }
   }
   if (!options.skipWatchdog) {
-    // Watchdog overhead: the same flood at the sender's maximum with the watchdog off and on,
-    // alternated to spread drift, best of each.
+    // Watchdog overhead: the same flood with the watchdog off and on, alternated round by round
+    // to spread drift; the report compares medians. A fixed rate every driver receives whole
+    // (no loss), so both sides handle the same datagrams and CPU per datagram compares like
+    // with like; the watchdog thread's own CPU time is measured directly as well.
+    const rounds = options.watchdogRounds ?? (quick ? 1 : 5);
     for (const driver of ['uring-batch', 'uring-message'] as const) {
-      for (const round of quick ? [0] : [0, 1]) {
-        for (const watchdog of ['off', 'on'] as const) {
+      for (let round = 0; round < rounds; round++) {
+        for (const watchdog of (round % 2 ? ['on', 'off'] : ['off', 'on']) as Array<'on' | 'off'>) {
           jobs.push({
             label: `watchdog ${watchdog} ${driver} #${round + 1}`,
             run: async () => {
-              const row = await floodRun(driver, 64, 0, seconds, peers, watchdog === 'on');
-              results.watchdog.push({ driver, watchdog, deliveredPerSec: row.deliveredPerSec, cpuPerDatagramUs: row.cpuPerDatagramUs });
+              const row = await floodRun(driver, 64, WATCHDOG_RATE, seconds, peers, watchdog === 'on');
+              results.watchdog.push({
+                driver,
+                watchdog,
+                round: round + 1,
+                offered: WATCHDOG_RATE,
+                deliveredPerSec: row.deliveredPerSec,
+                lossPct: row.lossPct,
+                cpuPerDatagramUs: row.cpuPerDatagramUs,
+                watchdogCpuPerDatagramUs: row.delivered > 0 ? (row.watchdogCpuUs ?? 0) / row.delivered : 0,
+              });
             },
           });
         }

@@ -1,6 +1,7 @@
 // The line protocol every benchmark peer process speaks (the C ones in bench/c too): print
 // {"ready":true,"port":P} once listening, then on stdin 'start' begins the measured window
 // and 'stop' ends it, prints one JSON result line and exits.
+import fs from 'node:fs';
 import readline from 'node:readline';
 
 export function serve(port: number, onStart: () => void, onStop: () => object): void {
@@ -33,4 +34,30 @@ export function cpuMicros(): number {
 /** User CPU time of the whole process, in microseconds. */
 export function userMicros(): number {
   return process.cpuUsage().user;
+}
+
+/**
+ * CPU time of this process's threads named `name` (native threads name themselves: the
+ * watchdog is 'uring-watchdog'), in microseconds, from /proc/self/task/TID/schedstat
+ * (nanoseconds on CPU; finer than the 10 ms ticks of /proc/.../stat). 0 when none runs.
+ * A thread that exited since the last call takes its time with it: callers compare two
+ * readings of a thread that lives across both.
+ */
+export function threadCpuMicros(name: string): number {
+  let ns = 0;
+  let tasks: string[] = [];
+  try {
+    tasks = fs.readdirSync('/proc/self/task');
+  } catch {
+    return 0;
+  }
+  for (const tid of tasks) {
+    try {
+      if (fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== name) continue;
+      ns += Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return ns / 1000;
 }

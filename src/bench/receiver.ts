@@ -3,7 +3,7 @@
 import dgram from 'node:dgram';
 
 import { createSocket } from '../udp';
-import { argument, cpuMicros, serve, userMicros } from './protocol';
+import { argument, cpuMicros, serve, threadCpuMicros, userMicros } from './protocol';
 
 const driver = argument('driver', 'dgram');
 const family = argument('family', '4') === '6' ? 6 : 4;
@@ -24,6 +24,7 @@ let bytes = 0;
 let cpuStart = 0;
 let userStart = 0;
 let timeStart = 0;
+let watchdogStart = 0;
 
 function report(extra: object = {}) {
   const cpu = cpuMicros() - cpuStart;
@@ -33,6 +34,8 @@ function report(extra: object = {}) {
     cpuUs: cpu,
     cpuUserUs: userMicros() - userStart,
     seconds: (performance.now() - timeStart) / 1000,
+    // The watchdog thread's own share of cpuUs (0 with the watchdog off).
+    watchdogCpuUs: threadCpuMicros('uring-watchdog') - watchdogStart,
     maxRssKb: process.resourceUsage().maxRSS,
     ...extra,
   };
@@ -43,6 +46,7 @@ function start() {
   bytes = 0;
   cpuStart = cpuMicros();
   userStart = userMicros();
+  watchdogStart = threadCpuMicros('uring-watchdog');
   timeStart = performance.now();
 }
 

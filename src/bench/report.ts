@@ -53,16 +53,30 @@ export function targets(results: BenchResults): Target[] {
     }
   }
   for (const driver of ['uring-batch', 'uring-message'] as const) {
-    const best = (w: 'on' | 'off') =>
-      Math.min(...results.watchdog.filter((r) => r.driver === driver && r.watchdog === w).map((r) => r.cpuPerDatagramUs));
-    const on = best('on');
-    const off = best('off');
+    const rows = (w: 'on' | 'off') => results.watchdog.filter((r) => r.driver === driver && r.watchdog === w);
+    const on = median(rows('on').map((r) => r.cpuPerDatagramUs));
+    const off = median(rows('off').map((r) => r.cpuPerDatagramUs));
+    const thread = median(rows('on').map((r) => r.watchdogCpuPerDatagramUs));
     if (Number.isFinite(on) && Number.isFinite(off) && off > 0) {
       const rise = (on / off - 1) * 100;
-      out.push({ name: `watchdog on vs off, ${driver}`, goal: 'CPU/datagram rises <= 2 %', measured: `${rise >= 0 ? '+' : ''}${fmt(rise, 1)} %`, met: rise <= 2 });
+      const share = (thread / off) * 100;
+      out.push({
+        name: `watchdog on vs off, ${driver} (median of ${rows('on').length})`,
+        goal: 'CPU/datagram rises <= 2 %',
+        measured: `${rise >= 0 ? '+' : ''}${fmt(rise, 1)} % (the watchdog thread itself: ${fmt(share, 2)} %)`,
+        met: rise <= 2,
+      });
     }
   }
   return out;
+}
+
+/** Median of a list (NaN when empty). */
+export function median(values: number[]): number {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 export function formatResults(results: BenchResults): string {
@@ -110,8 +124,22 @@ export function formatResults(results: BenchResults): string {
     lines.push('', 'Echo (C client; round-trip time)', echo.toString());
   }
   if (results.watchdog.length) {
-    const wd = new Table({ head: ['receiver', 'watchdog', 'delivered/s', 'CPU/datagram'], style: { head: [], border: [], compact: true } });
-    for (const row of results.watchdog) wd.push([row.driver, row.watchdog, fmt(row.deliveredPerSec), `${fmt(row.cpuPerDatagramUs, 3)} us`]);
+    const wd = new Table({
+      head: ['receiver', 'round', 'watchdog', 'offered/s', 'delivered/s', 'loss', 'CPU/datagram', 'watchdog thread'],
+      style: { head: [], border: [], compact: true },
+    });
+    for (const row of results.watchdog) {
+      wd.push([
+        row.driver,
+        row.round,
+        row.watchdog,
+        fmt(row.offered),
+        fmt(row.deliveredPerSec),
+        `${fmt(row.lossPct, 2)} %`,
+        `${fmt(row.cpuPerDatagramUs, 3)} us`,
+        row.watchdog === 'on' ? `${fmt(row.watchdogCpuPerDatagramUs * 1000, 2)} ns` : '-',
+      ]);
+    }
     lines.push('', 'Watchdog overhead (64 B flood at the sender maximum)', wd.toString());
   }
   const t = targets(results);
