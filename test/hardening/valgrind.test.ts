@@ -9,7 +9,7 @@ import { ROOT, SANITIZED, run, which, withoutSanitizerBuild } from '../helpers';
 const skip = !which('valgrind')
   ? 'valgrind is not installed (npm run setup installs it)'
   : SANITIZED
-    ? 'under npm run test:asan: valgrind cannot run a process with ASan preloaded (both replace malloc); npm run test:hardening runs it'
+    ? 'under npm run test:asan: valgrind cannot run a process with ASan preloaded (both replace malloc); npm test runs it'
     : false;
 
 t.test('the stress run under valgrind memcheck: nothing invalid, leaked or left open by the addon', { skip, timeout: 300_000 }, async (t) => {
