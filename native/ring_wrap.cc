@@ -327,6 +327,7 @@ Napi::Value RingWrap::Watch(const Napi::CallbackInfo& info) {
   slot.poll_events.store(ArgUint32(info, 6, "pollEvents"), std::memory_order_relaxed);
   // Release: the watchdog reads the fields above only after it sees the id.
   slot.id.store(ArgUint32(info, 1, "id"), std::memory_order_release);
+  if (timeout_ms > 0 || progress_ms > 0) Watchdog::Instance().DeadlineArmed();
   return info.Env().Undefined();
 }
 

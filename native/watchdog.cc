@@ -217,27 +217,44 @@ void Watchdog::Run() {
   // Named for ps -L, gdb and /proc/PID/task/TID/comm (the benchmark finds the watchdog by it).
   pthread_setname_np(pthread_self(), "uring-watchdog");
   std::vector<std::shared_ptr<Watched>> snapshot;
+  bool fine = true;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait_for(lock, std::chrono::nanoseconds(interval_ns_.load()), [this] { return stop_; });
+      const int64_t interval = interval_ns_.load();
+      fine_ticks_.store(fine, std::memory_order_relaxed);
+      wake_.wait_for(lock, std::chrono::nanoseconds(fine ? interval : std::max(interval, kSampleNs)),
+                     [this] { return stop_ || deadline_armed_; });
       if (stop_) return;
+      deadline_armed_ = false;
       snapshot = watched_;
     }
     const int64_t now = MonotonicNs();
-    for (const std::shared_ptr<Watched>& watched : snapshot) Check(*watched, now);
+    fine = false;
+    for (const std::shared_ptr<Watched>& watched : snapshot) fine = Check(*watched, now) || fine;
     snapshot.clear();
   }
 }
 
-void Watchdog::Check(Watched& watched, int64_t now) {
-  if (!watched.observation->running.load(std::memory_order_acquire)) return;
+void Watchdog::DeadlineArmed() {
+  if (fine_ticks_.load(std::memory_order_relaxed)) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    deadline_armed_ = true;
+    fine_ticks_.store(true, std::memory_order_relaxed);
+  }
+  wake_.notify_all();
+}
+
+bool Watchdog::Check(Watched& watched, int64_t now) {
+  if (!watched.observation->running.load(std::memory_order_acquire)) return false;
   const bool sample = now >= watched.next_proc_sample_ns;
   if (sample) watched.next_proc_sample_ns = now + kSampleNs;
   CheckThread(watched, now, sample);
-  if (watched.deadlines) CheckDeadlines(watched, now, sample);
+  const bool timed = watched.deadlines ? CheckDeadlines(watched, now, sample) : false;
   if (sample) CheckReceiver(watched, now);
   CheckOverflow(watched, now);
+  return timed;
 }
 
 void Watchdog::CheckThread(Watched& watched, int64_t now, bool sample) {
@@ -275,7 +292,8 @@ void Watchdog::CheckThread(Watched& watched, int64_t now, bool sample) {
   }
 }
 
-void Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
+bool Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
+  bool timed = false;
   DeadlineTable& table = *watched.deadlines;
   const int64_t starved_ns = watched.thresholds.starved_ns.load(std::memory_order_relaxed);
   for (unsigned i = 0; i < kDeadlineSlots; i++) {
@@ -299,6 +317,7 @@ void Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
     const int64_t progress = slot.progress_ns.load(std::memory_order_relaxed);
     const int64_t last_cqe = slot.last_cqe_ns.load(std::memory_order_relaxed);
     const int64_t last_activity = std::max(submitted, last_cqe);
+    if (deadline != 0 || progress != 0) timed = true;
     const bool overdue = (deadline != 0 && now > deadline) || (progress != 0 && now - last_activity > progress);
     if (overdue && watched.deadline_active[i] != id) {
       watched.deadline_active[i] = id;
@@ -342,6 +361,7 @@ void Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
       watched.channel->Post(std::move(report));
     }
   }
+  return timed;
 }
 
 void Watchdog::CheckReceiver(Watched& watched, int64_t now) {

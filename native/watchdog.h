@@ -98,13 +98,16 @@ class Watchdog {
   int64_t default_stuck_ns() const { return default_stuck_ns_.load(); }
   int64_t default_starved_ns() const { return default_starved_ns_.load(); }
   unsigned watched_count();
+  // A request with a deadline (timeoutMs/progressMs) was armed: check every interval again.
+  // Cheap when the watchdog already does (one relaxed load).
+  void DeadlineArmed();
 
  private:
   Watchdog() = default;
   void Run();
-  void Check(Watched& watched, int64_t now);
+  bool Check(Watched& watched, int64_t now);  // true: it has requests with deadlines armed
   void CheckThread(Watched& watched, int64_t now, bool sample);
-  void CheckDeadlines(Watched& watched, int64_t now, bool sample);
+  bool CheckDeadlines(Watched& watched, int64_t now, bool sample);
   void CheckReceiver(Watched& watched, int64_t now);
   void CheckOverflow(Watched& watched, int64_t now);
   StallReport Describe(Watched& watched, const char* kind, bool with_proc);
@@ -117,6 +120,11 @@ class Watchdog {
   std::atomic<int64_t> default_stuck_ns_{2000LL * 1000000};
   std::atomic<int64_t> default_starved_ns_{2000LL * 1000000};
   std::atomic<int64_t> interval_ns_{10LL * 1000000};
+  // The thread checks every interval while some request has a deadline armed, and otherwise
+  // every kSampleNs (100 ms: stuck threads, starvation, CQ overflow need no finer grain), so
+  // that an idle or merely receiving process is not woken 100 times a second.
+  std::atomic<bool> fine_ticks_{true};
+  bool deadline_armed_ = false;  // under mutex_: wakes a coarse sleep
 };
 
 // Node-API entry points.

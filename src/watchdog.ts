@@ -78,7 +78,7 @@ export interface WatchdogOptions {
   stuckMs?: number;
   /** A multishot request whose fd stays ready this long with no completion is starved. Default 2000. */
   starvedMs?: number;
-  /** How often the watchdog thread looks, in ms. Default 10. */
+  /** How often the watchdog thread looks while a request with timeoutMs/progressMs is armed, in ms (default 10); otherwise every 100 ms. */
   intervalMs?: number;
   /** 'emit' (default): events only. 'abort': after the events, abort the process (a core dump for post-mortems). */
   onStall?: 'emit' | 'abort';
