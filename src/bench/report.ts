@@ -13,9 +13,23 @@ export interface Target {
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** The row at the sender's maximum rate for a driver and size. */
+/** The run with the median of `key` among rows (the lower middle one of an even count). */
+function medianRow<T>(rows: T[], key: (row: T) => number): T | undefined {
+  const sorted = [...rows].sort((a, b) => key(a) - key(b));
+  return sorted[(sorted.length - 1) >> 1];
+}
+
+/** Whether a flood run was repeated (it has siblings with the same driver, size and rate). */
+function isRepeated(results: BenchResults, row: FloodRow): boolean {
+  return results.flood.filter((r) => r.driver === row.driver && r.size === row.size && r.offered === row.offered).length > 1;
+}
+
+/** The median-CPU run at the sender's maximum rate for a driver and size. */
 function saturation(results: BenchResults, driver: string, size: number): FloodRow | undefined {
-  return results.flood.find((r) => r.driver === driver && r.size === size && r.offered === 0);
+  return medianRow(
+    results.flood.filter((r) => r.driver === driver && r.size === size && r.offered === 0),
+    (r) => r.cpuPerDatagramUs,
+  );
 }
 
 export function targets(results: BenchResults): Target[] {
@@ -38,7 +52,12 @@ export function targets(results: BenchResults): Target[] {
       out.push({ name: `'message' API, ${size} B flood`, goal: '<= 0.5x node:dgram CPU/datagram', measured: `${fmt(cpu, 2)}x`, met: cpu <= 0.5 });
     }
   }
-  const echo = (driver: string, inflight: number) => results.echo.find((r) => r.driver === driver && r.inflight === inflight);
+  // The median run: by p50 with 1 in flight, by round trips/s with 64.
+  const echo = (driver: string, inflight: number) =>
+    medianRow(
+      results.echo.filter((r) => r.driver === driver && r.inflight === inflight),
+      (r) => (inflight === 1 ? r.p50Us : r.roundTripsPerSec),
+    );
   for (const driver of ['uring-message', 'uring-batch']) {
     const one = echo(driver, 1);
     const oneDgram = echo('dgram', 1);
@@ -90,12 +109,15 @@ export function formatResults(results: BenchResults): string {
     style: { head: [], border: [], compact: true },
   });
   for (const row of results.flood) {
-    const dgram = results.flood.find((r) => r.driver === 'dgram' && r.size === row.size && r.offered === row.offered);
-    const c = results.flood.find((r) => r.driver === 'c-liburing' && r.size === row.size && r.offered === row.offered);
+    // Ratios against the baseline run of the same round.
+    const peer = (driver: string) =>
+      results.flood.find((r) => r.driver === driver && r.size === row.size && r.offered === row.offered && (r.round ?? 1) === (row.round ?? 1));
+    const dgram = peer('dgram');
+    const c = peer('c-liburing');
     flood.push([
       row.driver,
       `${row.size} B`,
-      row.offered === 0 ? 'max' : fmt(row.offered),
+      row.offered === 0 ? `max${row.round && isRepeated(results, row) ? ` #${row.round}` : ''}` : fmt(row.offered),
       fmt(row.sentPerSec),
       fmt(row.deliveredPerSec),
       `${fmt(row.lossPct, 1)} %`,
@@ -107,12 +129,13 @@ export function formatResults(results: BenchResults): string {
   }
   lines.push('', 'Flood (delivered datagrams/s; CPU per datagram of the receiver process)', flood.toString());
   if (results.echo.length) {
-    const echo = new Table({ head: ['echo server', 'in flight', 'round trips/s', 'p50', 'p99', 'p99.9', 'lost', 'vs dgram'], style: { head: [], border: [], compact: true } });
+    const echo = new Table({ head: ['echo server', 'in flight', 'round', 'round trips/s', 'p50', 'p99', 'p99.9', 'lost', 'vs dgram'], style: { head: [], border: [], compact: true } });
     for (const row of results.echo) {
-      const dgram = results.echo.find((r) => r.driver === 'dgram' && r.inflight === row.inflight);
+      const dgram = results.echo.find((r) => r.driver === 'dgram' && r.inflight === row.inflight && (r.round ?? 1) === (row.round ?? 1));
       echo.push([
         row.driver,
         row.inflight,
+        row.round ?? 1,
         fmt(row.roundTripsPerSec),
         `${fmt(row.p50Us, 1)} us`,
         `${fmt(row.p99Us, 1)} us`,
@@ -146,7 +169,7 @@ export function formatResults(results: BenchResults): string {
   if (t.length) {
     const table = new Table({ head: ['target', 'goal', 'measured', ''], style: { head: [], border: [], compact: true } });
     for (const row of t) table.push([row.name, row.goal, row.measured, row.met ? 'met' : 'MISSED']);
-    lines.push('', 'Targets (ratios from this run)', table.toString());
+    lines.push('', 'Targets (ratios from this run; repeated runs: the median run)', table.toString());
   }
   return `${lines.join('\n')}\n`;
 }
@@ -185,7 +208,9 @@ export async function charts(results: BenchResults): Promise<{ flood: string; cp
     const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
     return view.toSVG();
   };
-  const data = results.flood.map((r) => ({ receiver: r.driver, size: `${r.size} B`, offered: r.sentPerSec, delivered: r.deliveredPerSec, cpu: r.cpuPerDatagramUs, target: r.offered }));
+  // One point per driver, size and rate: the median run where a run was repeated.
+  const charted = results.flood.filter((r) => r.offered !== 0 || r === saturation(results, r.driver, r.size));
+  const data = charted.map((r) => ({ receiver: r.driver, size: `${r.size} B`, offered: r.sentPerSec, delivered: r.deliveredPerSec, cpu: r.cpuPerDatagramUs, target: r.offered }));
   const flood = await render({
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: `Delivered vs offered datagrams/s (${results.kernel}, Node ${results.node})`,
