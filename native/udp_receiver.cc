@@ -608,19 +608,21 @@ void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, u
   batch->arena.insert(batch->arena.end(), payload, payload + length);
   uint32_t family = 0;
   uint32_t port = 0;
-  sockaddr_storage address;
-  std::memset(&address, 0, sizeof(address));
-  std::memcpy(&address, name, std::min<size_t>(name_length, sizeof(address)));
-  if (address.ss_family == AF_INET && name_length >= sizeof(sockaddr_in)) {
-    const sockaddr_in* in = reinterpret_cast<const sockaddr_in*>(&address);
+  // Only as many bytes as the kernel wrote, copied out (the name may be unaligned in a buffer).
+  sa_family_t name_family = AF_UNSPEC;
+  if (name_length >= sizeof(sa_family_t)) std::memcpy(&name_family, name, sizeof(name_family));
+  if (name_family == AF_INET && name_length >= sizeof(sockaddr_in)) {
+    sockaddr_in in;
+    std::memcpy(&in, name, sizeof(in));
     family = 4;
-    port = ntohs(in->sin_port);
-    std::memcpy(record.address, &in->sin_addr, 4);
-  } else if (address.ss_family == AF_INET6 && name_length >= sizeof(sockaddr_in6)) {
-    const sockaddr_in6* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    port = ntohs(in.sin_port);
+    std::memcpy(record.address, &in.sin_addr, 4);
+  } else if (name_family == AF_INET6 && name_length >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6;
+    std::memcpy(&in6, name, sizeof(in6));
     family = 6;
-    port = ntohs(in6->sin6_port);
-    std::memcpy(record.address, &in6->sin6_addr, 16);
+    port = ntohs(in6.sin6_port);
+    std::memcpy(record.address, &in6.sin6_addr, 16);
   }
   const uint32_t flags = truncated ? kRecordTruncated : 0;
   record.port_family_flags = port | (family << 16) | (flags << 24);
@@ -674,6 +676,9 @@ void UdpReceiver::ReportError(int err) {
 }
 
 void UdpReceiver::WaitWhileBackpressured() {
+  if (pending_datagrams_.load(std::memory_order_acquire) < config_.max_pending_datagrams &&
+      !observation_->backpressured.load(std::memory_order_relaxed))
+    return;
   std::unique_lock<std::mutex> lock(mutex_);
   while (pending_datagrams_ >= config_.max_pending_datagrams && !StopRequested()) {
     // JS is behind: stop receiving, outside the kernel; the socket buffer absorbs what it

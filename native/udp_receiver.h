@@ -172,7 +172,9 @@ class UdpReceiver {
   int start_result_ = 0;
   std::string start_syscall_;
   std::vector<std::unique_ptr<RecvBatch>> pending_batches_;
-  size_t pending_datagrams_ = 0;
+  // Written under mutex_; atomic so the receiver loop can see "JS is keeping up" without
+  // taking the lock every time around (contention with TakeBatches cost context switches).
+  std::atomic<size_t> pending_datagrams_{0};
   int pending_error_ = 0;
   bool stopped_ = false;
   bool handoff_ = false;
