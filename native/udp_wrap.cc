@@ -335,8 +335,14 @@ Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
   Napi::Array datagrams = info[0].As<Napi::Array>();
   const uint32_t total = datagrams.Length();
   const uint32_t start = ArgUint32(info, 3, "start");
-  std::vector<sockaddr_storage> destinations;
-  std::vector<socklen_t> lengths;
+  // Scratch kept per thread (each JS thread calls on its own): no allocation per call once
+  // warm, which a request/response server sending one datagram per call notices.
+  thread_local std::vector<sockaddr_storage> destinations;
+  thread_local std::vector<socklen_t> lengths;
+  thread_local std::vector<mmsghdr> messages;
+  thread_local std::vector<iovec> iov;
+  destinations.clear();
+  lengths.clear();
   const uint32_t* index = nullptr;
   if (!info[1].IsNull()) {
     if (!info[1].IsArray() || !info[2].IsTypedArray()) throw Napi::TypeError::New(env, "bad destinations");
@@ -363,8 +369,8 @@ Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
   constexpr uint32_t kChunk = 1024;  // UIO_MAXIOV: the kernel's limit per sendmmsg
   const uint32_t end = std::min(total, start + kChunk);
   if (start >= end) return Napi::Number::New(env, 0);
-  std::vector<mmsghdr> messages(end - start);
-  std::vector<iovec> iov(end - start);
+  messages.resize(end - start);
+  iov.resize(end - start);
   for (uint32_t i = start; i < end; i++) {
     Napi::Value datagram = datagrams.Get(i);
     if (!datagram.IsTypedArray()) throw Napi::TypeError::New(env, "datagrams must be Uint8Arrays");
@@ -612,6 +618,9 @@ Napi::Value UdpWrap::TestDisarm(const Napi::CallbackInfo& info) {
 
 // The three arguments of the JS batch callback: [arena, records, ...], errno, stopped. Raw
 // Node-API, as in DeliverBatch: a failed status means the environment is going away.
+// Arenas up to this size are copied into JS memory instead of lent (see BatchArguments).
+constexpr size_t kCopyArenaBytes = 4096;
+
 bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped,
                     napi_value args[3]) {
   napi_value list;
@@ -624,9 +633,16 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
     RecvBatch* owned = batch.release();
     const size_t capacity = owned->arena.capacity();
     napi_value arena;
-    // Only empty datagrams: no memory to lend (an external buffer without memory would be a
-    // detached one to V8).
-    napi_status status = owned->arena.empty() ? napi_create_arraybuffer(env, 0, nullptr, &arena) : napi_create_external_arraybuffer(
+    napi_status status;
+    // A small arena (a request, a sparse socket's datagram) is copied into an ordinary
+    // ArrayBuffer: cheaper than lending it (an external buffer, its finalizer, a native free
+    // at GC), which pays off only for the large arenas of a busy socket.
+    const bool copy = owned->arena.size() <= kCopyArenaBytes;
+    if (copy) {
+      void* copied = nullptr;
+      status = napi_create_arraybuffer(env, owned->arena.size(), &copied, &arena);
+      if (status == napi_ok && !owned->arena.empty()) std::memcpy(copied, owned->arena.data(), owned->arena.size());
+    } else status = napi_create_external_arraybuffer(
         env, owned->arena.data(), owned->arena.size(),
         [](napi_env finalize_env, void*, void* hint) {
           RecvBatch* done = static_cast<RecvBatch*>(hint);
@@ -640,7 +656,7 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
       return false;
     }
     std::unique_ptr<RecvBatch> records_only;
-    if (owned->arena.empty()) {
+    if (copy) {
       records_only.reset(owned);  // nothing lent: freed when its records are copied below
     } else {
       int64_t unused;

@@ -97,6 +97,9 @@ export interface SocketStats {
    */
   overflowFlagSeen: number;
 }
+/** sendBatch's destination index when every datagram goes to one destination (never written). */
+const ZERO_INDEX = new Uint32Array(1024);
+
 const STAT_NAMES: Array<Exclude<keyof SocketStats, 'directReads'>> = [
   'datagrams',
   'bytes',
@@ -751,9 +754,11 @@ export class Socket extends EventEmitter {
       if (Array.isArray(to) && list.length !== datagrams.length) {
         throw v.rangeError(`"to" must hold one destination per datagram (${datagrams.length}), got ${list.length}`);
       }
-      const keys = new Map<string, number>();
+      // One destination for all (the common case, and a reply to one request): no lookup
+      // table, and a shared all-zero index.
+      const keys = list.length > 1 ? new Map<string, number>() : null;
       table = [];
-      index = new Uint32Array(datagrams.length);
+      index = list.length > 1 || datagrams.length > ZERO_INDEX.length ? new Uint32Array(datagrams.length) : ZERO_INDEX;
       for (let i = 0; i < list.length; i++) {
         const d = list[i];
         if (d === null || typeof d !== 'object') throw invalidArgType('to', 'an object with port and address', d);
@@ -765,6 +770,10 @@ export class Socket extends EventEmitter {
         if (family === 6 && this.#family === 4) {
           throw codedError(new TypeError(`sendBatch() on a udp4 socket cannot send to the IPv6 address ${d.address}`), 'ERR_INVALID_ARG_VALUE');
         }
+        if (keys === null) {
+          table.push([d.address, port]);
+          continue;
+        }
         const key = `${d.address}|${port}`;
         let slot = keys.get(key);
         if (slot === undefined) {
@@ -772,7 +781,7 @@ export class Socket extends EventEmitter {
           keys.set(key, slot);
           table.push([d.address, port]);
         }
-        if (Array.isArray(to)) index[i] = slot;
+        index[i] = slot;
       }
     }
     let sent = 0;
@@ -851,8 +860,10 @@ export class Socket extends EventEmitter {
 
   #emitMessage(batch: DatagramBatch, i: number): void {
     // 'message' hands out a copy, as node:dgram does: a retained message pins only its own
-    // bytes, not the batch it came in (the batch API is the zero-copy path).
-    const payload = Buffer.from(batch.payload(i));
+    // bytes, not the batch it came in (the batch API is the zero-copy path). A batch of one
+    // datagram (sparse traffic, a request) is its own bytes already: lent as is.
+    const view = batch.payload(i);
+    const payload = batch.count === 1 ? view : Buffer.from(view);
     const rinfo: RemoteInfo = {
       address: batch.address(i),
       family: batch.family(i) === 6 ? 'IPv6' : 'IPv4',
