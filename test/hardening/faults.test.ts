@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import t from 'tap';
 
 import { createSocket, type Socket } from '../../src/index';
-import { ROOT, run, threadCount, which, type RunResult } from '../helpers';
+import { ROOT, SANITIZED, SLOWDOWN, run, threadCount, which, type RunResult } from '../helpers';
 
 const LIB = path.join(ROOT, 'lib');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -373,8 +373,12 @@ t.test('(c) process.exit with multishot requests in flight exits promptly with i
         pump();
       }));`,
   };
+  // Under test:asan, LeakSanitizer's scan of the whole heap at exit takes seconds by itself
+  // (6-10 s here), and a process that calls process.exit() mid-flood leaves memory behind by
+  // design: this measures the addon's part of exiting, so the scan is off for these children.
+  const env = SANITIZED ? { ...process.env, ASAN_OPTIONS: `${process.env.ASAN_OPTIONS ?? ''}:detect_leaks=0` } : undefined;
   for (const [name, body] of Object.entries(scenarios)) {
-    const result = await run(process.execPath, ['-e', setup + body], { timeoutMs: 20_000 });
+    const result = await run(process.execPath, ['-e', setup + body], { timeoutMs: 20_000, env });
     const exitedAt = Date.now();
     t.equal(result.timedOut, false, `${name}: the process ended`);
     t.equal(result.signal, null, `${name}: no signal`);
@@ -382,7 +386,7 @@ t.test('(c) process.exit with multishot requests in flight exits promptly with i
     const [, at, received, backend] = /^exit (\d+) (\d+) (\S+)/m.exec(result.stdout) ?? [];
     const lag = exitedAt - Number(at);
     t.ok(Number(received) > 0, `${name}: the socket was receiving (${received} datagrams, ${backend})`);
-    t.ok(lag < 1500, `${name}: gone ${lag} ms after process.exit(0)`);
+    t.ok(lag < 1500 * SLOWDOWN, `${name}: gone ${lag} ms after process.exit(0)`);
     t.notMatch(result.stderr, /did not exit within/, `${name}: no thread had to be detached`);
   }
 });
