@@ -315,6 +315,13 @@ export class Socket extends EventEmitter {
   #batchHandler: BatchHandler | undefined;
   #iterators = new Set<BatchQueue>();
   #closeCallbacks: Array<() => void> = [];
+  /**
+   * Sends made while 'message' listeners handle a batch (their address resolution lands in the
+   * same tick queue) are gathered here and leave in one sendmmsg when that queue has run:
+   * a server answering each request costs one syscall per batch, not one per datagram. Null
+   * when not gathering.
+   */
+  #cork: QueuedSend[] | null = null;
 
   constructor(options: SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
@@ -686,6 +693,16 @@ export class Socket extends EventEmitter {
 
   #sendNow(item: QueuedSend): void {
     if (this.#closed) return;
+    if (this.#cork !== null) {
+      const last = this.#cork[this.#cork.length - 1];
+      // One kind per sendmmsg (to an address, or on the connected peer); order is kept by
+      // flushing before anything that cannot join.
+      if (item.chunks.length === 1 && this.#blocked.length === 0 && (last === undefined || (last.address === null) === (item.address === null))) {
+        this.#cork.push(item);
+        return;
+      }
+      this.#flushCork();
+    }
     if (this.#blocked.length > 0) {
       // Keep order behind datagrams waiting for send buffer space.
       this.#blocked.push(item);
@@ -702,6 +719,64 @@ export class Socket extends EventEmitter {
       return;
     }
     if (item.callback) process.nextTick(item.callback, null, result);
+  }
+
+  /** Sends what #cork gathered, one sendmmsg per 1024, with #sendNow's outcomes per datagram. */
+  #flushCork(): void {
+    const items = this.#cork;
+    if (items === null || items.length === 0) return;
+    this.#cork = [];
+    const datagrams = items.map((item) => item.chunks[0]!);
+    let table: Array<[string, number]> | null = null;
+    let index: Uint32Array | null = null;
+    if (items[0]!.address !== null) {
+      const keys = new Map<string, number>();
+      table = [];
+      index = new Uint32Array(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const { address, port } = items[i]!;
+        const key = `${address}|${port}`;
+        let slot = keys.get(key);
+        if (slot === undefined) {
+          slot = table.length;
+          keys.set(key, slot);
+          table.push([address!, port]);
+        }
+        index[i] = slot;
+      }
+    }
+    let sent = 0;
+    while (sent < items.length) {
+      let result: number;
+      try {
+        result = this.#native.sendMany(datagrams, table, index, sent);
+      } catch {
+        // An address the batch path refuses (say, IPv6 on a udp4 socket): the rest one by
+        // one, for the errors the single send gives.
+        const rest = items.slice(sent);
+        this.#cork = null;
+        for (const item of rest) this.#sendNow(item);
+        this.#cork = [];
+        return;
+      }
+      if (result === -11 /* EAGAIN */ || result === 0) {
+        this.#blocked.push(...items.slice(sent));
+        this.#scheduleRetry();
+        return;
+      }
+      if (result < 0) {
+        // sendmmsg reports an error only for its first datagram: that one failed.
+        const item = items[sent]!;
+        this.#fail(errnoException(result, 'send', item.address ?? undefined, item.port), item.callback);
+        sent++;
+        continue;
+      }
+      for (let i = sent; i < sent + result; i++) {
+        const item = items[i]!;
+        if (item.callback) process.nextTick(item.callback, null, item.chunks[0]!.byteLength);
+      }
+      sent += result;
+    }
   }
 
   /** Retries datagrams that met a full send buffer (EAGAIN) until it drains. */
@@ -739,6 +814,7 @@ export class Socket extends EventEmitter {
    */
   sendBatch(datagrams: readonly Uint8Array[], to?: Destination | readonly Destination[]): number {
     this.#healthCheck();
+    this.#flushCork(); // datagrams send() accepted earlier leave first
     if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array of Buffer or Uint8Array', datagrams);
     for (let i = 0; i < datagrams.length; i++) {
       if (!(datagrams[i] instanceof Uint8Array)) throw invalidArgType(`datagrams[${i}]`, 'an instance of Buffer or Uint8Array', datagrams[i]);
@@ -823,6 +899,11 @@ export class Socket extends EventEmitter {
   #onBatches(list: Array<ArrayBuffer | Uint32Array>, errno: number, stopped: boolean): void {
     // A handler that throws must not cost the rest of the delivery: collect, rethrow after.
     let thrown: unknown;
+    // Gather the 'message' listeners' replies (sent from the tick queue, once their address is
+    // resolved) until that queue has run: the flush is queued after the listeners have run.
+    const corking = this.#cork === null && !this.#closed && !this.#batchHandler && this.#iterators.size === 0 &&
+      (list.length > 2 || (list.length === 2 && (list[1] as Uint32Array).length > RECORD_WORDS)); // more than one datagram
+    if (corking) this.#cork = [];
     for (let i = 0; i + 1 < list.length; i += 2) {
       const batch = new DatagramBatch(list[i] as ArrayBuffer, list[i + 1] as Uint32Array);
       this.#batchesDelivered++;
@@ -833,6 +914,12 @@ export class Socket extends EventEmitter {
       } catch (error) {
         thrown ??= error;
       }
+    }
+    if (corking) {
+      process.nextTick(() => {
+        this.#flushCork();
+        this.#cork = null;
+      });
     }
     try {
       if (errno !== 0 && !this.#closed) this.emit('error', errnoException(-errno, 'recvmsg'));
@@ -882,6 +969,8 @@ export class Socket extends EventEmitter {
   close(callback?: () => void): this {
     if (typeof callback === 'function') this.#closeCallbacks.push(callback);
     this.#healthCheck();
+    this.#flushCork(); // sends accepted before close() go out, as they would have uncorked
+    this.#cork = null;
     this.#closed = true;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#blocked = [];
