@@ -27,6 +27,9 @@ struct ThreadObservation {
   std::atomic<int64_t> recv_last_cqe_ns{0};
   std::atomic<bool> backpressured{false};  // JS is behind and the thread stopped reaping on purpose
   std::atomic<bool> running{true};
+  // Bumped each time the thread comes back from io_uring_enter: a thread whose count moved
+  // since the watchdog's last look is not stuck, and is not worth a /proc read.
+  std::atomic<uint64_t> progress{0};
 };
 
 // One per watched request (ops given timeoutMs/progressMs, and every multishot poll).

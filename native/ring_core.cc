@@ -42,6 +42,7 @@ void RingCore::EnterBegin() { observation_->enter_since_ns.store(MonotonicNs(), 
 
 void RingCore::EnterEnd() {
   observation_->enter_since_ns.store(0, std::memory_order_release);
+  observation_->progress.fetch_add(1, std::memory_order_relaxed);
   counters_[kStatEnters]++;
 }
 

@@ -240,6 +240,7 @@ int UdpReceiver::EnterWait(unsigned wait_nr, uint64_t timeout_us) {
   int result = config_.busy_wait ? io_uring_submit_and_get_events(&ring_)
                                  : io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
   observation_->enter_since_ns.store(0, std::memory_order_release);
+  observation_->progress.fetch_add(1, std::memory_order_relaxed);
   counters_[kRecvEnters]++;
   if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) counters_[kRecvOverflowFlagSeen]++;
   return result;

@@ -264,9 +264,14 @@ void Watchdog::CheckThread(Watched& watched, int64_t now, bool sample) {
   const int64_t stuck_ns = watched.thresholds.stuck_ns.load(std::memory_order_relaxed);
   if (sample) {
     // State D for longer than stuckMs is stuck wherever the thread is: the known bug also
-    // strikes from task_work, outside io_uring_enter (shared/kernel-lab/README.md).
-    const char state = TaskState(tid);
-    if (state == 'D') {
+    // strikes from task_work, outside io_uring_enter (shared/kernel-lab/README.md). A thread
+    // that has come back from the kernel since the last look is neither: no /proc read (under
+    // a flood that read, ten times a second, was most of the watchdog's own cost).
+    const uint64_t progress = observation.progress.load(std::memory_order_relaxed);
+    if (progress != watched.seen_progress) {
+      watched.seen_progress = progress;
+      watched.d_state_since_ns = 0;
+    } else if (TaskState(tid) == 'D') {
       if (watched.d_state_since_ns == 0) watched.d_state_since_ns = now;
     } else {
       watched.d_state_since_ns = 0;
@@ -373,6 +378,14 @@ void Watchdog::CheckReceiver(Watched& watched, int64_t now) {
     return;
   }
   const int64_t last_cqe = observation.recv_last_cqe_ns.load(std::memory_order_acquire);
+  const int64_t previous_sample = watched.last_sample_ns;
+  watched.last_sample_ns = now;
+  if (!watched.starved_active && previous_sample != 0 && last_cqe > previous_sample) {
+    // A completion since the last look: not starved, whatever poll(2) would say; count any
+    // starvation from now on (as if the socket were readable now), without the syscall.
+    watched.readable_since_ns = now;
+    return;
+  }
   pollfd probe{fd, POLLIN, 0};
   const bool readable = poll(&probe, 1, 0) == 1 && (probe.revents & POLLIN);
   if (!readable || last_cqe > watched.readable_since_ns) {

@@ -87,6 +87,8 @@ struct Watched {
   uint64_t reported_flag_seen = 0;
   int64_t last_overflow_report_ns = 0;
   int64_t next_proc_sample_ns = 0;
+  uint64_t seen_progress = ~0ull;   // observation->progress at the last sample
+  int64_t last_sample_ns = 0;       // when that sample was taken
 };
 
 class Watchdog {
