@@ -18,7 +18,8 @@ Commands:
         [--duration SECONDS] [--stuck-ms MS] [--json] [--out FILE]
                     try to make this kernel hang in a known io_uring bug; the watchdog is the
                     detector. Exit 3: hung (report written first), 0: no hang, 2: cannot run
-  bench [--quick] [--json] [--out DIR] [--seconds N]
+  bench [--quick] [--json] [--out DIR] [--seconds N] [--only flood,echo,watchdog]
+        [--rounds N] [--watchdog-rounds N]
                     uring-udp against node:dgram and a C liburing receiver, side by side;
                     results (JSON, SVG charts) go to DIR (default bench/results)
   echo --port N [--host ADDRESS] [--type udp4|udp6] [--batch]
@@ -251,11 +252,29 @@ async function cmdBench(args: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
     seconds: { type: 'string' },
+    only: { type: 'string' },
+    rounds: { type: 'string' },
+    'watchdog-rounds': { type: 'string' },
   });
   const seconds = values.seconds === undefined ? undefined : Number(values.seconds);
   if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0.2 || seconds > 600)) {
     throw new UsageError(`--seconds must be in 0.2..600, got ${values.seconds}`);
   }
+  const count = (name: 'rounds' | 'watchdog-rounds'): number | undefined => {
+    const raw = values[name];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 100) throw new UsageError(`--${name} must be an integer in 1..100, got ${raw}`);
+    return n;
+  };
+  const rounds = count('rounds');
+  const watchdogRounds = count('watchdog-rounds');
+  const SCENARIOS = ['flood', 'echo', 'watchdog'] as const;
+  const only = values.only === undefined ? [...SCENARIOS] : values.only.split(',').map((x) => x.trim());
+  for (const name of only) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) throw new UsageError(`--only takes a comma-separated list of ${SCENARIOS.join(', ')}; got ${name}`);
+  }
+  const partial = only.length < SCENARIOS.length;
   const { runBench } = await import('./bench/harness');
   const { formatResults, charts } = await import('./bench/report');
   // A progress bar on a terminal; nothing on stdout when the output is JSON.
@@ -268,6 +287,11 @@ async function cmdBench(args: string[]): Promise<number> {
   const results = await runBench({
     quick: values.quick,
     ...(seconds !== undefined ? { seconds } : {}),
+    ...(rounds !== undefined ? { rounds } : {}),
+    ...(watchdogRounds !== undefined ? { watchdogRounds } : {}),
+    ...(only.includes('flood') ? {} : { rates: [] }),
+    ...(only.includes('echo') ? {} : { inflight: [] }),
+    ...(only.includes('watchdog') ? {} : { skipWatchdog: true }),
     onProgress: (done, total, label) => {
       if (!bar) return;
       if (!started) {
@@ -283,16 +307,18 @@ async function cmdBench(args: string[]): Promise<number> {
   fs.mkdirSync(dir, { recursive: true });
   const stamp = results.date.replace(/[:.]/g, '-');
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  fs.writeFileSync(path.join(dir, `${results.quick ? 'quick' : 'full'}-${stamp}.json`), json);
-  fs.writeFileSync(path.join(dir, results.quick ? 'latest-quick.json' : 'latest.json'), json);
-  const svg = await charts(results);
+  // A partial run (--only) is kept beside the others but never becomes latest.json.
+  const kind = partial ? 'partial' : results.quick ? 'quick' : 'full';
+  fs.writeFileSync(path.join(dir, `${kind}-${stamp}.json`), json);
+  if (!partial) fs.writeFileSync(path.join(dir, results.quick ? 'latest-quick.json' : 'latest.json'), json);
+  const svg = partial ? null : await charts(results);
   if (svg) {
     const prefix = results.quick ? 'quick-' : '';
     fs.writeFileSync(path.join(dir, `${prefix}flood.svg`), svg.flood);
     fs.writeFileSync(path.join(dir, `${prefix}cpu.svg`), svg.cpu);
   }
   if (values.json) process.stdout.write(json);
-  else process.stdout.write(`${formatResults(results)}\nResults in ${dir}${svg ? '' : ' (no charts: install the dev dependencies vega and vega-lite)'}\n`);
+  else process.stdout.write(`${formatResults(results)}\nResults in ${dir}${svg || partial ? '' : ' (no charts: install the dev dependencies vega and vega-lite)'}\n`);
   return 0;
 }
 

@@ -50,4 +50,23 @@ t.test('uring-udp bench rejects bad arguments', async (t) => {
   const result = await run(process.execPath, [CLI, 'bench', '--seconds', 'forever']);
   t.equal(result.code, 2);
   t.match(result.stderr, /--seconds must be in/);
+  const only = await run(process.execPath, [CLI, 'bench', '--only', 'flood,speed']);
+  t.equal(only.code, 2);
+  t.match(only.stderr, /--only takes a comma-separated list of flood, echo, watchdog; got speed/);
+  const rounds = await run(process.execPath, [CLI, 'bench', '--watchdog-rounds', '0']);
+  t.equal(rounds.code, 2);
+  t.match(rounds.stderr, /--watchdog-rounds must be an integer in 1..100, got 0/);
+});
+
+t.test('uring-udp bench --only watchdog: a partial run, kept apart from latest.json', { timeout: 120_000 }, async (t) => {
+  const out = t.testdir();
+  const result = await run(process.execPath, [CLI, 'bench', '--only', 'watchdog', '--watchdog-rounds', '2', '--seconds', '0.5', '--json', '--out', out], { timeoutMs: 100_000 });
+  t.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout);
+  t.same([json.flood.length, json.echo.length], [0, 0], 'no flood or echo runs');
+  t.equal(json.watchdog.length, 8, 'two off/on pairs per uring-udp receiver');
+  t.same([...new Set(json.watchdog.map((r: { round: number }) => r.round))], [1, 2], 'rounds numbered');
+  const files = fs.readdirSync(out);
+  t.ok(files.some((f) => /^partial-.*\.json$/.test(f)), `written as partial-*.json (${files.join(', ')})`);
+  t.notOk(files.includes('latest.json') || files.includes('latest-quick.json'), 'latest.json left alone');
 });
