@@ -163,7 +163,8 @@ t.test('a burst of replies is one sendmmsg, not one sendto per reply', { skip: s
     .filter((m): m is RegExpExecArray => m !== null && Number(m[1]) === pid);
   const singles = calls.filter((m) => m[2] !== 'sendmmsg').length;
   const batches = calls.filter((m) => m[2] === 'sendmmsg');
-  t.equal(singles, 0, 'no single-datagram send on the JS thread');
-  // One for the client's request burst; the 200 replies in as many as the receiver's batches.
-  t.ok(batches.length >= 2 && batches.length <= 12, `${batches.length} sendmmsg calls carried 400 datagrams (${batches.map((m) => m[3]).join(', ')})`);
+  // One sendmmsg for the client's burst; the 200 replies in one per receiver batch of several
+  // datagrams, and a plain send for a batch of one (it has nothing to gather).
+  t.ok(batches.length >= 2, `${batches.length} sendmmsg calls carried ${batches.reduce((n, m) => n + Number(m[3]), 0)} datagrams (${batches.map((m) => m[3]).join(', ')})`);
+  t.ok(singles + batches.length <= 12, `${singles + batches.length} send syscalls for 400 datagrams (${singles} single), not one per reply`);
 });
