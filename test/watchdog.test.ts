@@ -110,6 +110,11 @@ t.test("a flood into a tiny CQ raises 'overflow' with the kernel's counters", as
   const fds = Array.from({ length: 64 }, () => binding.testing.eventfd());
   t.teardown(() => fds.forEach(closeQuietly));
   const handles = fds.map((fd) => ring.poll(fd, 'readable'));
+  // Commands run in order: once this NOP completes, every poll is armed. Writing before that
+  // let the ring thread find the eventfds already readable as it armed the polls, two at a time
+  // (the SQ holds two), and reap each pair before the next: no overflow, and after 2 s the
+  // still-readable eventfds were reported 'starved' instead (seen once under CI load).
+  await ring.nop();
   const overflow = next<Stall>(ring, 'stall');
   const one = Buffer.alloc(8);
   one.writeBigUInt64LE(1n);
