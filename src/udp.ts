@@ -97,6 +97,18 @@ export interface SocketStats {
    */
   overflowFlagSeen: number;
 }
+/** sendMany's destination table: the slot of (address, port), added on first sight. */
+function destinationSlot(keys: Map<string, number>, table: Array<[string, number]>, address: string, port: number): number {
+  const key = `${address}|${port}`;
+  let slot = keys.get(key);
+  if (slot === undefined) {
+    slot = table.length;
+    keys.set(key, slot);
+    table.push([address, port]);
+  }
+  return slot;
+}
+
 /** sendBatch's destination index when every datagram goes to one destination (never written). */
 const ZERO_INDEX = new Uint32Array(1024);
 
@@ -735,14 +747,7 @@ export class Socket extends EventEmitter {
       index = new Uint32Array(items.length);
       for (let i = 0; i < items.length; i++) {
         const { address, port } = items[i]!;
-        const key = `${address}|${port}`;
-        let slot = keys.get(key);
-        if (slot === undefined) {
-          slot = table.length;
-          keys.set(key, slot);
-          table.push([address!, port]);
-        }
-        index[i] = slot;
+        index[i] = destinationSlot(keys, table, address!, port);
       }
     }
     let sent = 0;
@@ -850,14 +855,7 @@ export class Socket extends EventEmitter {
           table.push([d.address, port]);
           continue;
         }
-        const key = `${d.address}|${port}`;
-        let slot = keys.get(key);
-        if (slot === undefined) {
-          slot = table.length;
-          keys.set(key, slot);
-          table.push([d.address, port]);
-        }
-        index[i] = slot;
+        index[i] = destinationSlot(keys, table, d.address, port);
       }
     }
     let sent = 0;
