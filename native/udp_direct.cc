@@ -8,19 +8,17 @@ namespace uring_udp {
 
 namespace {
 constexpr unsigned kBatch = 64;
-constexpr size_t kControlBytes = CMSG_SPACE(sizeof(uint32_t));
 }  // namespace
 
 DirectReader::DirectReader(int fd, uint32_t max_datagram, double* stats)
     : fd_(fd), max_datagram_(max_datagram), stats_(stats) {}
 
-int DirectReader::Drain(RecvBatch* batch, unsigned limit, uint32_t* kernel_drops) {
+int DirectReader::Drain(RecvBatch* batch, unsigned limit) {
   if (!scratch_) {
     scratch_.reset(new uint8_t[static_cast<size_t>(kBatch) * max_datagram_]);
     messages_.resize(kBatch);
     iovecs_.resize(kBatch);
     names_.resize(kBatch);
-    controls_.resize(kBatch * kControlBytes);
   }
   unsigned total = 0;
   while (total < limit) {
@@ -33,8 +31,8 @@ int DirectReader::Drain(RecvBatch* batch, unsigned limit, uint32_t* kernel_drops
       header.msg_namelen = sizeof(sockaddr_storage);
       header.msg_iov = &iovecs_[i];
       header.msg_iovlen = 1;
-      header.msg_control = controls_.data() + i * kControlBytes;
-      header.msg_controllen = kControlBytes;
+      header.msg_control = nullptr;
+      header.msg_controllen = 0;
       header.msg_flags = 0;
     }
     // MSG_TRUNC: msg_len becomes the datagram's real length, so a cut is reported.
@@ -52,8 +50,6 @@ int DirectReader::Drain(RecvBatch* batch, unsigned limit, uint32_t* kernel_drops
       const uint32_t wire = messages_[i].msg_len;
       const uint32_t copied = std::min(wire, max_datagram_);
       const bool truncated = (header.msg_flags & MSG_TRUNC) != 0 || wire > max_datagram_;
-      uint32_t dropped;
-      if (ParseDropCounter(header.msg_control, header.msg_controllen, &dropped)) *kernel_drops = dropped;
       AppendDatagram(batch, static_cast<const uint8_t*>(iovecs_[i].iov_base), copied, wire, truncated, header.msg_name,
                      header.msg_namelen);
       counters_[kDirectDatagrams]++;

@@ -20,7 +20,7 @@ class DirectReader {
   DirectReader(int fd, uint32_t max_datagram, double* stats);
   // Reads what the socket holds, up to `limit` datagrams, into *batch. Returns the number
   // read, or -errno for an error other than "nothing to read".
-  int Drain(RecvBatch* batch, unsigned limit, uint32_t* kernel_drops);
+  int Drain(RecvBatch* batch, unsigned limit);
 
  private:
   const int fd_;
@@ -31,7 +31,6 @@ class DirectReader {
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> names_;
-  std::vector<uint8_t> controls_;
 };
 
 }  // namespace uring_udp

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -31,9 +32,7 @@ constexpr int64_t kBatchQuietNs = 50 * 1000;
 // hand the socket to JS.
 constexpr unsigned kHandOverStreak = 2;
 constexpr int64_t kHandOverQuietNs = 50LL * 1000000;
-// SO_RXQ_OVFL delivers a uint32_t drop counter with every datagram.
-constexpr size_t kControlBytes = CMSG_SPACE(sizeof(uint32_t));
-static_assert(kRecvHeaderBytes == sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + kControlBytes,
+static_assert(kRecvHeaderBytes == sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6),
               "kRecvHeaderBytes must match the recvmsg layout");
 
 __kernel_timespec TimespecFromUs(uint64_t us) {
@@ -145,7 +144,7 @@ int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
 
   std::memset(&recv_template_, 0, sizeof(recv_template_));
   recv_template_.msg_namelen = sizeof(sockaddr_in6);
-  recv_template_.msg_controllen = kControlBytes;
+  recv_template_.msg_controllen = 0;
   return 0;
 }
 
@@ -527,8 +526,6 @@ void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
     const uint32_t length =
         std::min(io_uring_recvmsg_payload_length(out, cqe.res, &recv_template_), config_.max_datagram);
     const bool truncated = (out->flags & MSG_TRUNC) != 0 || out->payloadlen > config_.max_datagram;
-    NoteControl(recv_template_, reinterpret_cast<const uint8_t*>(io_uring_recvmsg_name(out)) + recv_template_.msg_namelen,
-                out->controllen);
     Append(payload, length, out->payloadlen, truncated, io_uring_recvmsg_name(out), out->namelen);
   }
   io_uring_buf_ring_add(buf_ring_, buffer, config_.buffer_size, static_cast<unsigned short>(bid),
@@ -543,7 +540,6 @@ bool UdpReceiver::DrainRecvmmsg() {
     messages_.resize(batch);
     iovecs_.resize(batch);
     names_.resize(batch);
-    controls_.resize(batch * kControlBytes);
   }
   const unsigned batch = static_cast<unsigned>(messages_.size());
   for (int round = 0; round < 64; round++) {
@@ -555,8 +551,8 @@ bool UdpReceiver::DrainRecvmmsg() {
       header.msg_namelen = sizeof(sockaddr_storage);
       header.msg_iov = &iovecs_[i];
       header.msg_iovlen = 1;
-      header.msg_control = controls_.data() + i * kControlBytes;
-      header.msg_controllen = kControlBytes;
+      header.msg_control = nullptr;
+      header.msg_controllen = 0;
       header.msg_flags = 0;
       messages_[i].msg_len = 0;
     }
@@ -572,7 +568,6 @@ bool UdpReceiver::DrainRecvmmsg() {
       // MSG_TRUNC in flags makes msg_len the datagram's real length.
       const uint32_t wire = messages_[i].msg_len;
       const uint32_t copied = std::min(wire, config_.max_datagram);
-      NoteControl(header, header.msg_control, header.msg_controllen);
       Append(static_cast<const uint8_t*>(iovecs_[i].iov_base), copied, wire, (header.msg_flags & MSG_TRUNC) != 0,
              header.msg_name, header.msg_namelen);
     }
@@ -581,23 +576,13 @@ bool UdpReceiver::DrainRecvmmsg() {
   return true;
 }
 
-bool ParseDropCounter(const void* control, size_t control_length, uint32_t* dropped) {
-  // Walked by hand: for the ring backend the control block lives inside the provided buffer,
-  // not behind a msghdr's msg_control.
-  const uint8_t* cursor = static_cast<const uint8_t*>(control);
-  const uint8_t* end = cursor + control_length;
-  bool found = false;
-  while (cursor + sizeof(cmsghdr) <= end) {
-    cmsghdr cmsg;
-    std::memcpy(&cmsg, cursor, sizeof(cmsg));
-    if (cmsg.cmsg_len < sizeof(cmsghdr) || cursor + cmsg.cmsg_len > end) break;
-    if (cmsg.cmsg_level == SOL_SOCKET && cmsg.cmsg_type == SO_RXQ_OVFL && cmsg.cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
-      std::memcpy(dropped, cursor + CMSG_LEN(0), sizeof(*dropped));
-      found = true;
-    }
-    cursor += CMSG_ALIGN(cmsg.cmsg_len);
-  }
-  return found;
+int64_t KernelDrops(int fd) {
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t length = sizeof(meminfo);
+  if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, &length) < 0 ||
+      length < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t))
+    return -1;
+  return meminfo[SK_MEMINFO_DROPS];
 }
 
 void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
@@ -628,12 +613,6 @@ void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, u
   const uint32_t flags = truncated ? kRecordTruncated : 0;
   record.port_family_flags = port | (family << 16) | (flags << 24);
   batch->records.push_back(record);
-}
-
-void UdpReceiver::NoteControl(const msghdr& header, const void* control, size_t control_length) {
-  (void)header;
-  uint32_t dropped;
-  if (ParseDropCounter(control, control_length, &dropped)) counters_[kRecvKernelDrops] = dropped;  // the kernel's running total
 }
 
 void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
@@ -683,7 +662,7 @@ void UdpReceiver::WaitWhileBackpressured() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (pending_datagrams_ >= config_.max_pending_datagrams && !StopRequested()) {
     // JS is behind: stop receiving, outside the kernel; the socket buffer absorbs what it
-    // can and the kernel counts the rest as drops (SO_RXQ_OVFL).
+    // can and the kernel counts the rest as drops (stats.kernelDrops).
     observation_->backpressured.store(true, std::memory_order_release);
     state_changed_.wait_for(lock, std::chrono::milliseconds(config_.max_wait_ms));
   }

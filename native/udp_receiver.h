@@ -33,9 +33,10 @@
 
 namespace uring_udp {
 
-// Bytes a provided buffer needs besides the payload: io_uring_recvmsg_out, room for an IPv6
-// source address, and the SO_RXQ_OVFL control message.
-constexpr uint32_t kRecvHeaderBytes = 16 + 28 + 24;
+// Bytes a provided buffer needs besides the payload: io_uring_recvmsg_out and room for an
+// IPv6 source address. No control message: the kernel's drop counter is read on demand
+// (KernelDrops), not carried by every datagram.
+constexpr uint32_t kRecvHeaderBytes = 16 + 28;
 
 enum class RecvBackend : int { kMultishotRecvmsg = 0, kPollRecvmmsg = 1, kRecvmmsg = 2 };
 
@@ -76,13 +77,13 @@ struct RecvBatch {
 // Shared by the receiver thread and the JS thread's direct reader.
 void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
                     const void* name, uint32_t name_length);
-// The SO_RXQ_OVFL drop counter from a control block, if present.
-bool ParseDropCounter(const void* control, size_t control_length, uint32_t* dropped);
+// Datagrams the kernel dropped for this socket (its sk_drops, via SO_MEMINFO), or -1 when the
+// kernel does not say.
+int64_t KernelDrops(int fd);
 
 enum RecvStatIndex : unsigned {
   kRecvDatagrams,
   kRecvBytes,
-  kRecvKernelDrops,  // SO_RXQ_OVFL: datagrams the kernel dropped for a full socket buffer
   kRecvEnobufs,      // times the buffer ring ran dry (-ENOBUFS) and the request was re-armed
   kRecvRearms,       // multishot requests re-armed after the kernel ended them
   kRecvTruncated,
@@ -138,7 +139,6 @@ class UdpReceiver {
   bool DrainRecvmmsg();
   void Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
               const void* name, uint32_t name_length);
-  void NoteControl(const msghdr& header, const void* control, size_t control_length);
   void Flush();
   void SetBackend(RecvBackend backend);
   void MaybeHandOver();
@@ -204,7 +204,6 @@ class UdpReceiver {
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> names_;
-  std::vector<uint8_t> controls_;
 };
 
 }  // namespace uring_udp

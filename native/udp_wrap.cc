@@ -144,6 +144,7 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceAccessor<&UdpWrap::ThreadId>("threadId"),
                          InstanceMethod<&UdpWrap::TestDisarm>("testDisarm"),
                          InstanceAccessor<&UdpWrap::Direct>("direct"),
+                         InstanceMethod<&UdpWrap::KernelDropsMethod>("kernelDrops"),
                      });
 }
 
@@ -155,9 +156,6 @@ UdpWrap::UdpWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpWrap>(inf
   if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "onBatch must be a function");
   fd_ = socket(family_ == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw ErrnoError(env, errno, "socket");
-  // Every datagram carries the kernel's drop counter for this socket (stats.kernelDrops).
-  int one = 1;
-  setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
   on_batch_ = Napi::Persistent(info[1].As<Napi::Function>());
   on_batch_ref_ = on_batch_;
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
@@ -179,6 +177,8 @@ void UdpWrap::Shutdown(int timeout_ms) {
   }
   StopAndJoin(timeout_ms);
   if (fd_ >= 0) {
+    const int64_t drops = KernelDrops(fd_);
+    if (drops >= 0) last_kernel_drops_ = drops;
     close(fd_);
     fd_ = -1;
   }
@@ -494,7 +494,7 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   config.hybrid = hybrid_value.IsBoolean() && hybrid_value.As<Napi::Boolean>().Value();
   if (config.hybrid) {
     if (info.Length() < 3 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        info[2].As<Napi::TypedArray>().ElementLength() < kDirectStatCount + 1)
+        info[2].As<Napi::TypedArray>().ElementLength() < kDirectStatCount)
       throw Napi::TypeError::New(env, "hybrid sockets need a direct stats Float64Array");
   }
   // Watchdog fields are optional: absent means watched with the process-wide thresholds.
@@ -596,6 +596,17 @@ Napi::Value UdpWrap::Unref(const Napi::CallbackInfo& info) {
   if (poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   if (shared_ && !joined_) napi_unref_threadsafe_function(info.Env(), shared_->deliver);
   return info.Env().Undefined();
+}
+
+// kernelDrops(): datagrams the kernel dropped for this socket (a full receive buffer), read
+// from the kernel when asked; after close, the total at close. Asking costs one getsockopt; a
+// control message on every datagram (SO_RXQ_OVFL) cost the receive path about 6 % of its CPU.
+Napi::Value UdpWrap::KernelDropsMethod(const Napi::CallbackInfo& info) {
+  if (fd_ >= 0) {
+    const int64_t drops = KernelDrops(fd_);
+    if (drops >= 0) last_kernel_drops_ = drops;
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(last_kernel_drops_));
 }
 
 // Whether the JS thread is reading the socket itself right now (hybrid sockets).
@@ -744,8 +755,7 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
   UdpWrap* self = static_cast<UdpWrap*>(handle->data);
   if (!self || !self->polling_) return;
   auto batch = std::make_unique<RecvBatch>();
-  int read = status < 0 ? status : self->direct_->Drain(batch.get(), kDirectLimit, &self->direct_kernel_drops_);
-  if (self->direct_stats_) self->direct_stats_[kDirectStatCount] = self->direct_kernel_drops_;
+  int read = status < 0 ? status : self->direct_->Drain(batch.get(), kDirectLimit);
   if (read >= static_cast<int>(kBackToRing)) {
     // A burst: hand the socket back to the ring thread before the next read.
     self->StopDirect();

@@ -62,6 +62,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value ThreadId(const Napi::CallbackInfo& info);
   Napi::Value TestDisarm(const Napi::CallbackInfo& info);
   Napi::Value Direct(const Napi::CallbackInfo& info);
+  Napi::Value KernelDropsMethod(const Napi::CallbackInfo& info);
   void StopDirect();
   void CloseDirect();
   static void OnPoll(uv_poll_t* handle, int status, int events);
@@ -89,7 +90,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   napi_ref on_batch_ref_ = nullptr;
   Napi::Reference<Napi::Float64Array> direct_stats_ref_;
   double* direct_stats_ = nullptr;
-  uint32_t direct_kernel_drops_ = 0;
+  int64_t last_kernel_drops_ = 0;
 };
 
 }  // namespace uring_udp

@@ -95,6 +95,8 @@ export interface NativeUdp {
   readonly threadId: number;
   testDisarm(): void;
   readonly direct: boolean;
+  /** The kernel's drop counter for the socket (SO_MEMINFO); after close, its value at close. */
+  kernelDrops(): number;
 }
 
 export interface NativeProbe {

@@ -78,7 +78,7 @@ export interface RemoteInfo {
 export interface SocketStats {
   datagrams: number;
   bytes: number;
-  /** Datagrams the kernel dropped because the socket buffer was full (SO_RXQ_OVFL). */
+  /** Datagrams the kernel dropped for this socket, mostly for a full receive buffer (its drop counter, read when asked). */
   kernelDrops: number;
   /** Times the buffer ring ran dry and the receive request was re-armed once buffers returned. */
   enobufs: number;
@@ -112,10 +112,9 @@ function destinationSlot(keys: Map<string, number>, table: Array<[string, number
 /** sendBatch's destination index when every datagram goes to one destination (never written). */
 const ZERO_INDEX = new Uint32Array(1024);
 
-const STAT_NAMES: Array<Exclude<keyof SocketStats, 'directReads'>> = [
+const STAT_NAMES: Array<Exclude<keyof SocketStats, 'directReads' | 'kernelDrops'>> = [
   'datagrams',
   'bytes',
-  'kernelDrops',
   'enobufs',
   'rearms',
   'truncated',
@@ -133,7 +132,7 @@ export interface ReproRing {
   cqEntries: number;
   busyWait: boolean;
 }
-// The JS thread's direct reads (hybrid sockets): datagrams, bytes, truncated, reads, kernel drops.
+// The JS thread's direct reads (hybrid sockets): datagrams, bytes, truncated, reads.
 const DIRECT_STAT_COUNT = 4;
 
 const { RECV_STAT_COUNT, RECV_HEADER_BYTES } = binding.constants;
@@ -304,7 +303,7 @@ export class Socket extends EventEmitter {
   readonly #watch: false | { stuckMs?: number; starvedMs?: number };
   readonly #forced: boolean;
   readonly #hybrid: boolean;
-  readonly #directStats = new Float64Array(DIRECT_STAT_COUNT + 1);
+  readonly #directStats = new Float64Array(DIRECT_STAT_COUNT);
   #batchesDelivered = 0;
   readonly #recvConfig: {
     backend: Backend | 'auto';
@@ -425,7 +424,7 @@ export class Socket extends EventEmitter {
     out.truncated += d[2]!;
     out.directReads = d[3]!;
     out.batches = this.#batchesDelivered;
-    out.kernelDrops = Math.max(out.kernelDrops, d[4]!); // the kernel's running total, whoever read it last
+    out.kernelDrops = this.#native.kernelDrops(); // asked of the kernel now
     return out;
   }
 
