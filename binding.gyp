@@ -13,6 +13,7 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/js_waker.cc",
         "native/probe.cc",
         "native/proc.cc",
         "native/ring_core.cc",

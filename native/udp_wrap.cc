@@ -208,7 +208,8 @@ void UdpWrap::StopAndJoin(int timeout_ms) {
     new std::shared_ptr<UdpShared>(shared_);  // the stuck thread still uses it: never free it
     fd_ = -1;                                  // nor the socket under it
   }
-  shared_->deliver.Abort();
+  shared_->waker.Close();
+  ReleaseAsyncContext();
 }
 
 int UdpWrap::LiveFd(const Napi::CallbackInfo& info) {
@@ -515,26 +516,29 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   Napi::Float64Array stats = info[1].As<Napi::Float64Array>();
   stats_ref_ = Napi::Reference<Napi::Float64Array>::New(stats, 1);
   shared_ = std::make_shared<UdpShared>();
-  shared_->deliver = UdpDeliverFunction::New(env, on_batch_.Value(), "uring-udp socket", 0, 1,
-                                             new UdpSharedHolder(shared_),
-                                             [](Napi::Env, void*, UdpSharedHolder* context) { delete context; });
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) throw Napi::Error::New(env, "no event loop");
   UdpShared* raw = shared_.get();
+  if (const int err = raw->waker.Init(loop, OnWake, raw); err != 0) {
+    shared_.reset();
+    throw ErrnoError(env, -err, "uv_async_init");
+  }
+  napi_value resource_name;
+  napi_create_string_utf8(env, "uring-udp socket", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, nullptr, resource_name, &async_context_);
   auto observation = std::make_shared<ThreadObservation>();
   shared_->receiver = std::make_unique<UdpReceiver>(
-      fd, config, stats.Data(), [raw] { raw->deliver.NonBlockingCall(); }, observation);
+      fd, config, stats.Data(), [raw] { raw->waker.Wake(); }, observation);
   RecvBackend backend;
   std::string failed;
   int result = shared_->receiver->Start(&backend, &failed);
   shared_->owner = this;
   if (result < 0) {
-    shared_->deliver.Abort();
+    shared_->waker.Close();
     shared_.reset();
+    ReleaseAsyncContext();
     throw ErrnoError(env, -result, failed);
   }
-  // Registered again after the ThreadSafeFunction so this hook runs before its cleanup.
-  if (cleanup_hook_registered_) napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
-  napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
-  cleanup_hook_registered_ = true;
   if (watch) {
     watched_ = std::make_shared<Watched>();
     watched_->owner = "socket";
@@ -551,9 +555,6 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
     direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(direct_stats, 1);
     direct_stats_ = direct_stats.Data();
     direct_ = std::make_unique<DirectReader>(fd, config.max_datagram, direct_stats_);
-    napi_value resource_name;
-    napi_create_string_utf8(env, "uring-udp direct read", NAPI_AUTO_LENGTH, &resource_name);
-    napi_async_init(env, nullptr, resource_name, &async_context_);
     StartDirect();  // the receiver thread starts idle: JS reads until the traffic grows
   }
   return Napi::Number::New(env, static_cast<int>(backend));
@@ -587,14 +588,14 @@ Napi::Value UdpWrap::Ref(const Napi::CallbackInfo& info) {
   refed_ = true;
   if (poll_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
   // The C call, ignoring its status (see RingWrap::Ref).
-  if (shared_ && !joined_) napi_ref_threadsafe_function(info.Env(), shared_->deliver);
+  if (shared_ && !joined_) shared_->waker.Ref();
   return info.Env().Undefined();
 }
 
 Napi::Value UdpWrap::Unref(const Napi::CallbackInfo& info) {
   refed_ = false;
   if (poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  if (shared_ && !joined_) napi_unref_threadsafe_function(info.Env(), shared_->deliver);
+  if (shared_ && !joined_) shared_->waker.Unref();
   return info.Env().Undefined();
 }
 
@@ -689,22 +690,51 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
   return napi_create_int32(env, error, &args[1]) == napi_ok && napi_get_boolean(env, stopped, &args[2]) == napi_ok;
 }
 
-void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context, void*) {
-  if (env == nullptr || callback.IsEmpty() || context == nullptr) return;
+void UdpWrap::OnWake(void* arg) {
+  UdpShared* shared = static_cast<UdpShared*>(arg);
+  UdpWrap* self = shared->owner;
+  if (!self) return;
   std::vector<std::unique_ptr<RecvBatch>> batches;
   int error = 0;
   bool stopped = false;
   bool handoff = false;
-  (*context)->receiver->TakeBatches(&batches, &error, &stopped, &handoff);
-  if (!batches.empty() || error || stopped) {
-    napi_value args[3];
-    napi_value global;
-    if (!BatchArguments(env, batches, error, stopped, args) || napi_get_global(env, &global) != napi_ok) return;
-    napi_call_function(env, global, callback, 3, args, nullptr);
+  shared->receiver->TakeBatches(&batches, &error, &stopped, &handoff);
+  if (!batches.empty() || error || stopped) self->CallOnBatch(batches, error, stopped);
+  // After the ring's last batches: from now on the JS thread reads the socket itself. (The
+  // callback may have closed the socket: owner is cleared then.)
+  if (handoff && !stopped && shared->owner) shared->owner->StartDirect();
+}
+
+void UdpWrap::CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped) {
+  napi_env env = env_;
+  if (!on_batch_ref_) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value args[3];
+  napi_value global;
+  napi_value callback;
+  if (BatchArguments(env, batches, error, stopped, args) && napi_get_global(env, &global) == napi_ok &&
+      napi_get_reference_value(env, on_batch_ref_, &callback) == napi_ok) {
+    // A libuv callback is outside any JS scope: make_callback runs microtasks and ticks after
+    // it, as for any other I/O callback, and an exception is an uncaught exception.
+    napi_value result;
+    delivering_ = true;
+    const napi_status status = napi_make_callback(env, async_context_, global, callback, 3, args, &result);
+    delivering_ = false;
+    if (status == napi_pending_exception) {
+      napi_value exception;
+      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+    }
   }
-  // After the ring's last batches: from now on the JS thread reads the socket itself.
-  UdpWrap* owner = (*context)->owner;
-  if (handoff && owner && !stopped) owner->StartDirect();
+  napi_close_handle_scope(env, scope);
+  // The callback may have closed the socket, which leaves the context to be released here.
+  if (joined_) ReleaseAsyncContext();
+}
+
+void UdpWrap::ReleaseAsyncContext() {
+  if (delivering_ || !async_context_) return;
+  napi_async_destroy(env_, async_context_);
+  async_context_ = nullptr;
 }
 
 // ---- the direct path (hybrid sockets) --------------------------------------------------------
@@ -745,10 +775,6 @@ void UdpWrap::CloseDirect() {
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
     poll_ = nullptr;
   }
-  if (async_context_) {
-    napi_async_destroy(env_, async_context_);
-    async_context_ = nullptr;
-  }
 }
 
 void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
@@ -765,23 +791,7 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
   if (read > 0) batches.push_back(std::move(batch));
   const int error = read < 0 ? -read : 0;
   if (batches.empty() && !error) return;
-  napi_env env = self->env_;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value args[3];
-  napi_value global;
-  napi_value callback;
-  if (BatchArguments(env, batches, error, false, args) && napi_get_global(env, &global) == napi_ok &&
-      napi_get_reference_value(env, self->on_batch_ref_, &callback) == napi_ok) {
-    // A libuv callback is outside any JS scope: make_callback runs microtasks after it, as
-    // for any other I/O callback.
-    napi_value result;
-    if (napi_make_callback(env, self->async_context_, global, callback, 3, args, &result) == napi_pending_exception) {
-      napi_value exception;
-      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
-    }
-  }
-  napi_close_handle_scope(env, scope);
+  self->CallOnBatch(batches, error, false);
 }
 
 }  // namespace uring_udp

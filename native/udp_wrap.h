@@ -8,22 +8,19 @@
 #include <memory>
 #include <string>
 
+#include "js_waker.h"
 #include "udp_direct.h"
 #include "udp_receiver.h"
 #include "watchdog.h"
 
 namespace uring_udp {
 
-struct UdpShared;
-using UdpSharedHolder = std::shared_ptr<UdpShared>;
-void DeliverUdp(Napi::Env env, Napi::Function callback, UdpSharedHolder* context, void* unused);
-using UdpDeliverFunction = Napi::TypedThreadSafeFunction<UdpSharedHolder, void, DeliverUdp>;
-
-// Owned jointly by the wrapper and the delivery function (see RingShared).
+// Owned by the wrapper; leaked on purpose when the receiver thread is stuck in the kernel and
+// is detached (it keeps using the receiver and the waker).
 class UdpWrap;
 struct UdpShared {
   std::unique_ptr<UdpReceiver> receiver;
-  UdpDeliverFunction deliver;
+  JsWaker waker;             // the receiver thread's "batches are waiting" (JsWaker says why not a TSFN)
   UdpWrap* owner = nullptr;  // JS thread only; cleared before the wrapper goes away
 };
 
@@ -66,6 +63,10 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   void StopDirect();
   void CloseDirect();
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnWake(void* arg);
+  // Calls the JS batch callback as libuv I/O callbacks are called (microtasks and ticks after).
+  void CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped);
+  void ReleaseAsyncContext();
 
   int LiveFd(const Napi::CallbackInfo& info);
   static void OnEnvCleanup(void* arg);
@@ -87,6 +88,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
   napi_async_context async_context_ = nullptr;
+  bool delivering_ = false;  // inside CallOnBatch: the async context is in use
   napi_ref on_batch_ref_ = nullptr;
   Napi::Reference<Napi::Float64Array> direct_stats_ref_;
   double* direct_stats_ = nullptr;
