@@ -51,6 +51,16 @@ t.test('a batch handler gets whole batches, with sender and payload per datagram
   }
   t.equal(i, total, 'every datagram, in order, with its sender');
   t.equal(socket.stats.batches >= batches.length, true);
+  // batch.data is the payloads back to back and nothing else (the records share its memory).
+  const packed = batches.filter((b) => {
+    let bytes = 0;
+    for (let j = 0; j < b.count; j++) {
+      if (b.offset(j) !== bytes) return false;
+      bytes += b.length(j);
+    }
+    return b.data.length === bytes;
+  });
+  t.equal(packed.length, batches.length, 'every batch.data holds exactly its payloads, back to back');
 });
 
 t.test('views retained past their batch keep reading the bytes they were given', async (t) => {
