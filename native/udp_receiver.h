@@ -112,6 +112,10 @@ class UdpReceiver {
   // *handoff: the receiver has stopped reading; the JS thread reads directly until ResumeRing().
   void TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped, bool* handoff);
   void ResumeRing();
+  // Hybrid: fault in the buffer ring's pages on the receiver thread while JS still reads, so the
+  // ring's first reaps after a hand-over do not stall on page faults. Warm() says it is done.
+  void RequestWarm();
+  bool Warm() const { return warm_.load(std::memory_order_acquire); }
   bool WaitExited(int timeout_ms);
   bool Exited() const { return exited_.load(std::memory_order_acquire); }
   void Join();
@@ -143,6 +147,7 @@ class UdpReceiver {
   void SetBackend(RecvBackend backend);
   void MaybeHandOver();
   void SetIdle(bool idle);
+  void Prefault();
   bool WantRecv() const { return !StopRequested() && !disarmed_ && !idle_ && !going_idle_; }
   bool StopRequested() const { return stop_.load(std::memory_order_acquire); }
   void WaitWhileBackpressured();
@@ -161,6 +166,8 @@ class UdpReceiver {
   std::atomic<bool> test_disarm_{false};
   bool disarmed_ = false;
   std::atomic<bool> resume_{false};
+  std::atomic<bool> warm_request_{false};
+  std::atomic<bool> warm_{false};
   std::atomic<bool> stop_{false};
   std::atomic<bool> notify_pending_{false};
   std::atomic<int> backend_{0};

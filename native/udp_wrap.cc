@@ -783,9 +783,15 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
   auto batch = std::make_unique<RecvBatch>();
   int read = status < 0 ? status : self->direct_->Drain(batch.get(), kDirectLimit);
   if (read >= static_cast<int>(kBackToRing)) {
-    // A burst: hand the socket back to the ring thread before the next read.
-    self->StopDirect();
-    self->shared_->receiver->ResumeRing();
+    // A burst: hand the socket back to the ring thread before the next read, once its buffers
+    // are faulted in; until then keep reading here (the ring warms up meanwhile).
+    UdpReceiver& receiver = *self->shared_->receiver;
+    if (receiver.Warm()) {
+      self->StopDirect();
+      receiver.ResumeRing();
+    } else {
+      receiver.RequestWarm();
+    }
   }
   std::vector<std::unique_ptr<RecvBatch>> batches;
   if (read > 0) batches.push_back(std::move(batch));
