@@ -26,6 +26,9 @@ constexpr uint64_t kTagPoll = kTagExtension + 1;
 constexpr uint16_t kBufferGroup = 0;
 constexpr unsigned kRecvmmsgBatch = 64;
 constexpr size_t kArenaBytes = 256 * 1024;
+constexpr size_t kPoolArenas = 128;
+constexpr size_t kPooledArenaBytes = 128 * 1024;
+constexpr int64_t kPoolIdleNs = 1000LL * 1000000;
 // A batch wait ends when no datagram came for this long.
 constexpr int64_t kBatchQuietNs = 50 * 1000;
 // Hybrid mode: reaps in a row with at most one datagram, and no busier reap for this long,
@@ -49,6 +52,9 @@ UdpReceiver::UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify
     : fd_(fd), config_(config), stats_(stats), notify_(std::move(notify)), observation_(std::move(observation)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   arena_limit_ = std::max<size_t>(kArenaBytes, config_.max_datagram);
+  // Enough for the batches between two garbage collections under a flood (V8 collects about
+  // every 60 ms then, prompted by the external memory the arenas report); emptied when idle.
+  pool_ = std::make_shared<ArenaPool>(kPoolArenas * arena_limit_);
 }
 
 UdpReceiver::~UdpReceiver() {
@@ -378,6 +384,13 @@ void UdpReceiver::RunMultishot() {
       }
     }
     last_reap_ = counters_[kRecvDatagrams] - before;
+    if (last_reap_ > 0) {
+      last_datagram_ns_ = 0;
+    } else if (last_datagram_ns_ == 0) {
+      last_datagram_ns_ = MonotonicNs();
+    } else if (MonotonicNs() - last_datagram_ns_ > kPoolIdleNs) {
+      pool_->Clear();  // a quiet socket keeps no spare arenas
+    }
     MaybeHandOver();
     Flush();
     PublishStats();
@@ -616,6 +629,42 @@ int64_t KernelDrops(int fd) {
   return meminfo[SK_MEMINFO_DROPS];
 }
 
+void ArenaPool::Put(std::vector<uint8_t>&& arena) {
+  arena.clear();
+  std::vector<uint8_t> freed;  // freed outside the lock
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes_ + arena.capacity() <= max_bytes_) {
+      bytes_ += arena.capacity();
+      free_.push_back(std::move(arena));
+      return;
+    }
+    freed = std::move(arena);
+  }
+}
+
+bool ArenaPool::Take(size_t capacity, std::vector<uint8_t>* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = free_.size(); i-- > 0;) {
+    if (free_[i].capacity() < capacity) continue;
+    bytes_ -= free_[i].capacity();
+    *out = std::move(free_[i]);
+    if (i + 1 != free_.size()) free_[i] = std::move(free_.back());
+    free_.pop_back();
+    return true;
+  }
+  return false;
+}
+
+void ArenaPool::Clear() {
+  std::vector<std::vector<uint8_t>> freed;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    freed.swap(free_);
+    bytes_ = 0;
+  }
+}
+
 void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
                     const void* name, uint32_t name_length) {
   DatagramRecord record{};
@@ -651,9 +700,13 @@ void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_
   if (batch_ && batch_->arena.size() + length > arena_limit_) Flush();
   if (!batch_) {
     batch_ = std::make_unique<RecvBatch>();
-    // Reserve about what the last batch needed: a fixed 256 KiB would be an mmap, page faults
-    // and an munmap per batch, and V8 would see 256 KiB of external memory per batch.
-    batch_->arena.reserve(std::min(arena_limit_, std::max<size_t>(4096, last_arena_bytes_ + last_arena_bytes_ / 2)));
+    // Reserve about what the last batch needed: V8 is told of each lent arena's capacity as
+    // external memory, and a batch JS keeps holds it all.
+    const size_t want = std::min(arena_limit_, std::max<size_t>(4096, last_arena_bytes_ + last_arena_bytes_ / 2));
+    // Small arenas come from malloc's free lists, warm and resident: only large ones, which
+    // malloc maps and unmaps afresh, are pooled (pooling small ones measured slower).
+    if (want < kPooledArenaBytes || !pool_->Take(want, &batch_->arena)) batch_->arena.reserve(want);
+    if (want >= kPooledArenaBytes) batch_->pool = pool_;
     batch_->records.reserve(config_.batch_count);
   }
   AppendDatagram(batch_.get(), payload, length, wire_length, truncated, name, name_length);

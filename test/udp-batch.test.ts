@@ -90,6 +90,48 @@ t.test('views retained past their batch keep reading the bytes they were given',
   t.ok(socket.stats.enobufs >= 0);
 });
 
+t.test('large arenas are reused only after JS let go of them: views retained across collections stay intact', async (t) => {
+  // 1200-byte datagrams in bursts of 500 fill arenas past 128 KiB, which the receiver pools
+  // and reuses once their ArrayBuffer is collected. Views kept from every fifth batch must go
+  // on reading their own bytes while collections hand the other arenas back for reuse.
+  const v8 = await import('node:v8');
+  const vm = await import('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 8 << 20, hybrid: false });
+  t.teardown(() => closed(socket));
+  const retained: Array<{ view: Buffer; seq: number }> = [];
+  let received = 0;
+  let batches = 0;
+  let largeBatches = 0;
+  socket.onBatch((batch) => {
+    if (batch.data.length >= 128 * 1024) largeBatches++;
+    if (batches++ % 5 === 0) for (let j = 0; j < batch.count; j++) retained.push({ view: batch.payload(j), seq: batch.payload(j).readUInt32LE(0) });
+    received += batch.count;
+  });
+  const port = await bound(socket);
+  const sender = createSocket('udp4');
+  t.teardown(() => closed(sender));
+  const datagram = (seq: number) => {
+    const b = Buffer.alloc(1200, seq & 0xff);
+    b.writeUInt32LE(seq, 0);
+    return b;
+  };
+  let seq = 0;
+  let sent = 0;
+  for (let round = 0; round < 40; round++) {
+    const burst = Array.from({ length: 500 }, () => datagram(seq++));
+    sent += sender.sendBatch(burst, { port, address: '127.0.0.1' }); // all of them, unless the send buffer fills
+    await until(() => received + socket.stats.kernelDrops >= sent, `burst ${round}`);
+    gc();
+  }
+  t.ok(largeBatches >= 5, `${largeBatches} of ${batches} batches had arenas of 128 KiB or more (the pooled size)`);
+  let intact = 0;
+  for (const { view, seq } of retained) if (view.length === 1200 && view.readUInt32LE(0) === seq && view.every((byte, i) => i < 4 || byte === (seq & 0xff))) intact++;
+  t.ok(retained.length > 1000, `${retained.length} views retained`);
+  t.equal(intact, retained.length, 'every retained view still reads its own datagram');
+});
+
 t.test('sendBatch sends many datagrams per call, to one or many destinations', async (t) => {
   const a = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
   const b = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
