@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// Interleaved A/B of two builds of this package against the C reference receiver, at the C
+// sender's maximum rate: the way each change to the receive path was judged here, since single
+// runs on a shared VM vary by 10-30 % (docs/benchmark.md).
+//   node scripts/bench-ab.js ROUNDS SIZE DIR_A DIR_B [uring-batch|uring-message]
+// DIR_A and DIR_B are checkouts with lib/ and the addon built (npm run compile), e.g. a git
+// worktree of the parent commit and this one. Each round runs the C receiver, then A and B in
+// alternating order, 3 s each, with bench/build/udp-sender (npm run setup builds it) from this
+// checkout. Per run it prints datagrams, loss and CPU per datagram (the receiver process's, and
+// per thread by name from /proc/PID/task/*/schedstat); at the end the medians, each build's
+// median ratio to the C reference of the same round, and the median of the paired ratios B/A.
+'use strict';
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const [rounds, size, dirA, dirB, driver = 'uring-batch'] = process.argv.slice(2);
+if (!(Number(rounds) > 0) || !(Number(size) > 0) || !dirA || !dirB) {
+  console.error('usage: node scripts/bench-ab.js ROUNDS SIZE DIR_A DIR_B [uring-batch|uring-message]');
+  process.exit(2);
+}
+const root = path.join(__dirname, '..');
+const peers = path.join(root, 'bench', 'build');
+
+/** CPU time (ns) per thread name of a process. */
+function threadCpu(pid) {
+  const out = {};
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const run = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      out[comm] = (out[comm] ?? 0) + run;
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return out;
+}
+
+async function one(which) {
+  const receiver =
+    which === 'C'
+      ? spawn(path.join(peers, 'uring-receiver'), ['--port', '0', '--buffers', '4096', '--buffer-size', '2048'], { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn(process.execPath, [path.join(which, 'lib', 'bench', 'receiver.js'), '--driver', driver], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = [];
+  let waiter;
+  readline.createInterface({ input: receiver.stdout }).on('line', (line) => {
+    const message = JSON.parse(line);
+    if (waiter) {
+      const w = waiter;
+      waiter = undefined;
+      w(message);
+    } else lines.push(message);
+  });
+  const next = () => new Promise((resolve) => (lines.length ? resolve(lines.shift()) : (waiter = resolve)));
+  const ready = await next();
+  receiver.stdin.write('start\n');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const before = threadCpu(receiver.pid);
+  const sender = JSON.parse(
+    execFileSync(path.join(peers, 'udp-sender'), ['--port', String(ready.port), '--size', size, '--rate', '0', '--duration', '3'], { encoding: 'utf8' }),
+  );
+  const after = threadCpu(receiver.pid);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  receiver.stdin.write('stop\n');
+  const got = await next();
+  receiver.kill();
+  const cpuUs = got.cpuUs ?? got.cpuUserUs + got.cpuSysUs;
+  const threads = {};
+  for (const name of Object.keys(after)) threads[name] = (after[name] - (before[name] ?? 0)) / got.datagrams;
+  return { sent: sender.sent, got: got.datagrams, loss: 1 - got.datagrams / sender.sent, cpuNs: (cpuUs * 1000) / got.datagrams, threads };
+}
+
+const median = (values) => {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+(async () => {
+  const results = { A: [], B: [], C: [] };
+  for (let r = 0; r < Number(rounds); r++) {
+    for (const which of r % 2 ? ['C', 'B', 'A'] : ['C', 'A', 'B']) {
+      const x = await one(which === 'C' ? 'C' : which === 'A' ? dirA : dirB);
+      results[which].push(x);
+      const threads = Object.entries(x.threads)
+        .filter(([, ns]) => ns > 5)
+        .map(([name, ns]) => `${name} ${ns.toFixed(0)}`)
+        .join(', ');
+      console.log(`round ${r + 1} ${which}: ${x.got} of ${x.sent}, loss ${(x.loss * 100).toFixed(2)} %, ${x.cpuNs.toFixed(0)} ns/datagram [${threads}]`);
+    }
+  }
+  for (const which of ['A', 'B']) {
+    const ratios = results[which].map((x, i) => x.cpuNs / results.C[i].cpuNs);
+    console.log(
+      `${which}: median ${median(results[which].map((x) => x.cpuNs)).toFixed(0)} ns/datagram, ` +
+        `vs C same round median ${median(ratios).toFixed(2)}x (${ratios.map((x) => x.toFixed(2)).join(' ')}), ` +
+        `loss median ${(median(results[which].map((x) => x.loss)) * 100).toFixed(2)} %`,
+    );
+  }
+  const paired = results.B.map((x, i) => x.cpuNs / results.A[i].cpuNs);
+  console.log(`C: median ${median(results.C.map((x) => x.cpuNs)).toFixed(0)} ns/datagram; B/A paired median ${median(paired).toFixed(3)} (${paired.map((x) => x.toFixed(2)).join(' ')})`);
+})();
