@@ -384,13 +384,7 @@ void UdpReceiver::RunMultishot() {
       }
     }
     last_reap_ = counters_[kRecvDatagrams] - before;
-    if (last_reap_ > 0) {
-      last_datagram_ns_ = 0;
-    } else if (last_datagram_ns_ == 0) {
-      last_datagram_ns_ = MonotonicNs();
-    } else if (MonotonicNs() - last_datagram_ns_ > kPoolIdleNs) {
-      pool_->Clear();  // a quiet socket keeps no spare arenas
-    }
+    TrimPoolWhenQuiet();
     MaybeHandOver();
     Flush();
     PublishStats();
@@ -464,6 +458,20 @@ void UdpReceiver::ResumeRing() {
   (void)written;
 }
 
+// Once around a receive loop: a socket that has received nothing for kPoolIdleNs keeps no
+// spare arenas. The clock is read only on rounds that brought nothing.
+void UdpReceiver::TrimPoolWhenQuiet() {
+  const uint64_t datagrams = counters_[kRecvDatagrams];
+  if (datagrams != pool_datagrams_seen_) {
+    pool_datagrams_seen_ = datagrams;
+    quiet_since_ns_ = 0;
+    return;
+  }
+  const int64_t now = MonotonicNs();
+  if (quiet_since_ns_ == 0) quiet_since_ns_ = now;
+  else if (now - quiet_since_ns_ > kPoolIdleNs) pool_->Clear();
+}
+
 void UdpReceiver::RunPollRecvmmsg() {
   recv_armed_ = false;  // a multishot recvmsg that ended with -EINVAL: nothing to cancel
   if (!wake_armed_) ArmWake();
@@ -474,6 +482,7 @@ void UdpReceiver::RunPollRecvmmsg() {
     bool stop_seen = false;
     ReapRing(&stop_seen);
     if (!poll_armed_ && !StopRequested()) ArmPoll();
+    TrimPoolWhenQuiet();
     Flush();
     PublishStats();
   }
@@ -494,6 +503,7 @@ void UdpReceiver::RunRecvmmsg() {
       (void)got;
     }
     if (fds[0].revents & (POLLIN | POLLERR)) DrainRecvmmsg();
+    TrimPoolWhenQuiet();
     Flush();
     PublishStats();
   }

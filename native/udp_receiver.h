@@ -177,6 +177,7 @@ class UdpReceiver {
   void MaybeHandOver();
   void SetIdle(bool idle);
   void Prefault();
+  void TrimPoolWhenQuiet();
   bool WantRecv() const { return !StopRequested() && !disarmed_ && !idle_ && !going_idle_; }
   bool StopRequested() const { return stop_.load(std::memory_order_acquire); }
   void WaitWhileBackpressured();
@@ -233,7 +234,8 @@ class UdpReceiver {
   int64_t last_busy_ns_ = 0;
   std::unique_ptr<RecvBatch> batch_;
   std::shared_ptr<ArenaPool> pool_;
-  int64_t last_datagram_ns_ = 0;  // when a reap first found nothing, 0 while datagrams come
+  uint64_t pool_datagrams_seen_ = 0;  // TrimPoolWhenQuiet: datagrams at its last look ...
+  int64_t quiet_since_ns_ = 0;        // ... and since when none came (0 while they come)
   size_t arena_limit_ = 0;
   size_t last_arena_bytes_ = 0;
   uint64_t counters_[kRecvStatCount] = {};

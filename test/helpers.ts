@@ -105,6 +105,8 @@ export function run(command: string, args: string[], options: { timeoutMs?: numb
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, ms: performance.now() - started, timedOut });
     });
+    // A child that exits without reading its stdin makes this write fail with EPIPE: not an error.
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }

@@ -32,7 +32,9 @@ for (const variant of ['poll', 'recv', 'nop'] as const) {
 
 t.test('sqpoll-iowq-max-workers exercises IORING_REGISTER_IOWQ_MAX_WORKERS against a busy SQPOLL ring', async (t) => {
   const result = await reproduce({ scenario: 'sqpoll-iowq-max-workers', durationMs: 1000 });
-  t.ok(result.evidence.registers > 10, `${result.evidence.registers} registrations`);
+  // Each round waits for its NOPs through the JS thread: on a loaded 2-core machine (CI runs
+  // test files in parallel beside the busy SQPOLL thread) a second saw as few as 3 rounds.
+  t.ok(result.evidence.registers >= 2, `${result.evidence.registers} registrations, in a loop`);
   t.ok(result.evidence.completed > 100, `${result.evidence.completed} completions`);
   if (fixedKernel) t.equal(result.outcome, 'no-hang');
 });
