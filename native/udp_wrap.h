@@ -60,6 +60,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value TestDisarm(const Napi::CallbackInfo& info);
   Napi::Value Direct(const Napi::CallbackInfo& info);
   Napi::Value KernelDropsMethod(const Napi::CallbackInfo& info);
+  void RefreshKernelDrops();
   void StopDirect();
   void CloseDirect();
   static void OnPoll(uv_poll_t* handle, int status, int events);
