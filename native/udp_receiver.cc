@@ -52,8 +52,8 @@ UdpReceiver::UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify
     : fd_(fd), config_(config), stats_(stats), notify_(std::move(notify)), observation_(std::move(observation)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   arena_limit_ = std::max<size_t>(kArenaBytes, config_.max_datagram);
-  // Enough for the batches between two garbage collections under a flood (V8 collects about
-  // every 60 ms then, prompted by the external memory the arenas report); emptied when idle.
+  // Enough for the batches between two garbage collections under a flood (V8 collects young
+  // ArrayBuffers with every scavenge, about every 50 ms at a 1200-byte flood); emptied when idle.
   pool_ = std::make_shared<ArenaPool>(kPoolArenas * arena_limit_);
 }
 
@@ -710,8 +710,8 @@ void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_
   if (batch_ && batch_->arena.size() + length > arena_limit_) Flush();
   if (!batch_) {
     batch_ = std::make_unique<RecvBatch>();
-    // Reserve about what the last batch needed: V8 is told of each lent arena's capacity as
-    // external memory, and a batch JS keeps holds it all.
+    // Reserve about what the last batch needed: a batch JS keeps holds its arena's whole
+    // capacity (V8 counts only its bytes in use).
     const size_t want = std::min(arena_limit_, std::max<size_t>(4096, last_arena_bytes_ + last_arena_bytes_ / 2));
     // Small arenas come from malloc's free lists, warm and resident: only large ones, which
     // malloc maps and unmaps afresh, are pooled (pooling small ones measured slower).

@@ -643,7 +643,6 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
     // mostly empty is trimmed first, so a batch JS keeps alive holds about what it received.
     if (batch->arena.size() < batch->arena.capacity() / 2) batch->arena.shrink_to_fit();
     RecvBatch* owned = batch.release();
-    const size_t capacity = owned->arena.capacity();
     napi_value arena;
     napi_status status;
     // A small arena (a request, a sparse socket's datagram) is copied into an ordinary
@@ -656,24 +655,16 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
       if (status == napi_ok && !owned->arena.empty()) std::memcpy(copied, owned->arena.data(), owned->arena.size());
     } else status = napi_create_external_arraybuffer(
         env, owned->arena.data(), owned->arena.size(),
-        [](napi_env finalize_env, void*, void* hint) {
-          RecvBatch* done = static_cast<RecvBatch*>(hint);
-          int64_t unused;
-          napi_adjust_external_memory(finalize_env, -static_cast<int64_t>(done->arena.capacity()), &unused);
-          delete done;
-        },
-        owned, &arena);
+        // V8 counts the ArrayBuffer's bytes as external memory itself (it sets the pace of
+        // collections by them); reporting them again with napi_adjust_external_memory doubled
+        // the count and made every collection at 1200-byte floods a full mark-compact.
+        [](napi_env, void*, void* hint) { delete static_cast<RecvBatch*>(hint); }, owned, &arena);
     if (status != napi_ok) {
       delete owned;
       return false;
     }
     std::unique_ptr<RecvBatch> records_only;
-    if (copy) {
-      records_only.reset(owned);  // nothing lent: freed when its records are copied below
-    } else {
-      int64_t unused;
-      napi_adjust_external_memory(env, static_cast<int64_t>(capacity), &unused);
-    }
+    if (copy) records_only.reset(owned);  // nothing lent: freed when its records are copied below
     const size_t record_bytes = owned->records.size() * sizeof(DatagramRecord);
     void* data = nullptr;
     napi_value records_buffer;
