@@ -95,6 +95,7 @@ struct RecvBatch {
   std::vector<uint8_t> arena;
   std::vector<DatagramRecord> records;
   std::shared_ptr<ArenaPool> pool;  // where the arena goes when the batch is done with (or null)
+  size_t reported_slack = 0;  // capacity beyond size reported to V8 while JS holds the arena
   RecvBatch() = default;
   RecvBatch(const RecvBatch&) = delete;
   RecvBatch& operator=(const RecvBatch&) = delete;

@@ -639,9 +639,12 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
   if (napi_create_array_with_length(env, batches.size() * 2, &list) != napi_ok) return false;
   uint32_t slot = 0;
   for (std::unique_ptr<RecvBatch>& batch : batches) {
-    // The arena becomes an ArrayBuffer JS owns; it is freed by GC, never before. An arena
-    // mostly empty is trimmed first, so a batch JS keeps alive holds about what it received.
-    if (batch->arena.size() < batch->arena.capacity() / 2) batch->arena.shrink_to_fit();
+    // The arena becomes an ArrayBuffer JS owns; it is freed by GC, never before. A malloc'd
+    // arena mostly empty is trimmed first, so a batch JS keeps alive holds about what it
+    // received. A pooled one is lent whole: trimming copied it (4 % of a 1200-byte flood's
+    // samples, on the JS thread) and sent the pooled memory back to malloc; V8 is told of the
+    // unused part instead, so it paces collections by what the batch really holds.
+    if (!batch->pool && batch->arena.size() < batch->arena.capacity() / 2) batch->arena.shrink_to_fit();
     RecvBatch* owned = batch.release();
     napi_value arena;
     napi_status status;
@@ -658,13 +661,26 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
         // V8 counts the ArrayBuffer's bytes as external memory itself (it sets the pace of
         // collections by them); reporting them again with napi_adjust_external_memory doubled
         // the count and made every collection at 1200-byte floods a full mark-compact.
-        [](napi_env, void*, void* hint) { delete static_cast<RecvBatch*>(hint); }, owned, &arena);
+        [](napi_env finalize_env, void*, void* hint) {
+          RecvBatch* done = static_cast<RecvBatch*>(hint);
+          int64_t unused;
+          if (done->reported_slack)
+            napi_adjust_external_memory(finalize_env, -static_cast<int64_t>(done->reported_slack), &unused);
+          delete done;
+        },
+        owned, &arena);
     if (status != napi_ok) {
       delete owned;
       return false;
     }
     std::unique_ptr<RecvBatch> records_only;
-    if (copy) records_only.reset(owned);  // nothing lent: freed when its records are copied below
+    if (copy) {
+      records_only.reset(owned);  // nothing lent: freed when its records are copied below
+    } else if (owned->pool) {
+      owned->reported_slack = owned->arena.capacity() - owned->arena.size();
+      int64_t unused;
+      if (owned->reported_slack) napi_adjust_external_memory(env, static_cast<int64_t>(owned->reported_slack), &unused);
+    }
     const size_t record_bytes = owned->records.size() * sizeof(DatagramRecord);
     void* data = nullptr;
     napi_value records_buffer;
