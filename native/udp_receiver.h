@@ -142,8 +142,9 @@ class UdpReceiver {
   // *handoff: the receiver has stopped reading; the JS thread reads directly until ResumeRing().
   void TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int* error, bool* stopped, bool* handoff);
   void ResumeRing();
-  // Hybrid: fault in the buffer ring's pages on the receiver thread while JS still reads, so the
-  // ring's first reaps after a hand-over do not stall on page faults. Warm() says it is done.
+  // Hybrid: fault in the buffers and hand them to the kernel on the receiver thread while JS
+  // still reads, so the ring's first reaps after a hand-over do not stall on first accesses.
+  // Warm() says it is done: only then may the ring take over (it has no buffers before).
   void RequestWarm();
   bool Warm() const { return warm_.load(std::memory_order_acquire); }
   bool WaitExited(int timeout_ms);
@@ -177,7 +178,8 @@ class UdpReceiver {
   void SetBackend(RecvBackend backend);
   void MaybeHandOver();
   void SetIdle(bool idle);
-  void Prefault();
+  void Prefault(unsigned first_buffer, unsigned buffers);
+  void AddBuffers(unsigned count);
   void TrimPoolWhenQuiet();
   bool WantRecv() const { return !StopRequested() && !disarmed_ && !idle_ && !going_idle_; }
   bool StopRequested() const { return stop_.load(std::memory_order_acquire); }
@@ -199,6 +201,7 @@ class UdpReceiver {
   std::atomic<bool> resume_{false};
   std::atomic<bool> warm_request_{false};
   std::atomic<bool> warm_{false};
+  unsigned buffers_added_ = 0;  // buffers the kernel has had (0..buffers_added_-1), receiver thread only
   std::atomic<bool> stop_{false};
   std::atomic<bool> notify_pending_{false};
   std::atomic<int> backend_{0};
