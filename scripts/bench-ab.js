@@ -6,7 +6,7 @@
 // DIR_A and DIR_B are checkouts with lib/ and the addon built (npm run compile), e.g. a git
 // worktree of the parent commit and this one. Each round runs the C receiver, then A and B in
 // alternating order, 3 s each, with bench/build/udp-sender (npm run setup builds it) from this
-// checkout. Per run it prints datagrams, loss and CPU per datagram (the receiver process's, and
+// checkout, each after the harness's 0.25 s warm-up flood. Per run it prints datagrams, loss and CPU per datagram (the receiver process's, and
 // per thread by name from /proc/PID/task/*/schedstat); at the end the medians, each build's
 // median ratio to the C reference of the same round, and the median of the paired ratios B/A.
 'use strict';
@@ -56,6 +56,9 @@ async function one(which) {
   });
   const next = () => new Promise((resolve) => (lines.length ? resolve(lines.shift()) : (waiter = resolve)));
   const ready = await next();
+  // The harness's unmeasured warm-up flood (src/bench/harness.ts WARMUP_SECONDS), then a pause.
+  execFileSync(path.join(peers, 'udp-sender'), ['--port', String(ready.port), '--size', size, '--rate', '0', '--duration', '0.25']);
+  await new Promise((resolve) => setTimeout(resolve, 300));
   receiver.stdin.write('start\n');
   await new Promise((resolve) => setTimeout(resolve, 50));
   const before = threadCpu(receiver.pid);

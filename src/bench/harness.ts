@@ -81,6 +81,8 @@ export interface BenchResults {
   kernel: string;
   node: string;
   seconds: number;
+  /** Unmeasured flood seconds each receiver took before its measured run (WARMUP_SECONDS). */
+  warmupSeconds: number;
   flood: FloodRow[];
   echo: EchoRow[];
   watchdog: WatchdogRow[];
@@ -89,6 +91,13 @@ export interface BenchResults {
 const PACKAGE_ROOT = path.join(__dirname, '..', '..');
 /** Offered rate of the watchdog on/off runs: below what either uring-udp receiver takes whole. */
 const WATCHDOG_RATE = 200_000;
+/**
+ * Seconds of unmeasured flood every receiver takes (same size and rate) before its measured
+ * run, then a pause to drain. A process's first flood pays one-time costs a running server
+ * paid long before: page faults in fresh receive buffers and arenas, JIT compilation, and a
+ * hybrid socket's first warm-up of its buffer ring (docs/api.md "Memory" gives its cost).
+ */
+export const WARMUP_SECONDS = 0.25;
 
 /** Builds the C peers (bench/c/build.sh) into bench/build; returns the directory. */
 export function buildPeers(): string {
@@ -160,6 +169,10 @@ async function floodRun(driver: Receiver, size: number, rate: number, seconds: n
   try {
     const ready = await receiver.line();
     const port = num(ready.port);
+    const warmup = new Peer(path.join(peers, 'udp-sender'), ['--port', String(port), '--size', String(size), '--rate', String(rate), '--duration', String(WARMUP_SECONDS)]);
+    await warmup.line(WARMUP_SECONDS * 1000 + 30_000);
+    await warmup.exited;
+    await new Promise((resolve) => setTimeout(resolve, 300));
     receiver.send('start');
     const sender = new Peer(path.join(peers, 'udp-sender'), ['--port', String(port), '--size', String(size), '--rate', String(rate), '--duration', String(seconds)]);
     const sent = await sender.line(seconds * 1000 + 30_000);
@@ -255,6 +268,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     kernel: os.release(),
     node: process.version,
     seconds,
+    warmupSeconds: WARMUP_SECONDS,
     flood: [],
     echo: [],
     watchdog: [],
