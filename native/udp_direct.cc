@@ -41,6 +41,9 @@ int DirectReader::Drain(RecvBatch* batch, unsigned limit) {
     if (received < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      // Datagrams already read go out first; the error stays pending on the socket and ends
+      // the next read.
+      if (total > 0) break;
       const int err = errno;
       for (unsigned i = 0; i < kDirectStatCount; i++) stats_[i] = static_cast<double>(counters_[i]);
       return -err;

@@ -632,9 +632,13 @@ Napi::Value UdpWrap::TestDisarm(const Napi::CallbackInfo& info) {
 // Node-API, as in DeliverBatch: a failed status means the environment is going away.
 // Arenas up to this size are copied into JS memory instead of lent (see BatchArguments).
 constexpr size_t kCopyArenaBytes = 4096;
+// A spare batch keeps at most this much memory in each of its two vectors.
+constexpr size_t kSpareBytes = 64 * 1024;
 
+// A batch copied into JS memory (nothing lent) is kept in *spare, emptied, when spare is given
+// and empty: the direct reader's next read reuses its memory instead of three mallocs.
 bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped,
-                    napi_value args[3]) {
+                    napi_value args[3], std::unique_ptr<RecvBatch>* spare) {
   napi_value list;
   if (napi_create_array_with_length(env, batches.size() * 2, &list) != napi_ok) return false;
   uint32_t slot = 0;
@@ -644,14 +648,14 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
     // received. A pooled one is lent whole: trimming copied it (4 % of a 1200-byte flood's
     // samples, on the JS thread) and sent the pooled memory back to malloc; V8 is told of the
     // unused part instead, so it paces collections by what the batch really holds.
-    if (!batch->pool && batch->arena.size() < batch->arena.capacity() / 2) batch->arena.shrink_to_fit();
-    RecvBatch* owned = batch.release();
-    napi_value arena;
-    napi_status status;
     // A small arena (a request, a sparse socket's datagram) is copied into an ordinary
     // ArrayBuffer: cheaper than lending it (an external buffer, its finalizer, a native free
     // at GC), which pays off only for the large arenas of a busy socket.
-    const bool copy = owned->arena.size() <= kCopyArenaBytes;
+    const bool copy = batch->arena.size() <= kCopyArenaBytes;
+    if (!copy && !batch->pool && batch->arena.size() < batch->arena.capacity() / 2) batch->arena.shrink_to_fit();
+    RecvBatch* owned = batch.release();
+    napi_value arena;
+    napi_status status;
     if (copy) {
       void* copied = nullptr;
       status = napi_create_arraybuffer(env, owned->arena.size(), &copied, &arena);
@@ -688,7 +692,15 @@ bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batch
     if (napi_create_arraybuffer(env, record_bytes, &data, &records_buffer) != napi_ok) return false;
     if (record_bytes) std::memcpy(data, owned->records.data(), record_bytes);
     owned->records.clear();
-    owned->records.shrink_to_fit();
+    if (records_only) {
+      if (spare && !*spare && !records_only->pool && records_only->arena.capacity() <= kSpareBytes &&
+          records_only->records.capacity() * sizeof(DatagramRecord) <= kSpareBytes) {
+        records_only->arena.clear();
+        *spare = std::move(records_only);
+      }
+    } else {
+      owned->records.shrink_to_fit();  // the lent batch lives on with its arena only
+    }
     if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, 0, &records) != napi_ok) return false;
     napi_set_element(env, list, slot++, arena);
     napi_set_element(env, list, slot++, records);
@@ -720,7 +732,7 @@ void UdpWrap::CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int 
   napi_value args[3];
   napi_value global;
   napi_value callback;
-  if (BatchArguments(env, batches, error, stopped, args) && napi_get_global(env, &global) == napi_ok &&
+  if (BatchArguments(env, batches, error, stopped, args, &spare_batch_) && napi_get_global(env, &global) == napi_ok &&
       napi_get_reference_value(env, on_batch_ref_, &callback) == napi_ok) {
     // A libuv callback is outside any JS scope: make_callback runs microtasks and ticks after
     // it, as for any other I/O callback, and an exception is an uncaught exception.
@@ -796,7 +808,8 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     // The callback may have closed the socket (data is cleared then) or stopped polling.
     UdpWrap* self = static_cast<UdpWrap*>(handle->data);
     if (!self || !self->polling_) return;
-    auto batch = std::make_unique<RecvBatch>();
+    std::unique_ptr<RecvBatch> batch = std::move(self->spare_batch_);
+    if (!batch) batch = std::make_unique<RecvBatch>();
     const int read = status < 0 ? status : self->direct_->Drain(batch.get(), kDirectLimit);
     bool burst = false;
     if (read >= static_cast<int>(kBackToRing)) {
@@ -811,8 +824,14 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
         receiver.RequestWarm();
       }
     }
-    std::vector<std::unique_ptr<RecvBatch>> batches;
+    std::vector<std::unique_ptr<RecvBatch>>& batches = self->direct_batches_;
+    batches.clear();
     if (read > 0) batches.push_back(std::move(batch));
+    else if (!self->spare_batch_) {  // nothing read: keep it for the next read
+      batch->arena.clear();
+      batch->records.clear();
+      self->spare_batch_ = std::move(batch);
+    }
     const int error = read < 0 ? -read : 0;
     if (batches.empty() && !error) return;
     self->CallOnBatch(batches, error, false);

@@ -90,6 +90,10 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   bool polling_ = false;
   napi_async_context async_context_ = nullptr;
   bool delivering_ = false;  // inside CallOnBatch: the async context is in use
+  // JS thread only: a delivered batch's emptied memory for the next direct read, and the
+  // direct path's one-batch list (kept to save a malloc per read).
+  std::unique_ptr<RecvBatch> spare_batch_;
+  std::vector<std::unique_ptr<RecvBatch>> direct_batches_;
   napi_ref on_batch_ref_ = nullptr;
   Napi::Reference<Napi::Float64Array> direct_stats_ref_;
   double* direct_stats_ = nullptr;
