@@ -43,7 +43,13 @@ export function targets(results: BenchResults): Target[] {
     if (batch && c) {
       // The C reference's loss in the same round says whether the sender outran the machine.
       const cSame = results.flood.find((r) => r.driver === 'c-liburing' && r.size === size && r.offered === 0 && r.round === batch.round);
-      const context = cSame ? ` (C reference ${fmt(cSame.lossPct, 2)} %, same round)` : '';
+      // Every round's loss is shown: the row is judged on the median-CPU round, as the others.
+      const rounds = results.flood
+        .filter((r) => r.driver === 'uring-batch' && r.size === size && r.offered === 0)
+        .sort((a, b) => (a.round ?? 0) - (b.round ?? 0))
+        .map((r) => fmt(r.lossPct, 2));
+      const parts = [...(rounds.length > 1 ? [`rounds ${rounds.join(', ')} %`] : []), ...(cSame ? [`C reference ${fmt(cSame.lossPct, 2)} %, same round`] : [])];
+      const context = parts.length ? ` (${parts.join('; ')})` : '';
       out.push({ name: `batch API, ${size} B flood`, goal: 'no loss at the sender\'s full rate', measured: `${fmt(batch.lossPct, 2)} % loss${context}`, met: batch.lossPct < 0.01 });
       const ratio = batch.cpuPerDatagramUs / c.cpuPerDatagramUs;
       out.push({ name: `batch API, ${size} B flood`, goal: 'CPU/datagram <= 1.25x the C reference', measured: `${fmt(ratio, 2)}x`, met: ratio <= 1.25 });
