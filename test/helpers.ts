@@ -86,11 +86,15 @@ export const SLOWDOWN = Number(process.env.URING_UDP_TEST_SLOWDOWN ?? 1) || 1;
 export const SANITIZED = Boolean(process.env.URING_UDP_ADDON) && /\/libasan\.so/.test(process.env.LD_PRELOAD ?? '');
 
 /** Runs a command to completion, killing it after timeoutMs. */
-export function run(command: string, args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
+export function run(
+  command: string,
+  args: string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const env = envFor(command, options.env ?? process.env);
-    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'], ...(options.cwd ? { cwd: options.cwd } : {}) });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
