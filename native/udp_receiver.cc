@@ -143,10 +143,9 @@ int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
     *failed_syscall = "io_uring_register";
     return result;
   }
-  buffers_added_ = 0;
-  // A socket that starts on the ring faults its buffers in now and hands them all to the
-  // kernel; a hybrid one starts with none, and warms them when JS asks (see RequestWarm).
-  if (!config_.hybrid) AddBuffers(config_.buffer_count);
+  // A socket that starts on the ring warms its buffers now and hands them to the kernel; a
+  // hybrid one starts with none in the ring, and warms them when JS asks (see RequestWarm).
+  if (!config_.hybrid) AddBuffers();
 
   std::memset(&recv_template_, 0, sizeof(recv_template_));
   recv_template_.msg_namelen = sizeof(sockaddr_in6);
@@ -295,15 +294,15 @@ void UdpReceiver::ArmPoll() {
 // call) and one plain write per buffer. Resident memory becomes what it settles at after
 // bufferCount datagrams anyway (docs/api.md "Memory"). Only for buffers the kernel does not
 // have: they are the kernel's once they are in the ring.
-void UdpReceiver::Prefault(unsigned first_buffer, unsigned buffers) {
+void UdpReceiver::Prefault() {
   constexpr unsigned kIovecs = 1024;  // IOV_MAX on Linux
   const size_t bytes = std::min<size_t>(64, config_.buffer_size);
   const int zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
   iovec iov[kIovecs];
-  for (unsigned done = 0; done < buffers; done += kIovecs) {
-    const unsigned count = std::min(kIovecs, buffers - done);
+  for (unsigned done = 0; done < config_.buffer_count; done += kIovecs) {
+    const unsigned count = std::min(kIovecs, config_.buffer_count - done);
     for (unsigned i = 0; i < count; i++) {
-      iov[i].iov_base = buffers_ + static_cast<size_t>(first_buffer + done + i) * config_.buffer_size;
+      iov[i].iov_base = buffers_ + static_cast<size_t>(done + i) * config_.buffer_size;
       iov[i].iov_len = bytes;
     }
     if (zero >= 0) {
@@ -315,22 +314,18 @@ void UdpReceiver::Prefault(unsigned first_buffer, unsigned buffers) {
   if (zero >= 0) close(zero);
 }
 
-// Faults in the next `count` buffers the kernel has never had and adds them to the buffer
-// ring. Buffers outside the ring are this thread's alone, so this may run while a receive is
-// armed (not inside a reap, which adds recycled buffers at the same tail).
-void UdpReceiver::AddBuffers(unsigned count) {
-  if (!buffers_) return;
-  count = std::min(count, config_.buffer_count - buffers_added_);
-  if (count == 0) return;
-  Prefault(buffers_added_, count);
+// Once: warms every buffer and hands them all to the kernel's buffer ring; then Warm() is
+// true. Outside any reap (which adds recycled buffers at the same tail).
+void UdpReceiver::AddBuffers() {
+  if (!buffers_ || warm_.load(std::memory_order_relaxed)) return;
+  Prefault();
   const int mask = io_uring_buf_ring_mask(config_.buffer_count);
-  for (unsigned i = 0; i < count; i++) {
-    const unsigned bid = buffers_added_ + i;
-    io_uring_buf_ring_add(buf_ring_, buffers_ + static_cast<size_t>(bid) * config_.buffer_size, config_.buffer_size,
-                          static_cast<unsigned short>(bid), mask, static_cast<int>(i));
+  for (unsigned i = 0; i < config_.buffer_count; i++) {
+    io_uring_buf_ring_add(buf_ring_, buffers_ + static_cast<size_t>(i) * config_.buffer_size, config_.buffer_size,
+                          static_cast<unsigned short>(i), mask, static_cast<int>(i));
   }
-  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(count));
-  buffers_added_ += count;
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(config_.buffer_count));
+  warm_.store(true, std::memory_order_release);
 }
 
 void UdpReceiver::RequestWarm() {
@@ -345,17 +340,14 @@ void UdpReceiver::RunMultishot() {
   if (config_.hybrid) SetIdle(true);  // JS reads first; the ring takes over under load
   else ArmRecv();
   while (!StopRequested()) {
-    if (warm_request_.load(std::memory_order_acquire) && !warm_.load(std::memory_order_relaxed)) {
-      // A hybrid socket's first burst: warm every buffer while the JS thread goes on reading,
-      // then let the ring take over. (Taking over with 64 warm buffers and warming 64 more per
-      // turn of this loop measured worse: 1.16 % loss against 0.33 %, each step a 2 ms stall.)
-      AddBuffers(config_.buffer_count);
-      warm_.store(true, std::memory_order_release);
-    }
+    // A hybrid socket's first burst: warm every buffer while the JS thread goes on reading,
+    // then let the ring take over. (Taking over with 64 warm buffers and warming 64 more per
+    // turn of this loop measured worse: 1.16 % loss against 0.33 %, each step a 2 ms stall.)
+    if (warm_request_.load(std::memory_order_acquire)) AddBuffers();
     if (resume_.exchange(false, std::memory_order_acq_rel) && idle_) {
       // JS handed the socket back: arm now, so the wait below submits it. (JS does so only
       // once Warm(); the ring never runs without its buffers, whatever the caller did.)
-      AddBuffers(config_.buffer_count);
+      AddBuffers();
       SetIdle(false);
       low_streak_ = 0;
     }

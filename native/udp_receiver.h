@@ -178,8 +178,8 @@ class UdpReceiver {
   void SetBackend(RecvBackend backend);
   void MaybeHandOver();
   void SetIdle(bool idle);
-  void Prefault(unsigned first_buffer, unsigned buffers);
-  void AddBuffers(unsigned count);
+  void Prefault();
+  void AddBuffers();
   void TrimPoolWhenQuiet();
   bool WantRecv() const { return !StopRequested() && !disarmed_ && !idle_ && !going_idle_; }
   bool StopRequested() const { return stop_.load(std::memory_order_acquire); }
@@ -200,8 +200,7 @@ class UdpReceiver {
   bool disarmed_ = false;
   std::atomic<bool> resume_{false};
   std::atomic<bool> warm_request_{false};
-  std::atomic<bool> warm_{false};
-  unsigned buffers_added_ = 0;  // buffers the kernel has had (0..buffers_added_-1), receiver thread only
+  std::atomic<bool> warm_{false};  // the buffers are warm and in the kernel's ring (AddBuffers)
   std::atomic<bool> stop_{false};
   std::atomic<bool> notify_pending_{false};
   std::atomic<int> backend_{0};

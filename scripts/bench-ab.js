@@ -6,9 +6,10 @@
 // DIR_A and DIR_B are checkouts with lib/ and the addon built (npm run compile), e.g. a git
 // worktree of the parent commit and this one. Each round runs the C receiver, then A and B in
 // alternating order, 3 s each, with bench/build/udp-sender (npm run setup builds it) from this
-// checkout, each after the harness's 0.25 s warm-up flood. Per run it prints datagrams, loss and CPU per datagram (the receiver process's, and
-// per thread by name from /proc/PID/task/*/schedstat); at the end the medians, each build's
-// median ratio to the C reference of the same round, and the median of the paired ratios B/A.
+// checkout, each after the harness's warm-up flood (WARMUP_SECONDS). Per run it prints
+// datagrams, loss and CPU per datagram (the receiver process's, and per thread by name from
+// /proc/PID/task/*/schedstat); at the end the medians, each build's median ratio to the C
+// reference of the same round, and the median of the paired ratios B/A.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -22,6 +23,7 @@ if (!(Number(rounds) > 0) || !(Number(size) > 0) || !dirA || !dirB) {
 }
 const root = path.join(__dirname, '..');
 const peers = path.join(root, 'bench', 'build');
+const { WARMUP_SECONDS } = require(path.join(root, 'lib', 'bench', 'harness.js'));
 
 /** CPU time (ns) per thread name of a process. */
 function threadCpu(pid) {
@@ -56,8 +58,8 @@ async function one(which) {
   });
   const next = () => new Promise((resolve) => (lines.length ? resolve(lines.shift()) : (waiter = resolve)));
   const ready = await next();
-  // The harness's unmeasured warm-up flood (src/bench/harness.ts WARMUP_SECONDS), then a pause.
-  execFileSync(path.join(peers, 'udp-sender'), ['--port', String(ready.port), '--size', size, '--rate', '0', '--duration', '0.25']);
+  // The harness's unmeasured warm-up flood, then a pause.
+  execFileSync(path.join(peers, 'udp-sender'), ['--port', String(ready.port), '--size', size, '--rate', '0', '--duration', String(WARMUP_SECONDS)]);
   await new Promise((resolve) => setTimeout(resolve, 300));
   receiver.stdin.write('start\n');
   await new Promise((resolve) => setTimeout(resolve, 50));
