@@ -10,6 +10,8 @@
 // datagrams, loss and CPU per datagram (the receiver process's, and per thread by name from
 // /proc/PID/task/*/schedstat); at the end the medians, each build's median ratio to the C
 // reference of the same round, and the median of the paired ratios B/A.
+// ARGS_A / ARGS_B add receiver.js arguments to one side, so one checkout given twice compares
+// two configurations: ARGS_B='--buffers 4096 --max-datagram 2048' node scripts/bench-ab.js 9 64 . .
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -41,11 +43,13 @@ function threadCpu(pid) {
   return out;
 }
 
-async function one(which) {
+const extraArgs = (side) => (process.env[`ARGS_${side}`] ?? '').split(/\s+/).filter(Boolean);
+
+async function one(which, side) {
   const receiver =
     which === 'C'
       ? spawn(path.join(peers, 'uring-receiver'), ['--port', '0', '--buffers', '4096', '--buffer-size', '2048'], { stdio: ['pipe', 'pipe', 'inherit'] })
-      : spawn(process.execPath, [path.join(which, 'lib', 'bench', 'receiver.js'), '--driver', driver], { stdio: ['pipe', 'pipe', 'inherit'] });
+      : spawn(process.execPath, [path.join(which, 'lib', 'bench', 'receiver.js'), '--driver', driver, ...extraArgs(side)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = [];
   let waiter;
   readline.createInterface({ input: receiver.stdout }).on('line', (line) => {
@@ -87,7 +91,7 @@ const median = (values) => {
   const results = { A: [], B: [], C: [] };
   for (let r = 0; r < Number(rounds); r++) {
     for (const which of r % 2 ? ['C', 'B', 'A'] : ['C', 'A', 'B']) {
-      const x = await one(which === 'C' ? 'C' : which === 'A' ? dirA : dirB);
+      const x = await one(which === 'C' ? 'C' : which === 'A' ? dirA : dirB, which);
       results[which].push(x);
       const threads = Object.entries(x.threads)
         .filter(([, ns]) => ns > 5)

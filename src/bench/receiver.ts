@@ -1,5 +1,6 @@
 // A benchmark receiver in its own process: node:dgram, uring-udp's 'message' API or its batch
 // API. node lib/bench/receiver.js --driver dgram|uring-message|uring-batch [--family 4|6] [--watchdog on|off]
+// Experiments only (scripts/bench-ab.js ARGS_A/ARGS_B): [--buffers N] [--max-datagram N] [--batch-count N --batch-delay US]
 import dgram from 'node:dgram';
 
 import { createSocket } from '../udp';
@@ -13,7 +14,9 @@ const watchdog = argument('watchdog', 'on') === 'on';
 const batchCount = Number(argument('batch-count', '0'));
 const batchDelayUs = Number(argument('batch-delay', '0'));
 const buffers = Number(argument('buffers', '0'));
+const maxDatagram = Number(argument('max-datagram', '0'));
 const batch = {
+  ...(maxDatagram > 0 ? { maxDatagramSize: maxDatagram } : {}),
   ...(batchCount > 0 ? { batch: { count: batchCount, delayUs: batchDelayUs } } : {}),
   ...(buffers > 0 ? { bufferCount: buffers } : {}),
 };
