@@ -19,7 +19,7 @@ Commands:
                     try to make this kernel hang in a known io_uring bug; the watchdog is the
                     detector. Exit 3: hung (report written first), 0: no hang, 2: cannot run
   bench [--quick] [--json] [--out DIR] [--seconds N] [--only flood,echo,watchdog]
-        [--rounds N] [--watchdog-rounds N]
+        [--rounds N] [--watchdog-rounds N] [--warmup SECONDS]
                     uring-udp against node:dgram and a C liburing receiver, side by side;
                     results (JSON, SVG charts) go to DIR (default bench/results)
   echo --port N [--host ADDRESS] [--type udp4|udp6] [--batch]
@@ -255,10 +255,15 @@ async function cmdBench(args: string[]): Promise<number> {
     only: { type: 'string' },
     rounds: { type: 'string' },
     'watchdog-rounds': { type: 'string' },
+    warmup: { type: 'string' },
   });
   const seconds = values.seconds === undefined ? undefined : Number(values.seconds);
   if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0.2 || seconds > 600)) {
     throw new UsageError(`--seconds must be in 0.2..600, got ${values.seconds}`);
+  }
+  const warmup = values.warmup === undefined ? undefined : Number(values.warmup);
+  if (warmup !== undefined && (!Number.isFinite(warmup) || warmup < 0.1 || warmup > 60)) {
+    throw new UsageError(`--warmup must be in 0.1..60, got ${values.warmup}`);
   }
   const count = (name: 'rounds' | 'watchdog-rounds'): number | undefined => {
     const raw = values[name];
@@ -287,6 +292,7 @@ async function cmdBench(args: string[]): Promise<number> {
   const results = await runBench({
     quick: values.quick,
     ...(seconds !== undefined ? { seconds } : {}),
+    ...(warmup !== undefined ? { warmupSeconds: warmup } : {}),
     ...(rounds !== undefined ? { rounds } : {}),
     ...(watchdogRounds !== undefined ? { watchdogRounds } : {}),
     ...(only.includes('flood') ? {} : { rates: [] }),

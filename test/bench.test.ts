@@ -56,15 +56,19 @@ t.test('uring-udp bench rejects bad arguments', async (t) => {
   const rounds = await run(process.execPath, [CLI, 'bench', '--watchdog-rounds', '0']);
   t.equal(rounds.code, 2);
   t.match(rounds.stderr, /--watchdog-rounds must be an integer in 1..100, got 0/);
+  const warmup = await run(process.execPath, [CLI, 'bench', '--warmup', '0']);
+  t.equal(warmup.code, 2);
+  t.match(warmup.stderr, /--warmup must be in 0.1..60, got 0/);
 });
 
 t.test('uring-udp bench --only watchdog: a partial run, kept apart from latest.json', { timeout: 120_000 }, async (t) => {
   const out = t.testdir();
-  const result = await run(process.execPath, [CLI, 'bench', '--only', 'watchdog', '--watchdog-rounds', '2', '--seconds', '0.5', '--json', '--out', out], { timeoutMs: 100_000 });
+  const result = await run(process.execPath, [CLI, 'bench', '--only', 'watchdog', '--watchdog-rounds', '2', '--seconds', '0.5', '--warmup', '0.25', '--json', '--out', out], { timeoutMs: 100_000 });
   t.equal(result.code, 0, result.stderr);
   const json = JSON.parse(result.stdout);
   t.same([json.flood.length, json.echo.length], [0, 0], 'no flood or echo runs');
   t.equal(json.watchdog.length, 8, 'two off/on pairs per uring-udp receiver');
+  t.equal(json.warmupSeconds, 0.25, 'the warm-up asked for');
   t.same([...new Set(json.watchdog.map((r: { round: number }) => r.round))], [1, 2], 'rounds numbered');
   const files = fs.readdirSync(out);
   t.ok(files.some((f) => /^partial-.*\.json$/.test(f)), `written as partial-*.json (${files.join(', ')})`);

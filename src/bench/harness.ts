@@ -28,6 +28,8 @@ export interface BenchOptions {
   rounds?: number;
   /** Watchdog off/on pairs per receiver (default: 1 quick, 5 full). */
   watchdogRounds?: number;
+  /** Unmeasured flood before each flood run, in seconds (default: QUICK_WARMUP_SECONDS quick, WARMUP_SECONDS full). */
+  warmupSeconds?: number;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
@@ -81,7 +83,7 @@ export interface BenchResults {
   kernel: string;
   node: string;
   seconds: number;
-  /** Unmeasured flood seconds each receiver took before its measured run (WARMUP_SECONDS). */
+  /** Unmeasured flood seconds each receiver took before its measured run. */
   warmupSeconds: number;
   flood: FloodRow[];
   echo: EchoRow[];
@@ -96,8 +98,17 @@ const WATCHDOG_RATE = 200_000;
  * run, then a pause to drain. A process's first flood pays one-time costs a running server
  * paid long before: page faults in fresh receive buffers and arenas, JIT compilation, and a
  * hybrid socket's first warm-up of its buffer ring (docs/api.md "Memory" gives its cost).
+ * The longest of them is the batch arenas' memory: at the sender's maximum the receiver's
+ * heap grows for about two seconds before it reaches its high-water mark (minor faults 2,000/s
+ * in the first two seconds of a 64-byte flood, 250/s from the fourth on; each costs ~10 us on
+ * this VM). Measured paired, round by round (docs/benchmark.md): after 2 s instead of 0.25 s
+ * the batch API used 0.87x the CPU per datagram, the C reference (which allocates nothing
+ * per datagram) 0.99x. The table is of receivers past that, as a server is after its first
+ * seconds.
  */
-export const WARMUP_SECONDS = 0.25;
+export const WARMUP_SECONDS = 2;
+/** The warm-up of --quick runs, which must finish in under a minute: indicative only. */
+export const QUICK_WARMUP_SECONDS = 0.5;
 
 /** Builds the C peers (bench/c/build.sh) into bench/build; returns the directory. */
 export function buildPeers(): string {
@@ -164,13 +175,13 @@ function echoPeer(driver: EchoServer, peers: string): Peer {
 
 const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
 
-async function floodRun(driver: Receiver, size: number, rate: number, seconds: number, peers: string, watchdog = true): Promise<FloodRow> {
+async function floodRun(driver: Receiver, size: number, rate: number, seconds: number, warmupSeconds: number, peers: string, watchdog = true): Promise<FloodRow> {
   const receiver = receiverPeer(driver, peers, watchdog);
   try {
     const ready = await receiver.line();
     const port = num(ready.port);
-    const warmup = new Peer(path.join(peers, 'udp-sender'), ['--port', String(port), '--size', String(size), '--rate', String(rate), '--duration', String(WARMUP_SECONDS)]);
-    await warmup.line(WARMUP_SECONDS * 1000 + 30_000);
+    const warmup = new Peer(path.join(peers, 'udp-sender'), ['--port', String(port), '--size', String(size), '--rate', String(rate), '--duration', String(warmupSeconds)]);
+    await warmup.line(warmupSeconds * 1000 + 30_000);
     await warmup.exited;
     await new Promise((resolve) => setTimeout(resolve, 300));
     receiver.send('start');
@@ -253,6 +264,7 @@ async function percentilesFromSamples(file: string): Promise<{ p50Us: number; p9
 export async function runBench(options: BenchOptions = {}): Promise<BenchResults> {
   const quick = options.quick ?? false;
   const seconds = options.seconds ?? (quick ? 1 : 3);
+  const warmupSeconds = options.warmupSeconds ?? (quick ? QUICK_WARMUP_SECONDS : WARMUP_SECONDS);
   const rates = options.rates ?? (quick ? [100_000, 0] : [50_000, 100_000, 200_000, 300_000, 400_000, 0]);
   const sizes = options.sizes ?? (quick ? [64] : [64, 1200]);
   const receivers = options.receivers ?? [...RECEIVERS];
@@ -268,7 +280,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     kernel: os.release(),
     node: process.version,
     seconds,
-    warmupSeconds: WARMUP_SECONDS,
+    warmupSeconds,
     flood: [],
     echo: [],
     watchdog: [],
@@ -284,7 +296,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
           jobs.push({
             label: `flood ${driver} ${size} B @ ${rate || 'max'}${rate === 0 && rounds > 1 ? ` #${round}` : ''}`,
             run: async () => {
-              results.flood.push({ ...(await floodRun(driver, size, rate, seconds, peers)), round });
+              results.flood.push({ ...(await floodRun(driver, size, rate, seconds, warmupSeconds, peers)), round });
             },
           });
         }
@@ -315,7 +327,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
           jobs.push({
             label: `watchdog ${watchdog} ${driver} #${round + 1}`,
             run: async () => {
-              const row = await floodRun(driver, 64, WATCHDOG_RATE, seconds, peers, watchdog === 'on');
+              const row = await floodRun(driver, 64, WATCHDOG_RATE, seconds, warmupSeconds, peers, watchdog === 'on');
               results.watchdog.push({
                 driver,
                 watchdog,
