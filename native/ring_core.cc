@@ -189,14 +189,19 @@ void RingCore::ThreadMain() {
   }
   in_flight_.clear();
   PublishStats();
+  observation_->running.store(false, std::memory_order_release);
   {
+    // Closed and exited in one step, under the mutex WaitExited waits with: JS may take the
+    // closed batch through an earlier wake-up and join at once (a gap between the two made
+    // that join fail under ASan), and a store outside the mutex could fall between a
+    // waiter's check and its sleep and be missed. What follows (the wake-up of JS) cannot
+    // block, so a join from here on waits only for it.
     std::lock_guard<std::mutex> lock(mutex_);
     pending_completions_.insert(pending_completions_.end(), completions_batch_.begin(), completions_batch_.end());
     completions_batch_.clear();
     closed_ = true;
+    exited_.store(true, std::memory_order_release);
   }
-  observation_->running.store(false, std::memory_order_release);
-  exited_.store(true, std::memory_order_release);
   state_changed_.notify_all();
   notify_pending_.store(true, std::memory_order_release);
   notify_();

@@ -226,10 +226,12 @@ void UdpReceiver::ThreadMain() {
   PublishStats();
   observation_->running.store(false, std::memory_order_release);
   {
+    // Stopped and exited in one step, under the mutex WaitExited waits with (see
+    // RingCore::ThreadMain): what follows cannot block.
     std::lock_guard<std::mutex> lock(mutex_);
     stopped_ = true;
+    exited_.store(true, std::memory_order_release);
   }
-  exited_.store(true, std::memory_order_release);
   state_changed_.notify_all();
   notify_pending_.store(true, std::memory_order_release);
   notify_();
