@@ -389,3 +389,40 @@ t.test('hybrid: sparse traffic is read on the JS thread, a burst hands the socke
   await until(() => received === sent, 'the last datagram');
   t.same(order, Array.from({ length: sent }, (_, i) => i), 'every datagram once, in order, across the hand-overs');
 });
+
+t.test('hybrid: after delivering, the JS thread reads the socket again before the event loop turns', async (t) => {
+  const socket = createSocket({ type: 'udp4' });
+  t.teardown(() => closed(socket));
+  const port = await bound(socket);
+  if (socket.backend !== 'recvmsg-multishot') {
+    t.pass(`backend ${socket.backend} has no hybrid mode`);
+    return;
+  }
+  const sender = dgram.createSocket('udp4');
+  t.teardown(() => sender.close());
+  await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
+  // Each 'message' sends the next datagram (node:dgram sends it from the tick queue, which
+  // runs before the delivery returns; loopback queues it at once) and schedules a check-phase
+  // callback. Reading again after delivering, as libuv does for node:dgram, finds the next
+  // datagram in the same poll phase: before that callback runs. Going back to the loop first
+  // would run it first.
+  const total = 20; // fewer than the reads one readiness allows
+  let received = 0;
+  let sameTurn = 0;
+  let loopTurned = false;
+  const done = new Promise<void>((resolve) => {
+    socket.on('message', () => {
+      received++;
+      if (received > 1 && !loopTurned) sameTurn++;
+      loopTurned = false;
+      setImmediate(() => (loopTurned = true));
+      if (received < total) sender.send('next', port, '127.0.0.1');
+      else resolve();
+    });
+  });
+  t.equal(socket.direct, true, 'an idle socket is read by the JS thread');
+  sender.send('first', port, '127.0.0.1');
+  await done;
+  t.equal(socket.direct, true, 'still read by the JS thread');
+  t.equal(sameTurn, total - 1, 'every next datagram was delivered before the event loop turned');
+});
