@@ -12,6 +12,8 @@
 // reference of the same round, and the median of the paired ratios B/A.
 // ARGS_A / ARGS_B add receiver.js arguments to one side, so one checkout given twice compares
 // two configurations: ARGS_B='--buffers 4096 --max-datagram 2048' node scripts/bench-ab.js 9 64 . .
+// WARMUP_A / WARMUP_B / WARMUP_C set one side's warm-up seconds (default WARMUP_SECONDS), e.g.
+// the warm-up study in docs/benchmark.md: WARMUP_A=0.25 node scripts/bench-ab.js 7 64 . .
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -43,6 +45,13 @@ function threadCpu(pid) {
   return out;
 }
 
+const warmupOf = (side) => process.env[`WARMUP_${side}`] ?? String(WARMUP_SECONDS);
+for (const side of ['A', 'B', 'C']) {
+  if (!(Number(warmupOf(side)) > 0)) {
+    console.error(`WARMUP_${side} must be a number of seconds, got ${warmupOf(side)}`);
+    process.exit(2);
+  }
+}
 const extraArgs = (side) => (process.env[`ARGS_${side}`] ?? '').split(/\s+/).filter(Boolean);
 
 async function one(which, side) {
@@ -63,7 +72,7 @@ async function one(which, side) {
   const next = () => new Promise((resolve) => (lines.length ? resolve(lines.shift()) : (waiter = resolve)));
   const ready = await next();
   // The harness's unmeasured warm-up flood, then a pause.
-  execFileSync(path.join(peers, 'udp-sender'), ['--port', String(ready.port), '--size', size, '--rate', '0', '--duration', String(WARMUP_SECONDS)]);
+  execFileSync(path.join(peers, 'udp-sender'), ['--port', String(ready.port), '--size', size, '--rate', '0', '--duration', warmupOf(side)]);
   await new Promise((resolve) => setTimeout(resolve, 300));
   receiver.stdin.write('start\n');
   await new Promise((resolve) => setTimeout(resolve, 50));
