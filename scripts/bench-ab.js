@@ -54,11 +54,13 @@ for (const side of ['A', 'B', 'C']) {
 }
 const extraArgs = (side) => (process.env[`ARGS_${side}`] ?? '').split(/\s+/).filter(Boolean);
 
-async function one(which, side) {
+/** One run of side 'A', 'B' (DIR_A, DIR_B) or 'C' (the C reference). */
+async function one(side) {
+  const dir = side === 'A' ? dirA : dirB;
   const receiver =
-    which === 'C'
+    side === 'C'
       ? spawn(path.join(peers, 'uring-receiver'), ['--port', '0', '--buffers', '4096', '--buffer-size', '2048'], { stdio: ['pipe', 'pipe', 'inherit'] })
-      : spawn(process.execPath, [path.join(which, 'lib', 'bench', 'receiver.js'), '--driver', driver, ...extraArgs(side)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      : spawn(process.execPath, [path.join(dir, 'lib', 'bench', 'receiver.js'), '--driver', driver, ...extraArgs(side)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = [];
   let waiter;
   readline.createInterface({ input: receiver.stdout }).on('line', (line) => {
@@ -100,7 +102,7 @@ const median = (values) => {
   const results = { A: [], B: [], C: [] };
   for (let r = 0; r < Number(rounds); r++) {
     for (const which of r % 2 ? ['C', 'B', 'A'] : ['C', 'A', 'B']) {
-      const x = await one(which === 'C' ? 'C' : which === 'A' ? dirA : dirB, which);
+      const x = await one(which);
       results[which].push(x);
       const threads = Object.entries(x.threads)
         .filter(([, ns]) => ns > 5)
