@@ -36,31 +36,81 @@ function drainEventfd(fd: number): void {
   }
 }
 
-for (const wait of ['block', 'busy'] as const) {
-  t.test(`${wait} ring: a pipe becomes readable, the request survives thousands of events`, async (t) => {
-    const ring = new Ring({ wait });
-    t.teardown(() => ring.close());
+// The three kinds of fd the issue names, each made ready and drained the way its kind is.
+interface Source {
+  fd: number;
+  /** Makes the fd readable once. */
+  trigger(): void;
+  /** Consumes what one trigger made readable. */
+  drain(): void;
+}
+
+const SOURCES: Record<string, (t: Test) => Source> = {
+  pipe(t) {
     const [readFd, writeFd] = pipe(t);
-    const handle = ring.poll(readFd, 'readable');
-    const rounds = 3000;
     const scratch = Buffer.alloc(64);
-    let seen = 0;
-    await new Promise<void>((resolve, reject) => {
-      handle.on('error', reject);
-      handle.on('ready', (events) => {
-        if (!events.readable) return reject(new Error(`not readable: ${events.mask}`));
-        fs.readSync(readFd, scratch);
-        if (++seen === rounds) return resolve();
-        fs.writeSync(writeFd, 'x');
+    return { fd: readFd, trigger: () => fs.writeSync(writeFd, 'x'), drain: () => fs.readSync(readFd, scratch) };
+  },
+  eventfd(t) {
+    const fd = eventfd(t);
+    return { fd, trigger: () => bump(fd), drain: () => drainEventfd(fd) };
+  },
+  udp(t) {
+    const [fd, port] = testing.udpSocket();
+    t.teardown(() => closeQuietly(fd));
+    const sender = dgram.createSocket('udp4');
+    t.teardown(() => sender.close());
+    const payload = Buffer.from('ping');
+    const scratch = Buffer.alloc(64);
+    // read(2) on a datagram socket takes one datagram.
+    return { fd, trigger: () => sender.send(payload, port, '127.0.0.1'), drain: () => fs.readSync(fd, scratch) };
+  },
+};
+
+for (const wait of ['block', 'busy'] as const) {
+  for (const [kind, make] of Object.entries(SOURCES)) {
+    t.test(`${wait} ring, ${kind}: one request survives thousands of events, re-arms counted, cancel stops it`, async (t) => {
+      const ring = new Ring({ wait });
+      t.teardown(() => ring.close());
+      const source = make(t);
+      const handle = ring.poll(source.fd, 'readable');
+      const rounds = 3000;
+      let seen = 0;
+      let done = false;
+      await new Promise<void>((resolve, reject) => {
+        handle.on('error', reject);
+        handle.on('ready', (events) => {
+          if (done) return;
+          if (!events.readable) return reject(new Error(`not readable: ${events.mask}`));
+          source.drain();
+          if (++seen === rounds) {
+            done = true;
+            return resolve();
+          }
+          source.trigger();
+        });
+        source.trigger();
       });
-      fs.writeSync(writeFd, 'x');
+      t.equal(seen, rounds, `${rounds} readiness events`);
+      t.equal(handle.stats.events, rounds, 'stats.events counts them');
+      t.equal(handle.ended, false, 'the one request is still armed');
+      t.equal(ring.stats.inFlight, 1, 'one request on the ring the whole time');
+      // Submitted: this one poll, plus a request per re-arm; nothing else ran on this ring.
+      await ring.nop();
+      const { rearms, submitted } = ring.stats;
+      t.equal(handle.stats.rearms, rearms, `re-arms counted on the handle as on the ring (${rearms})`);
+      t.equal(submitted, 1 + rearms + 1, 'one poll request (plus its re-arms) served every event');
+
+      let after = 0;
+      handle.on('ready', () => after++);
+      await handle.cancel();
+      t.equal(handle.ended, true, 'cancel ended it');
+      source.trigger();
+      await ring.timeout(30);
+      t.equal(after, 0, 'no event after cancel, though the fd became readable');
+      t.equal(ring.stats.inFlight, 0, 'the request is gone from the ring');
     });
-    t.equal(seen, rounds, `${rounds} readiness events on one request`);
-    t.equal(handle.ended, false, 'still armed');
-    t.equal(handle.stats.events, rounds);
-    await handle.cancel();
-    t.equal(handle.ended, true);
-  });
+  }
 }
 
 t.test('an eventfd reports readable; the mask is decoded', async (t) => {
