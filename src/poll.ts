@@ -145,8 +145,16 @@ export class PollHandle extends EventEmitter {
     }
   }
 
+  /**
+   * @internal what the kernel answered the cancel request (IORING_OP_ASYNC_CANCEL): 0 (found
+   * and cancelled), -ENOENT (the request had already ended) or -EALREADY; kernels differ, and
+   * none of them is an error here. Undefined until a cancel completed.
+   */
+  _cancelResult: number | undefined;
+
   /** @internal the cancel request itself completed */
-  _cancelConfirmed(): void {
+  _cancelConfirmed(res: number): void {
+    this._cancelResult = res;
     this.#cancelConfirmed = true;
     this.#settleCancel();
   }

@@ -442,7 +442,7 @@ export class Ring extends EventEmitter {
   #cancelPoll(handle: PollHandle): void {
     if (this.#closed || handle._id === 0) return;
     const target = handle._id;
-    const id = this.#register({ complete: () => handle._cancelConfirmed() });
+    const id = this.#register({ complete: (res) => handle._cancelConfirmed(res) });
     this.#native.cancel(id, target);
   }
 
