@@ -2,13 +2,11 @@
 // kernel that has the bug and stays quiet on one that does not. Both kernels are built from
 // Debian's linux-source-6.1 (scripts/vm/build-kernels.sh) and booted under qemu TCG with an
 // initramfs holding Node and this package (scripts/vm/make-initramfs.sh).
-import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 
-const ROOT = path.join(__dirname, '..');
+import { ROOT, prepareVm, qemu } from './vm';
 const RUNS = Number(process.env.URING_UDP_VM_RUNS ?? 3);
 // The 'recv' variant (a socket's own receiver ring: multishot recvmsg with a buffer ring) on
 // top: fewer runs, it is the same kernel bug reached another way.
@@ -31,31 +29,6 @@ interface VmRun {
   hungTaskLine?: string;
   bootToResultMs: number;
   console: string;
-}
-
-function qemu(kernel: string, initrd: string, args: string, limit: number): Promise<{ output: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(
-      'qemu-system-x86_64',
-      [
-        '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '2048', '-nographic', '-no-reboot',
-        '-kernel', kernel, '-initrd', initrd,
-        '-append', `console=ttyS0 panic=-1 loglevel=4 uring_limit=${limit} uring_args="${args}"`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    // A wall-clock bound around qemu: a guest that never powers off is killed.
-    const timer = setTimeout(() => child.kill('SIGKILL'), (limit + 90) * 1000);
-    child.on('error', reject);
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve({ output, ms: Date.now() - started });
-    });
-  });
 }
 
 function parse(kernel: VmRun['kernel'], variant: VmRun['variant'], run: number, output: string, ms: number): VmRun {
@@ -83,13 +56,7 @@ function parse(kernel: VmRun['kernel'], variant: VmRun['variant'], run: number, 
 }
 
 t.test('overflow-flush-lock (poll and recv variants): hangs on the vulnerable kernel, never on the fixed one', { timeout: 3600_000 }, async (t) => {
-  const cache = execFileSync('bash', [path.join(ROOT, 'scripts/vm/build-kernels.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-    .trim()
-    .split('\n')
-    .pop()!;
-  const initrd = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'uring-vm-')), 'initramfs.cpio.gz');
-  execFileSync('bash', [path.join(ROOT, 'scripts/vm/make-initramfs.sh'), initrd], { stdio: ['ignore', 'inherit', 'inherit'] });
-  t.teardown(() => fs.rmSync(path.dirname(initrd), { recursive: true, force: true }));
+  const { cache, initrd } = prepareVm(t);
   const runs: VmRun[] = [];
 
   const plans = [

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packs an initramfs that boots straight into `uring-udp repro`: busybox-static, this Node
+# Packs an initramfs that boots straight into `uring-udp repro` (or a check script from
+# test-vm/fixtures, named by uring_script= on the kernel command line): busybox-static, this Node
 # binary with the libraries it links, and this package (built: lib/, the addon with its static
 # liburing, and only the runtime node_modules). Usage: make-initramfs.sh OUT.cpio.gz
 set -euo pipefail
@@ -28,6 +29,9 @@ done
 
 cp "$root/package.json" "$stage/pkg/"
 cp -r "$root/lib" "$stage/pkg/lib"
+# Scripts a VM test can run instead of the reproducer (uring_script= on the kernel command line).
+mkdir -p "$stage/pkg/test-vm"
+cp -r "$root/test-vm/fixtures" "$stage/pkg/test-vm/fixtures"
 mkdir -p "$stage/pkg/build/Release"
 cp "$root/build/Release/uring_udp.node" "$stage/pkg/build/Release/"
 # Runtime dependencies only.
@@ -49,6 +53,17 @@ ip link set lo up
 args=$(sed -n 's/.*uring_args="\([^"]*\)".*/\1/p' /proc/cmdline)
 limit=$(sed -n 's/.*uring_limit=\([0-9]*\).*/\1/p' /proc/cmdline)
 cd /pkg
+script=$(sed -n 's/.*uring_script=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$script" ]; then
+  # A check script instead of the reproducer: it prints its own result markers.
+  echo "URING-VM: node $script $args"
+  node "$script" $args > /tmp/check.txt 2>&1 &
+  waited=0
+  while ! grep -q '=====URING-RESULT-END=====' /tmp/check.txt 2>/dev/null && [ "$waited" -lt "${limit:-90}" ]; do sleep 1; waited=$((waited + 1)); done
+  cat /tmp/check.txt
+  echo "URING-VM: done"
+  poweroff -f
+fi
 echo "URING-VM: node lib/cli.js repro $args"
 # In the background: a process with a thread in state D can never be reaped, so nobody waits
 # for it; the result file is polled instead.
