@@ -251,7 +251,10 @@ async function percentilesFromSamples(file: string): Promise<{ p50Us: number; p9
   if (!fs.existsSync(file)) return null;
   const bytes = fs.readFileSync(file);
   if (bytes.length < 4) return null;
-  const hdr = await import('hdr-histogram-js');
+  // A development dependency (as are the charts'): an installed package may not have it.
+  const hdr = await import('hdr-histogram-js').catch(() => {
+    throw new Error("the echo benchmark's percentiles need hdr-histogram-js, a development dependency of uring-udp: npm install hdr-histogram-js");
+  });
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: 3 });
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i + 4 <= bytes.length; i += 4) histogram.recordValue(view.getUint32(i, true));
