@@ -15,6 +15,7 @@
         "native/errors.cc",
         "native/js_waker.cc",
         "native/probe.cc",
+        "native/recv_batch.cc",
         "native/proc.cc",
         "native/ring_core.cc",
         "native/ring_wrap.cc",

@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "udp_receiver.h"
+#include "recv_batch.h"
 
 namespace uring_udp {
 
@@ -17,17 +17,28 @@ enum DirectStatIndex : unsigned { kDirectDatagrams, kDirectBytes, kDirectTruncat
 
 class DirectReader {
  public:
-  DirectReader(int fd, uint32_t max_datagram, double* stats);
-  // Reads what the socket holds, up to `limit` datagrams, into *batch. Returns the number
-  // read, or -errno for an error other than "nothing to read".
-  int Drain(RecvBatch* batch, unsigned limit);
+  // batch: datagrams per recvmmsg (RecvmmsgBatchFor: its scratch is part of the socket's budget).
+  DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats);
+  ~DirectReader();
+  DirectReader(const DirectReader&) = delete;
+  DirectReader& operator=(const DirectReader&) = delete;
+  // Reads what the socket holds, up to `limit` datagrams, into batches appended to *out (a new
+  // one, with an arena from `pool`, whenever the last is full). Returns the number read; *error
+  // is an errno other than "nothing to read" (ENOMEM: a datagram was read and no arena could be
+  // mapped for it), or 0. Datagrams read before an error are in *out.
+  int Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned limit, ArenaPool& pool, int* error);
+  // While nobody reads: gives back the scratch pages datagrams bigger than a page touched.
+  void Trim();
 
  private:
   const int fd_;
   const uint32_t max_datagram_;
+  const unsigned batch_;
   double* const stats_;
   uint64_t counters_[kDirectStatCount] = {};
-  std::unique_ptr<uint8_t[]> scratch_;  // uninitialised: resident only where used
+  uint8_t* scratch_ = nullptr;  // anonymous memory: resident only where used
+  size_t scratch_bytes_ = 0;
+  uint32_t largest_since_trim_ = 0;
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> names_;

@@ -28,9 +28,12 @@ constexpr uint64_t kTagPoll = kTagExtension + 1;
 constexpr uint16_t kBufferGroup = 0;
 constexpr unsigned kRecvmmsgBatch = 64;
 constexpr size_t kArenaBytes = 256 * 1024;
-constexpr size_t kPoolArenas = 128;
-constexpr size_t kPooledArenaBytes = 128 * 1024;
-constexpr int64_t kPoolIdleNs = 1000LL * 1000000;
+// A socket quiet this long gives back memory a flood made resident: pooled arenas, and the pages
+// big datagrams touched in its buffers and scratch space.
+constexpr int64_t kQuietTrimNs = 1000LL * 1000000;
+// Datagrams up to this size touch one page of a buffer (with its header); bigger ones more,
+// and leave pages resident worth trimming once the socket is quiet.
+constexpr uint32_t kSmallDatagram = 2048;
 // A batch wait ends when no datagram came for this long.
 constexpr int64_t kBatchQuietNs = 50 * 1000;
 // Hybrid mode: reaps in a row with at most one datagram, and no busier reap for this long,
@@ -50,13 +53,16 @@ __kernel_timespec TimespecFromUs(uint64_t us) {
 }  // namespace
 
 UdpReceiver::UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify,
-                         std::shared_ptr<ThreadObservation> observation)
-    : fd_(fd), config_(config), stats_(stats), notify_(std::move(notify)), observation_(std::move(observation)) {
+                         std::shared_ptr<ThreadObservation> observation, std::shared_ptr<ReceiveBudget> budget,
+                         std::shared_ptr<ArenaPool> pool)
+    : fd_(fd),
+      config_(config),
+      stats_(stats),
+      notify_(std::move(notify)),
+      observation_(std::move(observation)),
+      budget_(std::move(budget)),
+      pool_(std::move(pool)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  arena_limit_ = std::max<size_t>(kArenaBytes, config_.max_datagram);
-  // Enough for the batches between two garbage collections under a flood (V8 collects young
-  // ArrayBuffers with every scavenge, about every 50 ms at a 1200-byte flood); emptied when idle.
-  pool_ = std::make_shared<ArenaPool>(kPoolArenas * arena_limit_);
 }
 
 UdpReceiver::~UdpReceiver() {
@@ -64,7 +70,44 @@ UdpReceiver::~UdpReceiver() {
     if (Exited()) thread_.join();
     else thread_.detach();
   }
-  if (wake_fd_ >= 0 && Exited()) close(wake_fd_);
+  if (!Exited()) return;  // a detached thread may still use what follows
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (scratch_) munmap(scratch_, scratch_bytes_);
+}
+
+unsigned RecvmmsgBatchFor(uint64_t budget_bytes, uint32_t max_datagram) {
+  const uint64_t fits = budget_bytes / 4 / std::max<uint32_t>(1, max_datagram);
+  return static_cast<unsigned>(std::clamp<uint64_t>(fits, 1, kRecvmmsgBatch));
+}
+
+// What the backend holds whatever the traffic comes off the top of the budget: the buffer ring
+// (and, for a hybrid socket, the JS thread's recvmmsg scratch), or the recvmmsg scratch. The
+// rest is arenas: in use (held for JS, as much as the limit allows) or free in the pool.
+void UdpReceiver::SetBudgetFor(RecvBackend backend) {
+  const uint64_t scratch = static_cast<uint64_t>(RecvmmsgBatchFor(config_.budget_bytes, config_.max_datagram)) *
+                           config_.max_datagram;
+  uint64_t fixed = scratch;
+  if (backend == RecvBackend::kMultishotRecvmsg)
+    fixed = static_cast<uint64_t>(config_.buffer_count) * config_.buffer_size + (config_.hybrid ? scratch : 0);
+  // TypeScript keeps the fixed part to at most half the budget; never less than two datagrams.
+  const int64_t floor = 2 * (static_cast<int64_t>(config_.max_datagram) + static_cast<int64_t>(sizeof(DatagramRecord)));
+  const int64_t rest = std::max<int64_t>(floor, static_cast<int64_t>(config_.budget_bytes) - static_cast<int64_t>(fixed));
+  held_limit_ = rest;
+  budget_->SetLimit(held_limit_);
+  // A batch is cut when its arena is full; small budgets get small arenas.
+  const size_t arena = std::max<size_t>(config_.max_datagram, std::min<size_t>(kArenaBytes, static_cast<size_t>(held_limit_ / 8)));
+  pool_->Configure(arena);
+}
+
+// Room for one more datagram of `bytes`, counting the batch being filled (or the one it would start).
+bool UdpReceiver::HasRoom(uint32_t bytes) const {
+  const int64_t building = batch_ ? BatchBytes(*batch_) : NewBatchBytes();
+  return budget_->room() - building >= static_cast<int64_t>(bytes + sizeof(DatagramRecord));
+}
+
+// What a batch started now would count: an arena and its records' reserve.
+int64_t UdpReceiver::NewBatchBytes() const {
+  return static_cast<int64_t>(pool_->arena_bytes() + config_.batch_count * sizeof(DatagramRecord));
 }
 
 int UdpReceiver::Start(RecvBackend* backend, std::string* failed_syscall) {
@@ -117,7 +160,9 @@ int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
   ring_alive_ = true;
   if (backend != RecvBackend::kMultishotRecvmsg) return 0;
 
-  buf_ring_bytes_ = config_.buffer_count * sizeof(io_uring_buf);
+  ring_entries_ = 1;
+  while (ring_entries_ < config_.buffer_count) ring_entries_ <<= 1;
+  buf_ring_bytes_ = ring_entries_ * sizeof(io_uring_buf);
   void* ring_memory = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   buffers_bytes_ = static_cast<size_t>(config_.buffer_count) * config_.buffer_size;
   void* buffer_memory = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
@@ -135,7 +180,7 @@ int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
   io_uring_buf_reg reg;
   std::memset(&reg, 0, sizeof(reg));
   reg.ring_addr = reinterpret_cast<uintptr_t>(ring_memory);
-  reg.ring_entries = config_.buffer_count;
+  reg.ring_entries = ring_entries_;
   reg.bgid = kBufferGroup;
   result = io_uring_register_buf_ring(&ring_, &reg, 0);
   if (result < 0) {
@@ -193,6 +238,7 @@ void UdpReceiver::ThreadMain() {
     config_.hybrid = false;
     SetBackend(RecvBackend::kRecvmmsg);
   }
+  SetBudgetFor(config_.backend);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     start_result_ = 0;
@@ -250,6 +296,16 @@ int UdpReceiver::EnterWait(unsigned wait_nr, uint64_t timeout_us) {
   counters_[kRecvEnters]++;
   if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) counters_[kRecvOverflowFlagSeen]++;
   return result;
+}
+
+// The next SQE; with the SQ full, what is queued goes to the kernel first.
+io_uring_sqe* UdpReceiver::NextSqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (!sqe) {
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
 }
 
 void UdpReceiver::ArmWake() {
@@ -321,7 +377,7 @@ void UdpReceiver::Prefault() {
 void UdpReceiver::AddBuffers() {
   if (!buffers_ || warm_.load(std::memory_order_relaxed)) return;
   Prefault();
-  const int mask = io_uring_buf_ring_mask(config_.buffer_count);
+  const int mask = io_uring_buf_ring_mask(ring_entries_);
   for (unsigned i = 0; i < config_.buffer_count; i++) {
     io_uring_buf_ring_add(buf_ring_, buffers_ + static_cast<size_t>(i) * config_.buffer_size, config_.buffer_size,
                           static_cast<unsigned short>(i), mask, static_cast<int>(i));
@@ -355,10 +411,14 @@ void UdpReceiver::RunMultishot() {
     }
     if (!recv_armed_ && WantRecv()) ArmRecv();
     WaitWhileBackpressured();
-    if (io_uring_cq_ready(&ring_) == 0) EnterWait(1, static_cast<uint64_t>(config_.max_wait_ms) * 1000);
+    if (io_uring_cq_ready(&ring_) == 0) EnterWait(1, WaitTimeoutUs());
     const uint64_t before = counters_[kRecvDatagrams];
     bool stop_seen = false;
     ReapRing(&stop_seen);
+    if (trimming_ && !recv_armed_) {
+      TrimBuffers();
+      trimming_ = false;
+    }
     if (config_.backend != RecvBackend::kMultishotRecvmsg) {
       // The kernel refused multishot recvmsg (-EINVAL before 6.0): continue with poll.
       RunPollRecvmmsg();
@@ -375,7 +435,7 @@ void UdpReceiver::RunMultishot() {
     // Re-arm first (after -ENOBUFS the buffers are back by now), then maybe wait for more.
     if (!recv_armed_ && WantRecv()) ArmRecv();
     uint64_t got = counters_[kRecvDatagrams] - before;
-    if (config_.batch_count > 1 && got > 0 && got < config_.batch_count && (got > 1 || last_reap_ > 1)) {
+    if (config_.batch_count > 1 && got > 0 && got < config_.batch_count && (got > 1 || last_reap_ > 1) && !budget_full_) {
       // Under load, let the neighbours of the datagrams already here join the batch, so JS is
       // crossed once for the lot (the cross-thread wake-up is the expensive part): wait in
       // short slices while datagrams keep coming, up to batch_count or batch_delay_us. A pause
@@ -389,7 +449,7 @@ void UdpReceiver::RunMultishot() {
       // instead of one per slice, which on a machine with costly context switches is most of
       // what a slice costs.
       int64_t quiet_ns = kBatchQuietNs;
-      while (got < config_.batch_count && !StopRequested()) {
+      while (got < config_.batch_count && !StopRequested() && !budget_full_) {
         const int64_t slice_start = MonotonicNs();
         const int64_t left_ns = deadline - slice_start;
         if (left_ns <= 0) break;
@@ -417,9 +477,9 @@ void UdpReceiver::RunMultishot() {
       }
     }
     last_reap_ = counters_[kRecvDatagrams] - before;
-    TrimPoolWhenQuiet();
+    TrimWhenQuiet();
     MaybeHandOver();
-    Flush();
+    FlushOrHold();
     PublishStats();
   }
   // Cancel the receive request and collect what it still had, with a bound.
@@ -491,18 +551,46 @@ void UdpReceiver::ResumeRing() {
   (void)written;
 }
 
-// Once around a receive loop: a socket that has received nothing for kPoolIdleNs keeps no
-// spare arenas. The clock is read only on rounds that brought nothing.
-void UdpReceiver::TrimPoolWhenQuiet() {
-  const uint64_t datagrams = counters_[kRecvDatagrams];
+// Once around a receive loop: a socket that has received nothing for kQuietTrimNs gives back
+// what a flood made resident — its spare arenas, and the pages that datagrams bigger than
+// kSmallDatagram touched in its buffers and recvmmsg scratch — once per quiet spell. The clock
+// is read only on rounds that brought nothing.
+void UdpReceiver::TrimWhenQuiet() {
+  // Arenas taken count too: a hybrid socket's direct reads take them from the same pool.
+  const uint64_t datagrams = counters_[kRecvDatagrams] + pool_->takes();
   if (datagrams != pool_datagrams_seen_) {
     pool_datagrams_seen_ = datagrams;
     quiet_since_ns_ = 0;
     return;
   }
+  if (trimming_) return;
   const int64_t now = MonotonicNs();
   if (quiet_since_ns_ == 0) quiet_since_ns_ = now;
-  else if (now - quiet_since_ns_ > kPoolIdleNs) pool_->Clear();
+  if (now - quiet_since_ns_ <= kQuietTrimNs) return;
+  quiet_since_ns_ = now;
+  pool_->Clear();
+  if (largest_since_trim_ <= kSmallDatagram) return;
+  if (scratch_) madvise(scratch_, scratch_bytes_, MADV_DONTNEED);
+  if (buffers_ && warm_.load(std::memory_order_relaxed) && (recv_armed_ || going_idle_)) {
+    // The kernel may write into any buffer while a receive is armed: cancel it first, trim
+    // when its last completion is in (RunMultishot), re-arm after.
+    if (going_idle_) return;  // a hand-over is under way; the next quiet round trims
+    trimming_ = true;
+    io_uring_sqe* sqe = NextSqe();
+    io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
+    io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+    return;
+  }
+  if (buffers_ && warm_.load(std::memory_order_relaxed)) TrimBuffers();
+  largest_since_trim_ = 0;
+}
+
+// No receive is armed: drop every page of the buffers and warm their first pages again, as at
+// start (Prefault), so the next flood does not pay first accesses inside the receive path.
+void UdpReceiver::TrimBuffers() {
+  madvise(buffers_, buffers_bytes_, MADV_DONTNEED);
+  Prefault();
+  largest_since_trim_ = 0;
 }
 
 void UdpReceiver::RunPollRecvmmsg() {
@@ -511,12 +599,16 @@ void UdpReceiver::RunPollRecvmmsg() {
   if (!poll_armed_) ArmPoll();
   while (!StopRequested()) {
     WaitWhileBackpressured();
-    if (io_uring_cq_ready(&ring_) == 0) EnterWait(1, static_cast<uint64_t>(config_.max_wait_ms) * 1000);
+    // Datagrams left in the socket when the budget was full, or after 64 rounds: the poll
+    // fires on new arrivals only, so read them now, and do not sleep in the kernel meanwhile.
+    if (drain_pending_) DrainRecvmmsg();
+    if (io_uring_cq_ready(&ring_) == 0)
+      EnterWait(drain_pending_ ? 0 : 1, drain_pending_ ? 0 : WaitTimeoutUs());
     bool stop_seen = false;
     ReapRing(&stop_seen);
     if (!poll_armed_ && !StopRequested()) ArmPoll();
-    TrimPoolWhenQuiet();
-    Flush();
+    TrimWhenQuiet();
+    FlushOrHold();
     PublishStats();
   }
 }
@@ -525,7 +617,7 @@ void UdpReceiver::RunRecvmmsg() {
   while (!StopRequested()) {
     WaitWhileBackpressured();
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    int ready = poll(fds, 2, static_cast<int>(config_.max_wait_ms));
+    int ready = poll(fds, 2, drain_pending_ ? 0 : static_cast<int>(std::max<uint64_t>(1, WaitTimeoutUs() / 1000)));
     if (ready < 0 && errno != EINTR) {
       ReportError(errno);
       break;
@@ -536,8 +628,8 @@ void UdpReceiver::RunRecvmmsg() {
       (void)got;
     }
     if (fds[0].revents & (POLLIN | POLLERR)) DrainRecvmmsg();
-    TrimPoolWhenQuiet();
-    Flush();
+    TrimWhenQuiet();
+    FlushOrHold();
     PublishStats();
   }
 }
@@ -549,8 +641,15 @@ void UdpReceiver::ReapRing(bool* stop_seen) {
   bool socket_cqe = false;
   io_uring_cqe* cqe;
   io_uring_for_each_cqe(&ring_, head, cqe) {
-    count++;
     const uint64_t tag = TagOf(cqe->user_data);
+    if (tag == kTagRecv && cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER) && !StopRequested() &&
+        !HasRoom(static_cast<uint32_t>(cqe->res))) {
+      // The budget is full: leave this datagram and the rest in the CQ, their buffers with them.
+      // The kernel runs out of buffers and leaves what follows in the socket buffer.
+      budget_full_ = true;
+      break;
+    }
+    count++;
     if (tag == kTagRecv) {
       socket_cqe = true;
       HandleRecvCqe(*cqe, &recycled);
@@ -595,6 +694,7 @@ void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
       idle_ = false;
       going_idle_ = false;
       SetBackend(RecvBackend::kPollRecvmmsg);
+      SetBudgetFor(RecvBackend::kPollRecvmmsg);
     } else if (cqe.res != -ECANCELED) {
       ReportError(-cqe.res);
       if (!more) counters_[kRecvRearms]++;
@@ -616,22 +716,42 @@ void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
     Append(payload, length, out->payloadlen, truncated, io_uring_recvmsg_name(out), out->namelen);
   }
   io_uring_buf_ring_add(buf_ring_, buffer, config_.buffer_size, static_cast<unsigned short>(bid),
-                        io_uring_buf_ring_mask(config_.buffer_count), static_cast<int>((*recycled)++));
+                        io_uring_buf_ring_mask(ring_entries_), static_cast<int>((*recycled)++));
 }
 
 // recvmmsg until the socket is empty (poll and plain backends). Returns false on a fatal error.
 bool UdpReceiver::DrainRecvmmsg() {
-  if (messages_.empty()) {
-    const unsigned batch = kRecvmmsgBatch;
-    scratch_.reset(new uint8_t[static_cast<size_t>(batch) * config_.max_datagram]);
+  if (!scratch_) {
+    const unsigned batch = RecvmmsgBatchFor(config_.budget_bytes, config_.max_datagram);
+    scratch_bytes_ = static_cast<size_t>(batch) * config_.max_datagram;
+    void* memory = mmap(nullptr, scratch_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (memory == MAP_FAILED) {
+      ReportError(errno);
+      return false;
+    }
+    scratch_ = static_cast<uint8_t*>(memory);
     messages_.resize(batch);
     iovecs_.resize(batch);
     names_.resize(batch);
   }
-  const unsigned batch = static_cast<unsigned>(messages_.size());
+  drain_pending_ = false;
+  const unsigned capacity = static_cast<unsigned>(messages_.size());
   for (int round = 0; round < 64; round++) {
+    unsigned batch = capacity;
+    if (!StopRequested()) {
+      // As many as the budget has room for, each counted at its largest.
+      const int64_t building = batch_ ? BatchBytes(*batch_) : NewBatchBytes();
+      const int64_t room = budget_->room() - building;
+      const int64_t each = static_cast<int64_t>(config_.max_datagram + sizeof(DatagramRecord));
+      batch = static_cast<unsigned>(std::clamp<int64_t>(room / each, 0, capacity));
+      if (batch == 0) {
+        budget_full_ = true;
+        drain_pending_ = true;  // read the rest once JS has made room
+        return true;
+      }
+    }
     for (unsigned i = 0; i < batch; i++) {
-      iovecs_[i].iov_base = scratch_.get() + static_cast<size_t>(i) * config_.max_datagram;
+      iovecs_[i].iov_base = scratch_ + static_cast<size_t>(i) * config_.max_datagram;
       iovecs_[i].iov_len = config_.max_datagram;
       msghdr& header = messages_[i].msg_hdr;
       header.msg_name = &names_[i];
@@ -660,6 +780,7 @@ bool UdpReceiver::DrainRecvmmsg() {
     }
     if (static_cast<unsigned>(received) < batch) return true;
   }
+  drain_pending_ = true;  // 64 rounds in a row found more: come back after this turn
   return true;
 }
 
@@ -672,102 +793,53 @@ int64_t KernelDrops(int fd) {
   return meminfo[SK_MEMINFO_DROPS];
 }
 
-void ArenaPool::Put(std::vector<uint8_t>&& arena) {
-  arena.clear();
-  std::vector<uint8_t> freed;  // freed outside the lock
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (bytes_ + arena.capacity() <= max_bytes_) {
-      bytes_ += arena.capacity();
-      free_.push_back(std::move(arena));
-      return;
-    }
-    freed = std::move(arena);
-  }
-}
-
-bool ArenaPool::Take(size_t capacity, std::vector<uint8_t>* out) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (size_t i = free_.size(); i-- > 0;) {
-    if (free_[i].capacity() < capacity) continue;
-    bytes_ -= free_[i].capacity();
-    *out = std::move(free_[i]);
-    if (i + 1 != free_.size()) free_[i] = std::move(free_.back());
-    free_.pop_back();
-    return true;
-  }
-  return false;
-}
-
-void ArenaPool::Clear() {
-  std::vector<std::vector<uint8_t>> freed;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    freed.swap(free_);
-    bytes_ = 0;
-  }
-}
-
-void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
-                    const void* name, uint32_t name_length) {
-  DatagramRecord record{};
-  record.offset = static_cast<uint32_t>(batch->arena.size());
-  record.length = length;
-  record.wire_length = wire_length;
-  batch->arena.insert(batch->arena.end(), payload, payload + length);
-  uint32_t family = 0;
-  uint32_t port = 0;
-  // Only as many bytes as the kernel wrote, copied out (the name may be unaligned in a buffer).
-  sa_family_t name_family = AF_UNSPEC;
-  if (name_length >= sizeof(sa_family_t)) std::memcpy(&name_family, name, sizeof(name_family));
-  if (name_family == AF_INET && name_length >= sizeof(sockaddr_in)) {
-    sockaddr_in in;
-    std::memcpy(&in, name, sizeof(in));
-    family = 4;
-    port = ntohs(in.sin_port);
-    std::memcpy(record.address, &in.sin_addr, 4);
-  } else if (name_family == AF_INET6 && name_length >= sizeof(sockaddr_in6)) {
-    sockaddr_in6 in6;
-    std::memcpy(&in6, name, sizeof(in6));
-    family = 6;
-    port = ntohs(in6.sin6_port);
-    std::memcpy(record.address, &in6.sin6_addr, 16);
-  }
-  const uint32_t flags = truncated ? kRecordTruncated : 0;
-  record.port_family_flags = port | (family << 16) | (flags << 24);
-  batch->records.push_back(record);
-}
-
 void UdpReceiver::Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
                          const void* name, uint32_t name_length) {
-  if (batch_ && batch_->arena.size() + length > arena_limit_) Flush();
+  if (batch_ && !batch_->Fits(length)) Flush();
   if (!batch_) {
+    std::shared_ptr<Arena> arena = pool_->Take();
+    if (!arena) {
+      // Out of memory for an arena: this datagram is lost, and said so.
+      ReportError(ENOMEM);
+      return;
+    }
     batch_ = std::make_unique<RecvBatch>();
-    // Reserve about what the last batch needed: a batch JS keeps holds its arena's whole
-    // capacity (V8 counts only its bytes in use).
-    const size_t want = std::min(arena_limit_, std::max<size_t>(4096, last_arena_bytes_ + last_arena_bytes_ / 2));
-    // Small arenas come from malloc's free lists, warm and resident: only large ones, which
-    // malloc maps and unmaps afresh, are pooled (pooling small ones measured slower).
-    if (want < kPooledArenaBytes || !pool_->Take(want, &batch_->arena)) batch_->arena.reserve(want);
-    if (want >= kPooledArenaBytes) batch_->pool = pool_;
+    batch_->arena = std::move(arena);
     batch_->records.reserve(config_.batch_count);
   }
   AppendDatagram(batch_.get(), payload, length, wire_length, truncated, name, name_length);
+  largest_since_trim_ = std::max(largest_since_trim_, length);
   counters_[kRecvDatagrams]++;
   counters_[kRecvBytes] += length;
   if (truncated) counters_[kRecvTruncated]++;
 }
 
+// End of a turn of a receive loop: hand the batch to JS — unless JS has not taken the ones
+// before it yet (its handler is busy). Then go on filling this one: a handler slower than the
+// traffic gets fewer, fuller batches (one JS call each) instead of a small one per reap. A
+// full arena, a full budget and the end of the thread flush it anyway, and a held batch makes
+// the next wait short (WaitTimeoutUs), so it waits at most batch_delay_us once JS is free.
+void UdpReceiver::FlushOrHold() {
+  if (!batch_) return;
+  if (pending_count_.load(std::memory_order_acquire) > 0 && !StopRequested()) return;
+  Flush();
+}
+
+uint64_t UdpReceiver::WaitTimeoutUs() const {
+  if (batch_) return std::max<uint64_t>(config_.batch_delay_us, 100);
+  return static_cast<uint64_t>(config_.max_wait_ms) * 1000;
+}
+
 void UdpReceiver::Flush() {
   if (!batch_ || batch_->records.empty()) return;
-  const size_t count = batch_->records.size();
-  last_arena_bytes_ = batch_->arena.size();
+  batch_->held_bytes = BatchBytes(*batch_);
+  budget_->Hold(batch_->held_bytes);  // released by the JS thread once it has handed the batch over
   counters_[kRecvBatches]++;
   PublishStats();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     pending_batches_.push_back(std::move(batch_));
-    pending_datagrams_ += count;
+    pending_count_.store(pending_batches_.size(), std::memory_order_release);
   }
   batch_.reset();
   // One coalesced wake-up of the JS thread, however many batches are waiting.
@@ -782,22 +854,27 @@ void UdpReceiver::ReportError(int err) {
   if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) notify_();
 }
 
+// JS is behind by the whole budget: stop taking datagrams, outside the kernel, until it has
+// handed a quarter of it over; the socket buffer absorbs what it can meanwhile and the kernel
+// counts the rest as drops (stats.kernelDrops). What was taken goes to JS first: it is what
+// JS must deliver to make room.
 void UdpReceiver::WaitWhileBackpressured() {
-  if (pending_datagrams_.load(std::memory_order_acquire) < config_.max_pending_datagrams &&
-      !observation_->backpressured.load(std::memory_order_relaxed))
-    return;
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (pending_datagrams_ >= config_.max_pending_datagrams && !StopRequested()) {
-    // JS is behind: stop receiving, outside the kernel; the socket buffer absorbs what it
-    // can and the kernel counts the rest as drops (stats.kernelDrops).
-    observation_->backpressured.store(true, std::memory_order_release);
-    state_changed_.wait_for(lock, std::chrono::milliseconds(config_.max_wait_ms));
+  if (!budget_full_) return;
+  Flush();
+  counters_[kRecvBudgetPauses]++;
+  PublishStats();
+  observation_->backpressured.store(true, std::memory_order_release);
+  const int64_t resume_at =
+      std::max<int64_t>(held_limit_ / 4, NewBatchBytes() + config_.max_datagram + sizeof(DatagramRecord));
+  while (!StopRequested() && !budget_->WaitForRoom(resume_at, static_cast<int>(config_.max_wait_ms))) {
   }
   observation_->backpressured.store(false, std::memory_order_release);
+  budget_full_ = false;
 }
 
 void UdpReceiver::RequestStop() {
   stop_.store(true, std::memory_order_release);
+  budget_->Wake();
   if (wake_fd_ < 0) return;
   uint64_t one = 1;
   ssize_t written = write(wake_fd_, &one, sizeof(one));
@@ -818,7 +895,7 @@ void UdpReceiver::TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int*
     std::lock_guard<std::mutex> lock(mutex_);
     out->swap(pending_batches_);
     pending_batches_.clear();
-    pending_datagrams_ = 0;
+    pending_count_.store(0, std::memory_order_release);
     *error = pending_error_;
     pending_error_ = 0;
     *stopped = stopped_;

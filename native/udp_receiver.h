@@ -8,11 +8,10 @@
 // The io_uring backends follow the ring rule: setup, every enter and register, and the final
 // close happen on this thread only.
 //
-// Each datagram is copied out of the kernel-provided buffer into a per-batch arena and the
-// buffer goes straight back to the buffer ring on this thread. So the buffer ring needs only
-// enough buffers to cover one reap, buffers can be large enough for any datagram (65507 bytes
-// arrive whole by default), and the arena handed to JS is memory JS owns: a view retained past
-// the batch callback keeps reading the bytes it was given, never freed or reused memory.
+// Each datagram is copied out of the kernel-provided buffer into a batch arena (recv_batch.h)
+// and the buffer goes straight back to the buffer ring on this thread. So the buffer ring needs
+// only enough buffers to cover one reap, and buffers can be large enough for any datagram (65507
+// bytes arrive whole by default).
 #pragma once
 
 #include <liburing.h>
@@ -30,6 +29,8 @@
 #include <vector>
 
 #include "observation.h"
+#include "receive_budget.h"
+#include "recv_batch.h"
 
 namespace uring_udp {
 
@@ -48,7 +49,9 @@ struct RecvConfig {
   uint32_t batch_count = 64;           // wait for this many datagrams ...
   uint32_t batch_delay_us = 200;       // ... or this long once one has arrived
   uint32_t max_wait_ms = 500;          // bound on one wait inside the kernel
-  size_t max_pending_datagrams = 1 << 18;  // JS this far behind: stop receiving (the kernel drops)
+  // Everything the socket holds for receiving, in bytes: the buffer ring (or recvmmsg scratch)
+  // first, the rest for datagrams copied out and not yet handed over to JS (ReceiveBudget).
+  uint64_t budget_bytes = 32u << 20;
   bool hybrid = false;  // multishot backend: JS reads sparse traffic itself (see MaybeHandOver)
   // The reproducer's ring (src/repro.ts, variant 'recv'), never a user's: a CQ of this many
   // entries (0: the default, sized to the buffer ring) set up plain, without the task-running
@@ -58,58 +61,12 @@ struct RecvConfig {
   bool busy_wait = false;
 };
 
-// One record per datagram, eight 32-bit words, read by JS from a Uint32Array.
-struct DatagramRecord {
-  uint32_t offset;     // payload offset in the batch arena
-  uint32_t length;     // payload bytes in the arena
-  uint32_t port_family_flags;  // port | family << 16 (4 or 6) | flags << 24
-  uint32_t address[4];  // IPv4 in address[0] (network order bytes), IPv6 in all four
-  uint32_t wire_length; // the datagram's real length (> length when truncated)
-};
-constexpr uint32_t kRecordTruncated = 1u;
-static_assert(sizeof(DatagramRecord) == 32, "JS reads eight 32-bit words per record");
-
-// Arenas of batches JS has let go of (their ArrayBuffer was garbage-collected), kept for the
-// receiver's next batches. A fresh arena is fresh memory: a page fault per 4 KiB written, and
-// for large arenas an mmap and munmap; at 1200-byte datagrams that was most of the receiver
-// thread's system time. Memory comes back here only from a finalizer or a batch never lent,
-// so nothing JS can still read is ever reused.
-class ArenaPool {
- public:
-  explicit ArenaPool(size_t max_bytes) : max_bytes_(max_bytes) {}
-  // Any thread. Keeps the arena, emptied, while the pool holds less than max_bytes; else frees it.
-  void Put(std::vector<uint8_t>&& arena);
-  // An emptied arena of at least `capacity` bytes, if the pool has one (the most recently
-  // returned first: its pages are the likeliest to be in cache).
-  bool Take(size_t capacity, std::vector<uint8_t>* out);
-  void Clear();
-
- private:
-  std::mutex mutex_;
-  std::vector<std::vector<uint8_t>> free_;
-  size_t bytes_ = 0;
-  const size_t max_bytes_;
-};
-
-struct RecvBatch {
-  std::vector<uint8_t> arena;
-  std::vector<DatagramRecord> records;
-  std::shared_ptr<ArenaPool> pool;  // where the arena goes when the batch is done with (or null)
-  size_t reported_slack = 0;  // capacity beyond size reported to V8 while JS holds the arena
-  RecvBatch() = default;
-  RecvBatch(const RecvBatch&) = delete;
-  RecvBatch& operator=(const RecvBatch&) = delete;
-  ~RecvBatch() {
-    if (pool && arena.capacity() > 0) pool->Put(std::move(arena));
-  }
-};
-
-// Shared by the receiver thread and the JS thread's direct reader.
-void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
-                    const void* name, uint32_t name_length);
 // Datagrams the kernel dropped for this socket (its sk_drops, via SO_MEMINFO), or -1 when the
 // kernel does not say.
 int64_t KernelDrops(int fd);
+// Datagrams one recvmmsg call reads (its scratch holds that many of max_datagram bytes): 64, or
+// fewer when a quarter of the budget would not hold them.
+unsigned RecvmmsgBatchFor(uint64_t budget_bytes, uint32_t max_datagram);
 
 enum RecvStatIndex : unsigned {
   kRecvDatagrams,
@@ -120,6 +77,7 @@ enum RecvStatIndex : unsigned {
   kRecvEnters,
   kRecvBatches,
   kRecvOverflowFlagSeen,  // waits after which the kernel flagged a CQ overflow (IORING_SQ_CQ_OVERFLOW)
+  kRecvBudgetPauses,      // times the receiver stopped taking datagrams because the budget was full
   kRecvStatCount
 };
 
@@ -127,8 +85,10 @@ class UdpReceiver {
  public:
   using Notify = std::function<void()>;
 
-  UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify,
-              std::shared_ptr<ThreadObservation> observation);
+  // budget and pool: shared with the JS thread, which settles what it was handed; their limits
+  // are set here, once the backend (and so what it holds whatever the traffic) is known.
+  UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify, std::shared_ptr<ThreadObservation> observation,
+              std::shared_ptr<ReceiveBudget> budget, std::shared_ptr<ArenaPool> pool);
   ~UdpReceiver();
   UdpReceiver(const UdpReceiver&) = delete;
   UdpReceiver& operator=(const UdpReceiver&) = delete;
@@ -166,6 +126,7 @@ class UdpReceiver {
   void RunMultishot();
   void RunPollRecvmmsg();
   void RunRecvmmsg();
+  io_uring_sqe* NextSqe();
   void ArmRecv();
   void ArmPoll();
   void ArmWake();
@@ -175,13 +136,19 @@ class UdpReceiver {
   void Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
               const void* name, uint32_t name_length);
   void Flush();
+  void FlushOrHold();
+  uint64_t WaitTimeoutUs() const;
   void SetBackend(RecvBackend backend);
   void MaybeHandOver();
   void SetIdle(bool idle);
   void Prefault();
   void AddBuffers();
-  void TrimPoolWhenQuiet();
-  bool WantRecv() const { return !StopRequested() && !disarmed_ && !idle_ && !going_idle_; }
+  int64_t NewBatchBytes() const;
+  bool WantRecv() const { return !StopRequested() && !disarmed_ && !idle_ && !going_idle_ && !trimming_; }
+  void SetBudgetFor(RecvBackend backend);
+  bool HasRoom(uint32_t bytes) const;
+  void TrimWhenQuiet();
+  void TrimBuffers();
   bool StopRequested() const { return stop_.load(std::memory_order_acquire); }
   void WaitWhileBackpressured();
   void ReportError(int err);
@@ -195,6 +162,8 @@ class UdpReceiver {
 
   std::thread thread_;
   const std::shared_ptr<ThreadObservation> observation_;
+  const std::shared_ptr<ReceiveBudget> budget_;
+  const std::shared_ptr<ArenaPool> pool_;
   std::atomic<bool> exited_{false};
   std::atomic<bool> test_disarm_{false};
   bool disarmed_ = false;
@@ -212,9 +181,7 @@ class UdpReceiver {
   int start_result_ = 0;
   std::string start_syscall_;
   std::vector<std::unique_ptr<RecvBatch>> pending_batches_;
-  // Written under mutex_; atomic so the receiver loop can see "JS is keeping up" without
-  // taking the lock every time around (contention with TakeBatches cost context switches).
-  std::atomic<size_t> pending_datagrams_{0};
+  std::atomic<size_t> pending_count_{0};  // pending_batches_.size(), readable without the lock
   int pending_error_ = 0;
   bool stopped_ = false;
   bool handoff_ = false;
@@ -226,6 +193,7 @@ class UdpReceiver {
   uint8_t* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
   size_t buf_ring_bytes_ = 0;
+  unsigned ring_entries_ = 0;  // the buffer ring's size: a power of two >= buffer_count
   msghdr recv_template_{};
   bool recv_armed_ = false;
   bool poll_armed_ = false;
@@ -236,14 +204,17 @@ class UdpReceiver {
   unsigned low_streak_ = 0;
   int64_t last_busy_ns_ = 0;
   std::unique_ptr<RecvBatch> batch_;
-  std::shared_ptr<ArenaPool> pool_;
-  uint64_t pool_datagrams_seen_ = 0;  // TrimPoolWhenQuiet: datagrams at its last look ...
+  int64_t held_limit_ = 0;     // budget for datagrams held for JS (the pool's share excluded)
+  bool budget_full_ = false;   // a reap or read stopped for want of room; wait before the next
+  bool drain_pending_ = false; // recvmmsg backends: the socket may still hold datagrams
+  bool trimming_ = false;      // the receive was cancelled to give big buffers' pages back
+  uint32_t largest_since_trim_ = 0;  // bytes of the largest datagram since buffers were last trimmed
+  uint64_t pool_datagrams_seen_ = 0;  // TrimWhenQuiet: datagrams at its last look ...
   int64_t quiet_since_ns_ = 0;        // ... and since when none came (0 while they come)
-  size_t arena_limit_ = 0;
-  size_t last_arena_bytes_ = 0;
   uint64_t counters_[kRecvStatCount] = {};
-  // recvmmsg scratch space (poll and plain backends)
-  std::unique_ptr<uint8_t[]> scratch_;  // uninitialised: pages become resident only when used
+  // recvmmsg scratch space (poll and plain backends): anonymous memory, resident only where used
+  uint8_t* scratch_ = nullptr;
+  size_t scratch_bytes_ = 0;
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> names_;

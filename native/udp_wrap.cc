@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -145,6 +146,7 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceMethod<&UdpWrap::TestDisarm>("testDisarm"),
                          InstanceAccessor<&UdpWrap::Direct>("direct"),
                          InstanceMethod<&UdpWrap::KernelDropsMethod>("kernelDrops"),
+                         InstanceMethod<&UdpWrap::SettleMethod>("settle"),
                      });
 }
 
@@ -482,6 +484,14 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   config.batch_count = field("batchCount", 1, 65536);
   config.batch_delay_us = field("batchDelayUs", 0, 1000000);
   config.max_wait_ms = field("maxWaitMs", 1, 60000);
+  {
+    Napi::Value budget = config_object.Get("receiveBudget");
+    if (!budget.IsNumber()) throw Napi::TypeError::New(env, "receiveBudget must be a number");
+    const double bytes = budget.As<Napi::Number>().DoubleValue();
+    if (!(bytes >= (1 << 18) && bytes <= 1099511627776.0) || std::floor(bytes) != bytes)
+      throw Napi::RangeError::New(env, "receiveBudget out of range");
+    config.budget_bytes = static_cast<uint64_t>(bytes);
+  }
   // The reproducer's tiny busy ring (RecvConfig); absent for every user socket.
   if (!config_object.Get("cqEntries").IsUndefined()) {
     config.cq_entries = field("cqEntries", 2, 4096);
@@ -507,8 +517,6 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   Napi::Value watch_value = config_object.Get("watchdog");
   if (!watch_value.IsUndefined() && !watch_value.IsBoolean()) throw Napi::TypeError::New(env, "watchdog must be a boolean");
   const bool watch = watch_value.IsUndefined() ? true : watch_value.As<Napi::Boolean>().Value();
-  if ((config.buffer_count & (config.buffer_count - 1)) != 0)
-    throw Napi::RangeError::New(env, "bufferCount must be a power of two");
   if (config.buffer_size < config.max_datagram + kRecvHeaderBytes)
     throw Napi::RangeError::New(env, "bufferSize too small for maxDatagramSize");
 
@@ -527,7 +535,7 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   napi_async_init(env, nullptr, resource_name, &async_context_);
   auto observation = std::make_shared<ThreadObservation>();
   shared_->receiver = std::make_unique<UdpReceiver>(
-      fd, config, stats.Data(), [raw] { raw->waker.Wake(); }, observation);
+      fd, config, stats.Data(), [raw] { raw->waker.Wake(); }, observation, shared_->budget, shared_->pool);
   RecvBackend backend;
   std::string failed;
   int result = shared_->receiver->Start(&backend, &failed);
@@ -553,7 +561,9 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
     Napi::Float64Array direct_stats = info[2].As<Napi::Float64Array>();
     direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(direct_stats, 1);
     direct_stats_ = direct_stats.Data();
-    direct_ = std::make_unique<DirectReader>(fd, config.max_datagram, direct_stats_);
+    direct_ = std::make_unique<DirectReader>(fd, config.max_datagram,
+                                             RecvmmsgBatchFor(config.budget_bytes, config.max_datagram), direct_stats_);
+    direct_max_datagram_ = config.max_datagram;
     StartDirect();  // the receiver thread starts idle: JS reads until the traffic grows
   }
   return Napi::Number::New(env, static_cast<int>(backend));
@@ -610,6 +620,21 @@ Napi::Value UdpWrap::KernelDropsMethod(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(last_kernel_drops_));
 }
 
+// settle(token, reuse): JS is done with a batch whose settling it deferred (a batches() loop
+// asked for the next one).
+Napi::Value UdpWrap::SettleMethod(const Napi::CallbackInfo& info) {
+  Settle(ArgUint32(info, 0, "token"), ArgBool(info, 1, "reuse"));
+  AfterRelease();
+  return info.Env().Undefined();
+}
+
+void UdpWrap::AfterRelease() {
+  if (!direct_paused_ || !shared_ || joined_) return;
+  if (shared_->budget->room() < static_cast<int64_t>(direct_max_datagram_ + sizeof(DatagramRecord))) return;
+  direct_paused_ = false;
+  StartDirect();
+}
+
 // Whether the JS thread is reading the socket itself right now (hybrid sockets).
 Napi::Value UdpWrap::Direct(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), polling_); }
 
@@ -628,82 +653,90 @@ Napi::Value UdpWrap::TestDisarm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The three arguments of the JS batch callback: [arena, records, ...], errno, stopped. Raw
-// Node-API, as in DeliverBatch: a failed status means the environment is going away.
-// Arenas up to this size are copied into JS memory instead of lent (see BatchArguments).
+// Batches of up to this many payload bytes are copied into a JS ArrayBuffer (a request, a
+// sparse socket's datagram) and their arena goes back to the pool at once; bigger ones are lent
+// (an external ArrayBuffer over the arena), which pays off only for a busy socket's batches.
 constexpr size_t kCopyArenaBytes = 4096;
-// A spare batch keeps at most this much memory in each of its two vectors.
-constexpr size_t kSpareBytes = 64 * 1024;
 
-// A batch copied into JS memory (nothing lent) is kept in *spare, emptied, when spare is given
-// and empty: the direct reader's next read reuses its memory instead of three mallocs.
-bool BatchArguments(napi_env env, std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped,
-                    napi_value args[3], std::unique_ptr<RecvBatch>* spare) {
+// Every batch comes to JS with a token: its entry in lent_ (index and generation), and a low bit
+// set when its arena is lent (what JS keeps of it past the batch's handler, it must copy or
+// keep()). A token is settled once: after the handler returns (CallOnBatch does it unless JS
+// deferred it), or when a batches() loop is done with the batch (JS calls settle()).
+constexpr uint32_t kTokenIndexMask = (1u << 20) - 1;
+constexpr uint32_t kTokenGenerationShift = 21;
+constexpr uint32_t kTokenGenerationMask = (1u << 11) - 1;
+uint32_t UdpWrap::Lend(std::unique_ptr<RecvBatch>& batch, bool lent) {
+  uint32_t index;
+  if (!free_lent_.empty()) {
+    index = free_lent_.back();
+    free_lent_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(lent_.size());
+    lent_.emplace_back();
+  }
+  LentBatch& entry = lent_[index];
+  entry.active = true;
+  entry.generation = (entry.generation + 1) & kTokenGenerationMask;
+  entry.held_bytes = batch->held_bytes;
+  entry.arena = lent ? batch->arena : nullptr;
+  return (entry.generation << kTokenGenerationShift) | (index << 1) | (lent ? 1u : 0u);
+}
+
+// reuse: the arena may take later batches (JS let go of it); false: it is JS's for good (the
+// batch was kept), freed when its last ArrayBuffer is collected. Either way its bytes leave the
+// budget. A token that is not outstanding is ignored.
+void UdpWrap::Settle(uint32_t token, bool reuse) {
+  const uint32_t index = (token >> 1) & kTokenIndexMask;
+  if (index >= lent_.size() || !lent_[index].active || lent_[index].generation != token >> kTokenGenerationShift) return;
+  LentBatch& entry = lent_[index];
+  entry.active = false;
+  if (reuse && entry.arena && shared_) shared_->pool->Give(std::move(entry.arena));
+  entry.arena.reset();
+  if (entry.held_bytes && shared_) shared_->budget->Release(entry.held_bytes);
+  entry.held_bytes = 0;
+  free_lent_.push_back(index);
+}
+
+// The three arguments of the JS batch callback: [arena, records, token, ...], errno, stopped.
+// Raw Node-API, as in DeliverBatch: a failed status means the environment is going away.
+bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped,
+                             napi_value args[3], std::vector<uint32_t>* tokens) {
+  napi_env env = env_;
   napi_value list;
-  if (napi_create_array_with_length(env, batches.size() * 2, &list) != napi_ok) return false;
+  if (napi_create_array_with_length(env, batches.size() * 3, &list) != napi_ok) return false;
   uint32_t slot = 0;
   for (std::unique_ptr<RecvBatch>& batch : batches) {
-    // The arena becomes an ArrayBuffer JS owns; it is freed by GC, never before. A malloc'd
-    // arena mostly empty is trimmed first, so a batch JS keeps alive holds about what it
-    // received. A pooled one is lent whole: trimming copied it (4 % of a 1200-byte flood's
-    // samples, on the JS thread) and sent the pooled memory back to malloc; V8 is told of the
-    // unused part instead, so it paces collections by what the batch really holds.
-    // A small arena (a request, a sparse socket's datagram) is copied into an ordinary
-    // ArrayBuffer: cheaper than lending it (an external buffer, its finalizer, a native free
-    // at GC), which pays off only for the large arenas of a busy socket.
-    const bool copy = batch->arena.size() <= kCopyArenaBytes;
-    if (!copy && !batch->pool && batch->arena.size() < batch->arena.capacity() / 2) batch->arena.shrink_to_fit();
-    RecvBatch* owned = batch.release();
+    const bool copy = batch->size <= kCopyArenaBytes;
     napi_value arena;
-    napi_status status;
     if (copy) {
       void* copied = nullptr;
-      status = napi_create_arraybuffer(env, owned->arena.size(), &copied, &arena);
-      if (status == napi_ok && !owned->arena.empty()) std::memcpy(copied, owned->arena.data(), owned->arena.size());
-    } else status = napi_create_external_arraybuffer(
-        env, owned->arena.data(), owned->arena.size(),
-        // V8 counts the ArrayBuffer's bytes as external memory itself (it sets the pace of
-        // collections by them); reporting them again with napi_adjust_external_memory doubled
-        // the count and made every collection at 1200-byte floods a full mark-compact.
-        [](napi_env finalize_env, void*, void* hint) {
-          RecvBatch* done = static_cast<RecvBatch*>(hint);
-          int64_t unused;
-          if (done->reported_slack)
-            napi_adjust_external_memory(finalize_env, -static_cast<int64_t>(done->reported_slack), &unused);
-          delete done;
-        },
-        owned, &arena);
-    if (status != napi_ok) {
-      delete owned;
-      return false;
+      if (napi_create_arraybuffer(env, batch->size, &copied, &arena) != napi_ok) return false;
+      if (batch->size) std::memcpy(copied, batch->arena->data(), batch->size);
+      if (shared_) shared_->pool->Give(std::move(batch->arena));
+    } else {
+      // The ArrayBuffer holds a reference to the arena: its memory outlives every view of it.
+      auto* hold = new std::shared_ptr<Arena>(batch->arena);
+      if (napi_create_external_arraybuffer(
+              env, batch->arena->data(), batch->size,
+              [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<Arena>*>(hint); }, hold, &arena) != napi_ok) {
+        delete hold;
+        return false;
+      }
     }
-    std::unique_ptr<RecvBatch> records_only;
-    if (copy) {
-      records_only.reset(owned);  // nothing lent: freed when its records are copied below
-    } else if (owned->pool) {
-      owned->reported_slack = owned->arena.capacity() - owned->arena.size();
-      int64_t unused;
-      if (owned->reported_slack) napi_adjust_external_memory(env, static_cast<int64_t>(owned->reported_slack), &unused);
-    }
-    const size_t record_bytes = owned->records.size() * sizeof(DatagramRecord);
+    const size_t record_bytes = batch->records.size() * sizeof(DatagramRecord);
     void* data = nullptr;
     napi_value records_buffer;
     napi_value records;
+    napi_value token_value;
     if (napi_create_arraybuffer(env, record_bytes, &data, &records_buffer) != napi_ok) return false;
-    if (record_bytes) std::memcpy(data, owned->records.data(), record_bytes);
-    owned->records.clear();
-    if (records_only) {
-      if (spare && !*spare && !records_only->pool && records_only->arena.capacity() <= kSpareBytes &&
-          records_only->records.capacity() * sizeof(DatagramRecord) <= kSpareBytes) {
-        records_only->arena.clear();
-        *spare = std::move(records_only);
-      }
-    } else {
-      owned->records.shrink_to_fit();  // the lent batch lives on with its arena only
-    }
+    if (record_bytes) std::memcpy(data, batch->records.data(), record_bytes);
     if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, 0, &records) != napi_ok) return false;
+    const uint32_t token = Lend(batch, !copy);
+    tokens->push_back(token);
+    if (napi_create_uint32(env, token, &token_value) != napi_ok) return false;
     napi_set_element(env, list, slot++, arena);
     napi_set_element(env, list, slot++, records);
+    napi_set_element(env, list, slot++, token_value);
   }
   args[0] = list;
   return napi_create_int32(env, error, &args[1]) == napi_ok && napi_get_boolean(env, stopped, &args[2]) == napi_ok;
@@ -719,6 +752,7 @@ void UdpWrap::OnWake(void* arg) {
   bool handoff = false;
   shared->receiver->TakeBatches(&batches, &error, &stopped, &handoff);
   if (!batches.empty() || error || stopped) self->CallOnBatch(batches, error, stopped);
+  if (shared->owner) shared->owner->AfterRelease();
   // After the ring's last batches: from now on the JS thread reads the socket itself. (The
   // callback may have closed the socket: owner is cleared then.)
   if (handoff && !stopped && shared->owner) shared->owner->StartDirect();
@@ -726,25 +760,47 @@ void UdpWrap::OnWake(void* arg) {
 
 void UdpWrap::CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped) {
   napi_env env = env_;
-  if (!on_batch_ref_) return;
+  std::vector<uint32_t> tokens;
+  tokens.swap(delivery_tokens_);  // reused between deliveries: no allocation per call
+  tokens.clear();
+  if (!on_batch_ref_) return;  // closed for good: the batches (and their budget) go with them
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value args[3];
   napi_value global;
   napi_value callback;
-  if (BatchArguments(env, batches, error, stopped, args, &spare_batch_) && napi_get_global(env, &global) == napi_ok &&
+  napi_value result = nullptr;
+  if (BatchArguments(batches, error, stopped, args, &tokens) && napi_get_global(env, &global) == napi_ok &&
       napi_get_reference_value(env, on_batch_ref_, &callback) == napi_ok) {
     // A libuv callback is outside any JS scope: make_callback runs microtasks and ticks after
     // it, as for any other I/O callback, and an exception is an uncaught exception.
-    napi_value result;
     delivering_ = true;
     const napi_status status = napi_make_callback(env, async_context_, global, callback, 3, args, &result);
     delivering_ = false;
     if (status == napi_pending_exception) {
       napi_value exception;
       if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+      result = nullptr;
     }
   }
+  // The handler has returned: JS is done with every batch it did not defer (the callback returns
+  // the tokens batches() loops still hold, and settles those itself later).
+  std::vector<uint32_t> deferred;
+  bool is_array = false;
+  if (result && napi_is_array(env, result, &is_array) == napi_ok && is_array) {
+    uint32_t length = 0;
+    napi_get_array_length(env, result, &length);
+    for (uint32_t i = 0; i < length; i++) {
+      napi_value item;
+      uint32_t token;
+      if (napi_get_element(env, result, i, &item) == napi_ok && napi_get_value_uint32(env, item, &token) == napi_ok)
+        deferred.push_back(token);
+    }
+  }
+  for (uint32_t token : tokens)
+    if (std::find(deferred.begin(), deferred.end(), token) == deferred.end()) Settle(token, true);
+  tokens.clear();
+  tokens.swap(delivery_tokens_);
   napi_close_handle_scope(env, scope);
   // The callback may have closed the socket, which leaves the context to be released here.
   if (joined_) ReleaseAsyncContext();
@@ -808,34 +864,44 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     // The callback may have closed the socket (data is cleared then) or stopped polling.
     UdpWrap* self = static_cast<UdpWrap*>(handle->data);
     if (!self || !self->polling_) return;
-    std::unique_ptr<RecvBatch> batch = std::move(self->spare_batch_);
-    if (!batch) batch = std::make_unique<RecvBatch>();
-    const int read = status < 0 ? status : self->direct_->Drain(batch.get(), kDirectLimit);
+    // At most what the budget has room for, each datagram counted at its largest: what waits
+    // in batches() queues holds part of it. None: stop reading until JS makes room (AfterRelease);
+    // the socket buffer holds what comes meanwhile, as it does for the receiver thread.
+    ReceiveBudget& budget = *self->shared_->budget;
+    const int64_t each = static_cast<int64_t>(self->direct_max_datagram_ + sizeof(DatagramRecord));
+    const unsigned limit = static_cast<unsigned>(std::clamp<int64_t>(budget.room() / each, 0, kDirectLimit));
+    if (limit == 0 && status >= 0) {
+      self->StopDirect();
+      self->direct_paused_ = true;
+      return;
+    }
+    std::vector<std::unique_ptr<RecvBatch>>& batches = self->direct_batches_;
+    batches.clear();
+    int error = status < 0 ? -status : 0;
+    const int read = status < 0 ? 0 : self->direct_->Drain(&batches, limit, *self->shared_->pool, &error);
     bool burst = false;
-    if (read >= static_cast<int>(kBackToRing)) {
+    if (read >= static_cast<int>(std::min(limit, kBackToRing))) {
       // A burst: hand the socket back to the ring thread before the next read, once its
       // buffers are warm; until then keep reading here (the ring warms up meanwhile).
       burst = true;
       UdpReceiver& receiver = *self->shared_->receiver;
       if (receiver.Warm()) {
         self->StopDirect();
+        self->direct_->Trim();  // nobody reads here until the ring hands the socket back
         receiver.ResumeRing();
       } else {
         receiver.RequestWarm();
       }
     }
-    std::vector<std::unique_ptr<RecvBatch>>& batches = self->direct_batches_;
-    batches.clear();
-    if (read > 0) batches.push_back(std::move(batch));
-    else if (!self->spare_batch_) {  // nothing read: keep it for the next read
-      batch->arena.clear();
-      batch->records.clear();
-      self->spare_batch_ = std::move(batch);
-    }
-    const int error = read < 0 ? -read : 0;
     if (batches.empty() && !error) return;
+    // Held while JS has them, like batches from the receiver thread (settling releases them).
+    for (const std::unique_ptr<RecvBatch>& batch : batches) {
+      batch->held_bytes = BatchBytes(*batch);
+      budget.Hold(batch->held_bytes);
+    }
     self->CallOnBatch(batches, error, false);
-    if (read <= 0 || burst) return;
+    batches.clear();
+    if (read <= 0 || error || burst) return;
   }
 }
 

@@ -19,6 +19,8 @@ namespace uring_udp {
 // is detached (it keeps using the receiver and the waker).
 class UdpWrap;
 struct UdpShared {
+  std::shared_ptr<ReceiveBudget> budget = std::make_shared<ReceiveBudget>();
+  std::shared_ptr<ArenaPool> pool = std::make_shared<ArenaPool>(budget);
   std::unique_ptr<UdpReceiver> receiver;
   JsWaker waker;             // the receiver thread's "batches are waiting" (JsWaker says why not a TSFN)
   UdpWrap* owner = nullptr;  // JS thread only; cleared before the wrapper goes away
@@ -60,13 +62,21 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value TestDisarm(const Napi::CallbackInfo& info);
   Napi::Value Direct(const Napi::CallbackInfo& info);
   Napi::Value KernelDropsMethod(const Napi::CallbackInfo& info);
+  Napi::Value SettleMethod(const Napi::CallbackInfo& info);
+  // After the budget got room: a direct path paused for want of it reads again.
+  void AfterRelease();
   void RefreshKernelDrops();
   void StopDirect();
   void CloseDirect();
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnWake(void* arg);
-  // Calls the JS batch callback as libuv I/O callbacks are called (microtasks and ticks after).
+  // Calls the JS batch callback as libuv I/O callbacks are called (microtasks and ticks after),
+  // then settles the batches JS did not defer.
   void CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped);
+  bool BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped, napi_value args[3],
+                      std::vector<uint32_t>* tokens);
+  uint32_t Lend(std::unique_ptr<RecvBatch>& batch, bool lent);
+  void Settle(uint32_t token, bool reuse);
   void ReleaseAsyncContext();
 
   int LiveFd(const Napi::CallbackInfo& info);
@@ -88,11 +98,21 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   std::unique_ptr<DirectReader> direct_;
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
+  bool direct_paused_ = false;
+  uint32_t direct_max_datagram_ = 0;  // the direct path stopped polling because the budget was full
   napi_async_context async_context_ = nullptr;
   bool delivering_ = false;  // inside CallOnBatch: the async context is in use
-  // JS thread only: a delivered batch's emptied memory for the next direct read, and the
-  // direct path's one-batch list (kept to save a malloc per read).
-  std::unique_ptr<RecvBatch> spare_batch_;
+  // JS thread only: the batches JS has been handed and not yet settled (see Lend), the tokens of
+  // the delivery under way, and the direct path's batch list (both kept to save mallocs).
+  struct LentBatch {
+    bool active = false;
+    uint32_t generation = 0;
+    int64_t held_bytes = 0;
+    std::shared_ptr<Arena> arena;  // lent arenas only: back to the pool when settled for reuse
+  };
+  std::vector<LentBatch> lent_;
+  std::vector<uint32_t> free_lent_;
+  std::vector<uint32_t> delivery_tokens_;
   std::vector<std::unique_ptr<RecvBatch>> direct_batches_;
   napi_ref on_batch_ref_ = nullptr;
   Napi::Reference<Napi::Float64Array> direct_stats_ref_;

@@ -59,6 +59,8 @@ export interface NativeRecvConfig {
   batchCount: number;
   batchDelayUs: number;
   maxWaitMs: number;
+  /** Bytes the socket may hold for receiving (ring or scratch, and datagrams not yet handed to JS). */
+  receiveBudget: number;
   watchdog?: boolean;
   id?: number;
   stuckMs?: number;
@@ -97,6 +99,11 @@ export interface NativeUdp {
   readonly direct: boolean;
   /** The kernel's drop counter for the socket (SO_MEMINFO); after close, its value at close. */
   kernelDrops(): number;
+  /**
+   * JS is done with a batch whose settling it deferred (a batches() loop moved on): its bytes
+   * leave the receive budget; reuse: its arena may take later batches (false: the batch was kept).
+   */
+  settle(token: number, reuse: boolean): void;
 }
 
 export interface NativeProbe {
@@ -116,7 +123,8 @@ export interface NativeBinding {
   ) => NativeRing;
   NativeUdp: new (
     family: 4 | 6,
-    onBatch: (batches: Array<ArrayBuffer | Uint32Array>, errno: number, stopped: boolean) => void,
+    /** batches: [arena, records, token] per batch. Returns the tokens whose settling JS defers. */
+    onBatch: (batches: Array<ArrayBuffer | Uint32Array | number>, errno: number, stopped: boolean) => number[] | undefined,
   ) => NativeUdp;
   probe(): Promise<NativeProbe>;
   setWatchdogHandler(handler: (reports: unknown[]) => void): void;

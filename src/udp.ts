@@ -35,8 +35,19 @@ export interface SocketOptions {
   backend?: Backend | 'auto';
   /** Largest datagram delivered whole (1..65507, default 65507). Larger ones arrive truncated and are reported. */
   maxDatagramSize?: number;
-  /** Provided buffers in the buffer ring (a power of two, 1..32768, default 1024: more than one batch, so the ring rarely runs dry). */
+  /**
+   * Provided buffers in the buffer ring (a power of two, 1..32768). Default: as many as fit in
+   * half of `receiveBudget` (less the recvmmsg scratch), at most 1024.
+   */
   bufferCount?: number;
+  /**
+   * Bytes this socket may hold for receiving (default 32 MiB, at least 256 KiB): its buffer ring
+   * or recvmmsg scratch, and the datagrams copied out of the kernel that JavaScript has not yet
+   * been handed (or not yet taken from a batches() queue). When they reach it the socket stops
+   * taking datagrams from the kernel until JS catches up; the kernel drops what its socket
+   * buffer cannot hold (stats.kernelDrops).
+   */
+  receiveBudget?: number;
   /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 256, delayUs: 1000 }). recvmsg-multishot only. */
   batch?: { count?: number; delayUs?: number };
   /**
@@ -61,6 +72,7 @@ const SOCKET_OPTIONS = [
   'backend',
   'maxDatagramSize',
   'bufferCount',
+  'receiveBudget',
   'batch',
   'watchdog',
   'hybrid',
@@ -96,6 +108,8 @@ export interface SocketStats {
    * outran the receiver thread. The precondition of the 6.1.113–115 hang (docs/kernel-bugs.md).
    */
   overflowFlagSeen: number;
+  /** Times the receiver stopped taking datagrams from the kernel because receiveBudget was full (JS was behind). */
+  budgetPauses: number;
 }
 /** sendMany's destination table: the slot of (address, port), added on first sight. */
 function destinationSlot(keys: Map<string, number>, table: Array<[string, number]>, address: string, port: number): number {
@@ -121,6 +135,7 @@ const STAT_NAMES: Array<Exclude<keyof SocketStats, 'directReads' | 'kernelDrops'
   'enters',
   'batches',
   'overflowFlagSeen',
+  'budgetPauses',
 ];
 
 /**
@@ -139,6 +154,13 @@ const { RECV_STAT_COUNT, RECV_HEADER_BYTES } = binding.constants;
 const RECORD_WORDS = 8;
 // The largest UDP payload: 65535 minus the UDP header and, for IPv4, the minimal IP header.
 const MAX_UDP_PAYLOAD = { udp4: 65507, udp6: 65527 } as const;
+const DEFAULT_RECEIVE_BUDGET = 32 * 1024 * 1024;
+const MIN_RECEIVE_BUDGET = 256 * 1024;
+const MAX_RECEIVE_BUDGET = 2 ** 40;
+const MAX_DEFAULT_BUFFERS = 1024;
+// Datagrams per recvmmsg, as the addon sizes its scratch (RecvmmsgBatchFor): 64, or what a quarter of the budget holds.
+const recvmmsgBatch = (budget: number, maxDatagram: number) => Math.min(64, Math.max(1, Math.floor(budget / 4 / maxDatagram)));
+const bufferSizeFor = (maxDatagram: number) => Math.ceil((maxDatagram + RECV_HEADER_BYTES) / 64) * 64;
 let nextSocketId = 1;
 
 // ---- errors shaped like node:dgram's ---------------------------------------------------------
@@ -192,26 +214,91 @@ function validPort(value: unknown, allowZero: boolean): number {
 
 // ---- batches --------------------------------------------------------------------------------
 
+const enum BatchState {
+  Live,
+  Released,
+  Kept,
+}
+
+const batchReleased = () =>
+  codedError(
+    new Error(
+      'this batch was released when its handler returned (or its batches() loop moved on) and its memory now holds later ' +
+        'datagrams: copy what you keep while the handler runs (Buffer.from(batch.payload(i))), or call batch.keep() there',
+    ),
+    'ERR_URING_BATCH_RELEASED',
+  );
+
 /**
- * One batch of received datagrams. Reading it allocates nothing per datagram unless asked
- * to (payload(i) and address(i) make a view and a string). The bytes live in an ArrayBuffer
- * JavaScript owns: a payload view kept after the handler returns keeps reading the bytes it
- * was given; nothing is ever freed or reused under it.
+ * One batch of received datagrams, borrowed: its payloads are valid while its handler runs
+ * (onBatch), or until the batches() loop asks for the next batch. Then its memory takes later
+ * batches, and data/payload() throw ERR_URING_BATCH_RELEASED; a view taken earlier reads
+ * whatever is there by then (never freed memory). keep() makes a batch yours for good. Reading
+ * it allocates nothing per datagram unless asked to (payload(i) and address(i) make a view and a
+ * string).
  */
 export class DatagramBatch {
   /** Number of datagrams. */
   readonly count: number;
-  /** All payloads of the batch, back to back. */
-  readonly data: Buffer;
+  readonly #data: Buffer;
   readonly #records: Uint32Array;
   readonly #bytes: Uint8Array;
+  readonly #token: number;
+  readonly #settle: (token: number, reuse: boolean) => void;
+  #state = BatchState.Live;
+  #holders = 1; // the delivery itself, until its handler returns; then each batches() queue it was given
 
   /** @internal */
-  constructor(arena: ArrayBuffer, records: Uint32Array) {
+  constructor(arena: ArrayBuffer, records: Uint32Array, token: number, settle: (token: number, reuse: boolean) => void) {
     this.count = records.length / RECORD_WORDS;
-    this.data = Buffer.from(arena);
+    this.#data = Buffer.from(arena);
     this.#records = records;
     this.#bytes = new Uint8Array(records.buffer, records.byteOffset, records.byteLength);
+    this.#token = token;
+    this.#settle = settle;
+  }
+
+  /** All payloads of the batch, back to back (a view; valid as long as the batch is). */
+  get data(): Buffer {
+    if (this.#state === BatchState.Released) throw batchReleased();
+    return this.#data;
+  }
+
+  /**
+   * Keeps the batch and its payload views valid for good, without a copy: its memory is no
+   * longer reused, and is freed when nothing references it (garbage collection). Call it while
+   * the handler runs (or before the loop moves on); a released batch throws. Returns the batch.
+   */
+  keep(): this {
+    if (this.#state === BatchState.Released) throw batchReleased();
+    if (this.#state === BatchState.Live) {
+      this.#state = BatchState.Kept;
+      this.#settle(this.#token, false);
+    }
+    return this;
+  }
+
+  /** @internal true while its payloads sit in memory the socket reuses (they must be copied to be kept). */
+  get _lent(): boolean {
+    return (this.#token & 1) === 1;
+  }
+  /** @internal */
+  get _token(): number {
+    return this.#token;
+  }
+  /** @internal another holder (a batches() queue) defers its release */
+  _hold(): void {
+    this.#holders++;
+  }
+  /**
+   * @internal a holder is done with it; the last one releases it. `settle`: the socket still has
+   * to be told (a deferred batch); false when the delivery settles it (the handler returned).
+   */
+  _unhold(settle: boolean): void {
+    if (--this.#holders > 0) return;
+    if (this.#state !== BatchState.Live) return;
+    this.#state = BatchState.Released;
+    if (settle) this.#settle(this.#token, true);
   }
 
   /** Offset of datagram i's payload in `data`. */
@@ -241,10 +328,11 @@ export class DatagramBatch {
     const at = (i * RECORD_WORDS + 3) * 4;
     return this.family(i) === 6 ? formatIPv6(this.#bytes, at) : formatIPv4(this.#bytes, at);
   }
-  /** A view of datagram i's payload (a Buffer over `data`, no copy). */
+  /** A view of datagram i's payload (a Buffer over `data`, no copy): valid as long as the batch is. */
   payload(i: number): Buffer {
+    if (this.#state === BatchState.Released) throw batchReleased();
     const offset = this.#records[i * RECORD_WORDS]!;
-    return this.data.subarray(offset, offset + this.#records[i * RECORD_WORDS + 1]!);
+    return this.#data.subarray(offset, offset + this.#records[i * RECORD_WORDS + 1]!);
   }
   /** Datagrams as objects, for convenience (allocates per datagram). */
   *[Symbol.iterator](): IterableIterator<{ payload: Buffer; address: string; port: number; family: 4 | 6; truncated: boolean }> {
@@ -305,10 +393,12 @@ export class Socket extends EventEmitter {
   readonly #hybrid: boolean;
   readonly #directStats = new Float64Array(DIRECT_STAT_COUNT);
   #batchesDelivered = 0;
+  readonly #settle = (token: number, reuse: boolean): void => this.#native.settle(token, reuse);
   readonly #recvConfig: {
     backend: Backend | 'auto';
     maxDatagramSize: number;
     bufferCount: number;
+    receiveBudget: number;
     batchCount: number;
     batchDelayUs: number;
     repro?: ReproRing;
@@ -360,13 +450,18 @@ export class Socket extends EventEmitter {
     this.#watch = parseWatchdogOption(options.watchdog, 'createSocket');
     this.#forced = backend !== 'auto';
     this.#hybrid = options.hybrid === undefined ? true : v.boolean(options.hybrid, 'hybrid');
-    const bufferCount = options.bufferCount === undefined ? 1024 : v.powerOfTwo(options.bufferCount, 'bufferCount', 1, 32768);
+    const receiveBudget =
+      options.receiveBudget === undefined
+        ? DEFAULT_RECEIVE_BUDGET
+        : v.integer(options.receiveBudget, 'receiveBudget', MIN_RECEIVE_BUDGET, MAX_RECEIVE_BUDGET);
+    const bufferCount = ringBufferCount(options.bufferCount, receiveBudget, maxDatagramSize, this.#hybrid);
     const batch = v.optionsObject(options.batch, 'createSocket batch');
     v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
     this.#recvConfig = {
       backend,
       maxDatagramSize,
       bufferCount,
+      receiveBudget,
       batchCount: batch.count === undefined ? 256 : v.integer(batch.count, 'batch.count', 1, 65536),
       batchDelayUs: batch.delayUs === undefined ? 1000 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
       repro: (options as { [kReproRing]?: ReproRing })[kReproRing],
@@ -438,11 +533,16 @@ export class Socket extends EventEmitter {
     // Before bind: what the configured backend will hold (auto starts with recvmsg-multishot).
     const backend = this.backend ?? (this.#recvConfig.backend === 'auto' ? 'recvmsg-multishot' : this.#recvConfig.backend);
     if (backend === 'recvmsg-multishot') return this.#recvConfig.bufferCount * bufferSize;
-    return 64 * this.#recvConfig.maxDatagramSize;
+    return recvmmsgBatch(this.#recvConfig.receiveBudget, this.#recvConfig.maxDatagramSize) * this.#recvConfig.maxDatagramSize;
+  }
+
+  /** The most this socket holds for receiving, in bytes (the `receiveBudget` option). */
+  get receiveBudget(): number {
+    return this.#recvConfig.receiveBudget;
   }
 
   #bufferSize(): number {
-    return Math.ceil((this.#recvConfig.maxDatagramSize + RECV_HEADER_BYTES) / 64) * 64;
+    return bufferSizeFor(this.#recvConfig.maxDatagramSize);
   }
 
   #healthCheck(): void {
@@ -525,6 +625,7 @@ export class Socket extends EventEmitter {
         batchCount: c.batchCount,
         batchDelayUs: c.batchDelayUs,
         maxWaitMs: 500,
+        receiveBudget: c.receiveBudget,
         watchdog: this.#watch !== false,
         id: this.id,
         stuckMs: this.#watch ? (this.#watch.stuckMs ?? 0) : 0,
@@ -683,6 +784,11 @@ export class Socket extends EventEmitter {
       if (address !== undefined && address !== null && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
     }
     this.#ensureBound();
+    // A send that cannot go at once (before the bind completes, or waiting for a name lookup)
+    // keeps its own copy: the caller's bytes may be a received batch's, reused once its handler
+    // returns.
+    const later = this.#bindState !== BindState.Bound || this.#connectState === ConnectState.Connecting;
+    if (later || (!connected && net.isIP((address as string | undefined) || '127.0.0.1') === 0)) list = list.map(copyBytes);
     const go = () => {
       if (connected) {
         this.#sendNow({ chunks: list, port: 0, address: null, callback });
@@ -716,12 +822,12 @@ export class Socket extends EventEmitter {
     }
     if (this.#blocked.length > 0) {
       // Keep order behind datagrams waiting for send buffer space.
-      this.#blocked.push(item);
+      this.#blocked.push(ownCopy(item));
       return;
     }
     const result = this.#native.send(item.chunks, item.address, item.port);
     if (result === -11 /* EAGAIN */) {
-      this.#blocked.push(item);
+      this.#blocked.push(ownCopy(item));
       this.#scheduleRetry();
       return;
     }
@@ -764,7 +870,7 @@ export class Socket extends EventEmitter {
         return;
       }
       if (result === -11 /* EAGAIN */ || result === 0) {
-        this.#blocked.push(...items.slice(sent));
+        this.#blocked.push(...items.slice(sent).map(ownCopy));
         this.#scheduleRetry();
         return;
       }
@@ -887,30 +993,44 @@ export class Socket extends EventEmitter {
 
   /** for await (const batch of socket.batches()): batches until the socket closes. */
   batches(): AsyncIterableIterator<DatagramBatch> {
+    // A batch the loop has not finished with still counts against receiveBudget: a loop that
+    // falls behind slows the receiver down instead of growing the process.
     const queue = new BatchQueue(() => this.#iterators.delete(queue));
     this.#iterators.add(queue);
     if (this.#closed) queue.end();
     return queue;
   }
 
-  #onBatches(list: Array<ArrayBuffer | Uint32Array>, errno: number, stopped: boolean): void {
+  /**
+   * One delivery: [arena, records, token] per batch. Returns the tokens of the batches that
+   * batches() loops hold; the addon settles the others when this returns (and the ticks and
+   * microtasks after it have run): their memory then takes later batches.
+   */
+  #onBatches(list: Array<ArrayBuffer | Uint32Array | number>, errno: number, stopped: boolean): number[] | undefined {
     // A handler that throws must not cost the rest of the delivery: collect, rethrow after.
     let thrown: unknown;
+    let deferred: number[] | undefined;
     // Gather the 'message' listeners' replies (sent from the tick queue, once their address is
     // resolved) until that queue has run: the flush is queued after the listeners have run.
     const corking = this.#cork === null && !this.#closed && !this.#batchHandler && this.#iterators.size === 0 &&
-      (list.length > 2 || (list.length === 2 && (list[1] as Uint32Array).length > RECORD_WORDS)); // more than one datagram
+      (list.length > 3 || (list.length === 3 && (list[1] as Uint32Array).length > RECORD_WORDS)); // more than one datagram
     if (corking) this.#cork = [];
-    for (let i = 0; i + 1 < list.length; i += 2) {
-      const batch = new DatagramBatch(list[i] as ArrayBuffer, list[i + 1] as Uint32Array);
+    for (let i = 0; i + 2 < list.length; i += 3) {
+      const batch = new DatagramBatch(list[i] as ArrayBuffer, list[i + 1] as Uint32Array, list[i + 2] as number, this.#settle);
       this.#batchesDelivered++;
-      for (const queue of this.#iterators) queue.push(batch);
+      if (this.#iterators.size > 0) {
+        for (const queue of this.#iterators) queue.push(batch);
+        (deferred ??= []).push(batch._token);
+      }
       try {
         if (this.#batchHandler) this.#batchHandler(batch);
         else if (this.#iterators.size === 0) thrown = this.#emitMessages(batch) ?? thrown;
       } catch (error) {
         thrown ??= error;
       }
+      // The handler has returned: unless a loop holds it, the batch is released (the addon
+      // settles it after this delivery).
+      batch._unhold(false);
     }
     if (corking) {
       process.nextTick(() => {
@@ -925,6 +1045,7 @@ export class Socket extends EventEmitter {
       thrown ??= error;
     }
     if (thrown !== undefined) rethrowLater(thrown);
+    return deferred;
   }
 
   /** Emits one 'message' per datagram; returns the first exception a listener threw. */
@@ -943,11 +1064,11 @@ export class Socket extends EventEmitter {
   }
 
   #emitMessage(batch: DatagramBatch, i: number): void {
-    // 'message' hands out a copy, as node:dgram does: a retained message pins only its own
-    // bytes, not the batch it came in (the batch API is the zero-copy path). A batch of one
-    // datagram (sparse traffic, a request) is its own bytes already: lent as is.
+    // 'message' hands out a copy, as node:dgram does: the batch's memory is reused once the
+    // listeners have run (the batch API is the zero-copy path). A batch of one small datagram (a
+    // request, sparse traffic) came in its own ArrayBuffer, never reused: lent as is.
     const view = batch.payload(i);
-    const payload = batch.count === 1 ? view : Buffer.from(view);
+    const payload = batch.count === 1 && !batch._lent ? view : Buffer.from(view);
     const rinfo: RemoteInfo = {
       address: batch.address(i),
       family: batch.family(i) === 6 ? 'IPv6' : 'IPv4',
@@ -1176,6 +1297,11 @@ export interface BindOptions {
 
 export type DatagramData = string | Uint8Array | DataView | ArrayBufferView;
 
+/** A copy of bytes that must outlive the call that passed them (they may be a borrowed batch's). */
+const copyBytes = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
+/** A queued send with its own copy of its bytes: it leaves after the caller's handler returned. */
+const ownCopy = (item: QueuedSend): QueuedSend => ({ ...item, chunks: item.chunks.map(copyBytes) });
+
 function toBytes(value: unknown, name: string): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value);
   if (value instanceof Uint8Array) return value;
@@ -1183,17 +1309,26 @@ function toBytes(value: unknown, name: string): Uint8Array {
   throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', value);
 }
 
-/** The queue behind socket.batches(). */
+/**
+ * The queue behind socket.batches(). Each batch it was given is held (not released) until the
+ * loop asks for the one after it, or leaves.
+ */
 class BatchQueue implements AsyncIterableIterator<DatagramBatch> {
   #items: DatagramBatch[] = [];
   #waiting: Array<(result: IteratorResult<DatagramBatch>) => void> = [];
+  #current: DatagramBatch | undefined;
   #done = false;
   constructor(private readonly onReturn: () => void) {}
 
   push(batch: DatagramBatch): void {
+    batch._hold();
     const waiter = this.#waiting.shift();
-    if (waiter) waiter({ value: batch, done: false });
-    else this.#items.push(batch);
+    if (waiter) {
+      this.#current = batch;
+      waiter({ value: batch, done: false });
+    } else {
+      this.#items.push(batch);
+    }
   }
 
   end(): void {
@@ -1202,14 +1337,23 @@ class BatchQueue implements AsyncIterableIterator<DatagramBatch> {
   }
 
   next(): Promise<IteratorResult<DatagramBatch>> {
+    // Asking for the next batch says the loop is done with the one it had.
+    this.#current?._unhold(true);
+    this.#current = undefined;
     const item = this.#items.shift();
-    if (item) return Promise.resolve({ value: item, done: false });
+    if (item) {
+      this.#current = item;
+      return Promise.resolve({ value: item, done: false });
+    }
     if (this.#done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   return(): Promise<IteratorResult<DatagramBatch>> {
     this.end();
+    this.#current?._unhold(true);
+    this.#current = undefined;
+    for (const item of this.#items.splice(0)) item._unhold(true);
     this.onReturn();
     return Promise.resolve({ value: undefined, done: true });
   }
@@ -1217,6 +1361,27 @@ class BatchQueue implements AsyncIterableIterator<DatagramBatch> {
   [Symbol.asyncIterator](): AsyncIterableIterator<DatagramBatch> {
     return this;
   }
+}
+
+/**
+ * The buffer ring's size: as asked, or by default as many buffers as fit in half the budget
+ * (less a hybrid socket's recvmmsg scratch for the JS thread), at most 1024. Asked-for buffers
+ * that would take more than that half are refused: the rest of the budget is what holds
+ * datagrams for JS.
+ */
+function ringBufferCount(asked: unknown, budget: number, maxDatagram: number, hybrid: boolean): number {
+  const bufferSize = bufferSizeFor(maxDatagram);
+  const scratch = hybrid ? recvmmsgBatch(budget, maxDatagram) * maxDatagram : 0;
+  const room = Math.floor((budget / 2 - scratch) / bufferSize);
+  if (asked === undefined) return Math.max(1, Math.min(MAX_DEFAULT_BUFFERS, room));
+  const count = v.powerOfTwo(asked, 'bufferCount', 1, 32768);
+  if (count > Math.max(1, room)) {
+    throw v.rangeError(
+      `"bufferCount" ${count} × ${bufferSize}-byte buffers (for maxDatagramSize ${maxDatagram}) is more than half of "receiveBudget" ` +
+        `(${budget} bytes): at most ${Math.max(1, room)} fit; raise receiveBudget, or lower bufferCount or maxDatagramSize`,
+    );
+  }
+  return count;
 }
 
 /** createSocket(type | options, listener?): a drop-in for node:dgram's. */

@@ -1,5 +1,6 @@
-// The batch API: one JS call per batch, views that stay safe when retained, batch send,
-// async iteration, truncation reports, buffer ring exhaustion, reusePort across workers.
+// The batch API: one JS call per batch, borrowed batches (released when the handler returns,
+// kept ones intact), batch send, async iteration, truncation reports, buffer ring exhaustion,
+// reusePort across workers.
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,7 +41,7 @@ t.test('a batch handler gets whole batches, with sender and payload per datagram
   const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
   t.teardown(() => closed(socket));
   const batches: DatagramBatch[] = [];
-  socket.onBatch((batch) => batches.push(batch));
+  socket.onBatch((batch) => batches.push(batch.keep())); // read after their handlers returned
   let messages = 0;
   socket.on('message', () => messages++);
   const port = await bound(socket);
@@ -74,50 +75,65 @@ t.test('a batch handler gets whole batches, with sender and payload per datagram
   t.equal(packed.length, batches.length, 'every batch.data holds exactly its payloads, back to back');
 });
 
-t.test('views retained past their batch keep reading the bytes they were given', async (t) => {
+t.test('a batch is released when its handler returns; kept ones go on reading their bytes', async (t) => {
   const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, bufferCount: 4 });
   t.teardown(() => closed(socket));
-  const retained: Array<{ view: Uint8Array; expected: string }> = [];
+  const kept: Array<{ view: Uint8Array; expected: string }> = [];
+  const released: DatagramBatch[] = [];
+  let seen = 0;
+  let batches = 0;
   socket.onBatch((batch) => {
-    for (let j = 0; j < batch.count; j++) {
-      const view = batch.payload(j);
-      retained.push({ view, expected: view.toString() });
+    // Every other batch kept; the others let go of when this returns.
+    if (batches++ % 2 === 0) {
+      batch.keep();
+      for (let j = 0; j < batch.count; j++) kept.push({ view: batch.payload(j), expected: batch.payload(j).toString() });
+    } else {
+      released.push(batch);
     }
+    seen += batch.count;
   });
   const port = await bound(socket);
   const sender = dgram.createSocket('udp4');
   t.teardown(() => sender.close());
-  // Far more datagrams than the 4 kernel buffers: every buffer is reused hundreds of times.
+  // Far more datagrams than the 4 kernel buffers, in bursts: many batches, arenas reused.
   const total = 3000;
   for (let sent = 0; sent < total; ) {
     for (let k = 0; k < 100; k++, sent++) sender.send(`payload number ${sent} ${'x'.repeat(sent % 50)}`, port, '127.0.0.1');
-    await until(() => retained.length >= sent - 100, 'progress');
+    await until(() => seen >= sent - 100, 'progress');
   }
-  await until(() => retained.length === total, 'all datagrams');
+  await until(() => seen === total, 'all datagrams');
   if (global.gc) global.gc();
   let intact = 0;
-  for (const { view, expected } of retained) if (Buffer.from(view).toString() === expected) intact++;
-  t.equal(intact, total, 'every retained view still reads its own datagram');
-  t.ok(socket.stats.enobufs >= 0);
+  for (const { view, expected } of kept) if (Buffer.from(view).toString() === expected) intact++;
+  t.ok(kept.length > 0 && released.length > 0, `${kept.length} datagrams kept, ${released.length} batches released`);
+  t.equal(intact, kept.length, 'every view of a kept batch still reads its own datagram');
+  const batch = released[0]!;
+  t.throws(() => batch.payload(0), { code: 'ERR_URING_BATCH_RELEASED' }, 'a released batch refuses payload()');
+  t.throws(() => batch.data, { code: 'ERR_URING_BATCH_RELEASED' }, '... and data');
+  t.throws(() => batch.keep(), { code: 'ERR_URING_BATCH_RELEASED' }, '... and keep(), too late');
+  t.equal(batch.port(0), sender.address().port, 'its records (senders, lengths) stay readable');
 });
 
-t.test('large arenas are reused only after JS let go of them: views retained across collections stay intact', async (t) => {
-  // 1200-byte datagrams in bursts of 500 fill arenas past 128 KiB, which the receiver pools
-  // and reuses once their ArrayBuffer is collected. Views kept from every fifth batch must go
-  // on reading their own bytes while collections hand the other arenas back for reuse.
+t.test("a released batch's memory takes later batches; a kept batch's never does", async (t) => {
+  // 1200-byte datagrams in bursts of 500 fill whole arenas. A view taken from a batch and kept
+  // past its handler without keep() must come to read other bytes (the arena was reused: that
+  // is what bounds the socket's memory), and views of kept batches never do, collections or not.
   const v8 = await import('node:v8');
   const vm = await import('node:vm');
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
   const socket = createSocket({ type: 'udp4', recvBufferSize: 8 << 20, hybrid: false });
   t.teardown(() => closed(socket));
-  const retained: Array<{ view: Buffer; seq: number }> = [];
+  const kept: Array<{ view: Buffer; seq: number }> = [];
+  const borrowed: Array<{ view: Buffer; seq: number }> = [];
   let received = 0;
   let batches = 0;
   let largeBatches = 0;
   socket.onBatch((batch) => {
-    if (batch.data.length >= 128 * 1024) largeBatches++;
-    if (batches++ % 5 === 0) for (let j = 0; j < batch.count; j++) retained.push({ view: batch.payload(j), seq: batch.payload(j).readUInt32LE(0) });
+    if (batch.data.length > 4096) largeBatches++;
+    const keep = batches++ % 5 === 0;
+    if (keep) batch.keep();
+    for (let j = 0; j < batch.count; j++) (keep ? kept : borrowed).push({ view: batch.payload(j), seq: batch.payload(j).readUInt32LE(0) });
     received += batch.count;
   });
   const port = await bound(socket);
@@ -136,11 +152,35 @@ t.test('large arenas are reused only after JS let go of them: views retained acr
     await until(() => received + socket.stats.kernelDrops >= sent, `burst ${round}`);
     gc();
   }
-  t.ok(largeBatches >= 5, `${largeBatches} of ${batches} batches had arenas of 128 KiB or more (the pooled size)`);
-  let intact = 0;
-  for (const { view, seq } of retained) if (view.length === 1200 && view.readUInt32LE(0) === seq && view.every((byte, i) => i < 4 || byte === (seq & 0xff))) intact++;
-  t.ok(retained.length > 1000, `${retained.length} views retained`);
-  t.equal(intact, retained.length, 'every retained view still reads its own datagram');
+  const reads = (v: { view: Buffer; seq: number }) => v.view.length === 1200 && v.view.readUInt32LE(0) === v.seq && v.view.every((byte, i) => i < 4 || byte === (v.seq & 0xff));
+  t.ok(largeBatches >= 5, `${largeBatches} of ${batches} batches were lent (more than 4 KiB)`);
+  t.ok(kept.length > 1000, `${kept.length} views of kept batches`);
+  t.equal(kept.filter(reads).length, kept.length, 'every view of a kept batch still reads its own datagram');
+  const changed = borrowed.filter((v) => !reads(v)).length;
+  t.ok(changed > 0, `${changed} of ${borrowed.length} views kept without keep() read later bytes: released arenas are reused`);
+});
+
+t.test('batches(): a batch is valid until the loop asks for the next one, then released', async (t) => {
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+  const port = await bound(socket);
+  const sender = dgram.createSocket('udp4');
+  t.teardown(() => sender.close());
+  const seen: DatagramBatch[] = [];
+  let datagrams = 0;
+  const loop = (async () => {
+    for await (const batch of socket.batches()) {
+      if (seen.length > 0) t.throws(() => seen[seen.length - 1]!.payload(0), { code: 'ERR_URING_BATCH_RELEASED' });
+      // Still valid across an await inside the loop body.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      for (let j = 0; j < batch.count; j++) if (!batch.payload(j).toString().startsWith('n')) t.fail('payload');
+      seen.push(batch);
+      datagrams += batch.count;
+      if (datagrams === 300) socket.close();
+    }
+  })();
+  for (let i = 0; i < 300; i++) sender.send(`n${i}`, port, '127.0.0.1');
+  await loop;
+  t.equal(datagrams, 300, 'every datagram, each batch readable through its loop body');
 });
 
 t.test('sendBatch sends many datagrams per call, to one or many destinations', async (t) => {

@@ -1,0 +1,97 @@
+#include "recv_batch.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+namespace uring_udp {
+
+std::shared_ptr<Arena> Arena::Map(size_t capacity) {
+  void* memory = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  return std::shared_ptr<Arena>(new Arena(static_cast<uint8_t*>(memory), capacity));
+}
+
+Arena::~Arena() { munmap(data_, capacity_); }
+
+std::shared_ptr<Arena> ArenaPool::Take() {
+  takes_.fetch_add(1, std::memory_order_relaxed);
+  const size_t size = arena_bytes();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // The most recently given back first: its pages are the likeliest to be resident and in cache.
+    while (!free_.empty()) {
+      std::shared_ptr<Arena> arena = std::move(free_.back());
+      free_.pop_back();
+      if (arena->capacity() == size) return arena;
+    }
+  }
+  return Arena::Map(size);
+}
+
+void ArenaPool::Give(std::shared_ptr<Arena> arena) {
+  if (!arena) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int64_t free_bytes = static_cast<int64_t>((free_.size() + 1) * arena->capacity());
+    if (arena->capacity() == arena_bytes() && free_bytes <= budget_->room()) {
+      free_.push_back(std::move(arena));
+      return;
+    }
+  }
+  Drop(arena.get());
+}
+
+void ArenaPool::Clear() {
+  std::vector<std::shared_ptr<Arena>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dropped.swap(free_);
+  }
+  for (const std::shared_ptr<Arena>& arena : dropped) Drop(arena.get());
+}
+
+// An arena the pool lets go of may live on in ArrayBuffers of earlier batches that the garbage
+// collector has not collected yet (it is unmapped with the last of them). Its pages go now: those
+// ArrayBuffers are garbage, or views kept past their batch without keep(), which may read
+// anything (zeros, here) by then. So a socket's memory returns to the OS when it goes quiet,
+// not when V8 next collects.
+void ArenaPool::Drop(Arena* arena) { madvise(arena->data(), arena->capacity(), MADV_DONTNEED); }
+
+int64_t BatchBytes(const RecvBatch& batch) {
+  return static_cast<int64_t>((batch.arena ? batch.arena->capacity() : 0) +
+                              batch.records.capacity() * sizeof(DatagramRecord));
+}
+
+void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
+                    const void* name, uint32_t name_length) {
+  DatagramRecord record{};
+  record.offset = static_cast<uint32_t>(batch->size);
+  record.length = length;
+  record.wire_length = wire_length;
+  if (length) std::memcpy(batch->arena->data() + batch->size, payload, length);
+  batch->size += length;
+  uint32_t family = 0;
+  uint32_t port = 0;
+  // Only as many bytes as the kernel wrote, copied out (the name may be unaligned in a buffer).
+  sa_family_t name_family = AF_UNSPEC;
+  if (name_length >= sizeof(sa_family_t)) std::memcpy(&name_family, name, sizeof(name_family));
+  if (name_family == AF_INET && name_length >= sizeof(sockaddr_in)) {
+    sockaddr_in in;
+    std::memcpy(&in, name, sizeof(in));
+    family = 4;
+    port = ntohs(in.sin_port);
+    std::memcpy(record.address, &in.sin_addr, 4);
+  } else if (name_family == AF_INET6 && name_length >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6;
+    std::memcpy(&in6, name, sizeof(in6));
+    family = 6;
+    port = ntohs(in6.sin6_port);
+    std::memcpy(record.address, &in6.sin6_addr, 16);
+  }
+  const uint32_t flags = truncated ? kRecordTruncated : 0;
+  record.port_family_flags = port | (family << 16) | (flags << 24);
+  batch->records.push_back(record);
+}
+
+}  // namespace uring_udp

@@ -1,0 +1,51 @@
+// A flood must never grow the process. A handler slower than its traffic (test/fixtures/
+// slow-handler.js: 5 ms per batch, or 2 ms every 100 'message' events), 60,000-byte datagrams
+// for 3 s: the socket stops taking datagrams from the kernel when its receiveBudget is full, so
+// the process grows no more than node:dgram's in the same flood plus that budget (the default,
+// 32 MiB, buffer ring included), nothing the kernel delivered is lost inside the package
+// (received + kernelDrops = sent), and once the socket is quiet its memory goes back.
+import path from 'node:path';
+import t from 'tap';
+
+import { ROOT, SANITIZED, run } from '../helpers';
+
+const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'slow-handler.js');
+const LIB = path.join(ROOT, 'lib');
+const MiB = 1024;
+// What the budget may add to node:dgram's process, with room for the heap and the garbage the
+// two allocate differently. ASan's own overhead (shadow memory, its allocator's quarantine of
+// what V8 frees) comes on top under test:asan.
+const BOUND_KB = (SANITIZED ? 160 : 64) * MiB;
+
+interface Result {
+  idleKb: number;
+  peakKb: number;
+  afterKb: number;
+  sent: number;
+  received: number;
+  kernelDrops: number | null;
+}
+
+async function flood(kind: 'uring' | 'dgram', api: 'batch' | 'message'): Promise<Result> {
+  const result = await run(process.execPath, [FIXTURE, LIB, kind, api, '60000', '3000', '3000'], { timeoutMs: 60_000 });
+  if (result.code !== 0) throw new Error(`slow-handler ${kind} ${api} exited ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split('\n').pop()!) as Result;
+}
+
+t.test('a slow handler flooded with 60,000-byte datagrams: bounded like node:dgram, nothing lost inside', async (t) => {
+  const dgram = await flood('dgram', 'message');
+  t.comment(`node:dgram 'message': idle ${dgram.idleKb >> 10} MiB, peak ${dgram.peakKb >> 10} MiB`);
+  for (const api of ['batch', 'message'] as const) {
+    const r = await flood('uring', api);
+    t.comment(
+      `uring-udp ${api}: idle ${r.idleKb >> 10} MiB, peak ${r.peakKb >> 10} MiB, 3 s after ${r.afterKb >> 10} MiB; ` +
+        `${r.received} received + ${r.kernelDrops} dropped by the kernel of ${r.sent} sent`,
+    );
+    t.ok(r.peakKb <= dgram.peakKb + BOUND_KB, `${api}: peak RSS ${r.peakKb >> 10} MiB <= node:dgram's ${dgram.peakKb >> 10} + ${BOUND_KB >> 10} MiB`);
+    t.equal(r.received + (r.kernelDrops ?? 0), r.sent, `${api}: received + kernelDrops = sent (nothing lost inside the package)`);
+    t.ok(r.received > 0 && (r.kernelDrops ?? 0) > 0, `${api}: the excess stayed in the kernel, which dropped it`);
+    // The budget's memory (buffer pages big datagrams touched, free arenas) goes back after a
+    // quiet second; what remains is V8's heap and garbage, which its collector keeps as it likes.
+    t.ok(r.afterKb < r.idleKb + (SANITIZED ? 96 : 32) * MiB, `${api}: ${r.afterKb >> 10} MiB 3 s after the flood, idle ${r.idleKb >> 10} MiB`);
+  }
+});
