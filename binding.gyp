@@ -12,6 +12,7 @@
       "target_name": "uring_udp",
       "sources": [
         "native/addon.cc",
+        "native/boundary.cc",
         "native/errors.cc",
         "native/js_waker.cc",
         "native/probe.cc",

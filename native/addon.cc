@@ -2,6 +2,7 @@
 // gets its own class constructors; nothing native is shared between environments.
 #include <napi.h>
 
+#include "boundary.h"
 #include "probe.h"
 #include "ring_core.h"
 #include "ring_wrap.h"
@@ -18,14 +19,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setWatchdogHandler", Napi::Function::New(env, SetWatchdogHandler, "setWatchdogHandler"));
   exports.Set("configureWatchdog", Napi::Function::New(env, ConfigureWatchdog, "configureWatchdog"));
   exports.Set("watchdogInfo", Napi::Function::New(env, WatchdogInfo, "watchdogInfo"));
-  Napi::Object constants = Napi::Object::New(env);
-  constants.Set("STAT_COUNT", Napi::Number::New(env, kStatCount));
-  constants.Set("INFO_FINAL", Napi::Number::New(env, kInfoFinal));
-  constants.Set("INFO_REARMED", Napi::Number::New(env, kInfoRearmed));
-  constants.Set("CQE_F_MORE", Napi::Number::New(env, IORING_CQE_F_MORE));
-  constants.Set("RECV_STAT_COUNT", Napi::Number::New(env, kRecvStatCount));
-  constants.Set("RECV_HEADER_BYTES", Napi::Number::New(env, kRecvHeaderBytes));
-  exports.Set("constants", constants);
+  exports.Set("receiveLayout", Napi::Function::New(env, ReceiveLayoutMethod, "receiveLayout"));
+  exports.Set("constants", BoundaryConstants(env));
   exports.Set("testing", TestingExports(env));
   return exports;
 }

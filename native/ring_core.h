@@ -82,6 +82,9 @@ enum StatIndex : unsigned {
   kStatInFlight,
   kStatCount
 };
+// The counters' names, in index order: exported to JS (boundary.cc), which names RingStats by them.
+constexpr const char* kStatNames[] = {"submitted", "completed", "cqOverflows", "enters", "overflowFlagSeen", "rearms", "inFlight"};
+static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == kStatCount, "a name per ring counter");
 
 class RingCore {
  public:

@@ -14,6 +14,8 @@
 namespace uring_udp {
 
 enum DirectStatIndex : unsigned { kDirectDatagrams, kDirectBytes, kDirectTruncated, kDirectReads, kDirectStatCount };
+constexpr const char* kDirectStatNames[] = {"datagrams", "bytes", "truncated", "reads"};
+static_assert(sizeof(kDirectStatNames) / sizeof(kDirectStatNames[0]) == kDirectStatCount, "a name per direct counter");
 
 class DirectReader {
  public:

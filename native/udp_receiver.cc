@@ -80,6 +80,17 @@ unsigned RecvmmsgBatchFor(uint64_t budget_bytes, uint32_t max_datagram) {
   return static_cast<unsigned>(std::clamp<uint64_t>(fits, 1, kRecvmmsgBatch));
 }
 
+ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid) {
+  ReceiveLayout layout;
+  layout.buffer_size = (max_datagram + kRecvHeaderBytes + 63) / 64 * 64;
+  layout.recvmmsg_batch = RecvmmsgBatchFor(budget_bytes, max_datagram);
+  layout.scratch_bytes = static_cast<uint64_t>(layout.recvmmsg_batch) * max_datagram;
+  const uint64_t half = budget_bytes / 2;
+  const uint64_t room = half > (hybrid ? layout.scratch_bytes : 0) ? half - (hybrid ? layout.scratch_bytes : 0) : 0;
+  layout.max_ring_buffers = static_cast<uint32_t>(std::clamp<uint64_t>(room / layout.buffer_size, 1, 32768));
+  return layout;
+}
+
 // What the backend holds whatever the traffic comes off the top of the budget: the buffer ring
 // (and, for a hybrid socket, the JS thread's recvmmsg scratch), or the recvmmsg scratch. The
 // rest is arenas: in use (held for JS, as much as the limit allows) or free in the pool.

@@ -80,6 +80,19 @@ enum RecvStatIndex : unsigned {
   kRecvBudgetPauses,      // times the receiver stopped taking datagrams because the budget was full
   kRecvStatCount
 };
+// The counters' names, in index order, as SocketStats names them (boundary.cc exports them).
+constexpr const char* kRecvStatNames[] = {"datagrams", "bytes",  "enobufs",          "rearms",      "truncated",
+                                          "enters",    "batches", "overflowFlagSeen", "budgetPauses"};
+static_assert(sizeof(kRecvStatNames) / sizeof(kRecvStatNames[0]) == kRecvStatCount, "a name per receiver counter");
+
+// The memory a socket's receive path is sized by (src/udp/options.ts asks for it before bind).
+struct ReceiveLayout {
+  uint32_t buffer_size;     // one provided buffer: header, name and a whole datagram, 64-byte aligned
+  unsigned recvmmsg_batch;  // datagrams per recvmmsg: its scratch is this many of max_datagram
+  uint64_t scratch_bytes;
+  uint32_t max_ring_buffers;  // buffers that fit in half the budget (after a hybrid socket's scratch)
+};
+ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid);
 
 class UdpReceiver {
  public:

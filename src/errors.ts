@@ -1,6 +1,24 @@
-// Errors users can act on: errno `code`, `syscall`, and a sentence on what to do.
+// The package's one family of errors: every error it makes carries a `code`, and errors of a
+// failed system call carry `errno` and `syscall` too. Two message styles, on purpose:
+// - errnoError(): "ring.read(): read failed: Bad file descriptor (EBADF). <what to do>", for
+//   rings, polls and the probe — an error users can act on, with a hint where one is known;
+// - errnoException(): "send EMSGSIZE 127.0.0.1:1234", for sockets — what node:dgram's (libuv's)
+//   errors say, which code written for dgram matches on.
 import util from 'node:util';
 
+/**
+ * Gives an error its `code`, and its stack Node's first line for coded errors ("TypeError
+ * [ERR_INVALID_ARG_TYPE]: ..."), as node:dgram's errors print.
+ */
+export function codedError<T extends Error>(error: T, code: string): T & { code: string } {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  if (typeof error.stack === 'string' && error.stack.startsWith(`${error.name}: `)) {
+    error.stack = `${error.name} [${code}]${error.stack.slice(error.name.length)}`;
+  }
+  return error as T & { code: string };
+}
+
+/** A failed system call (or io_uring request) of a ring, a poll or the probe. */
 export class UringError extends Error {
   readonly code: string;
   readonly errno: number;
@@ -31,19 +49,12 @@ const HINTS: Record<string, Record<string, string>> = {
   },
 };
 
-/** Turns a negative errno from the kernel (a CQE's res) into a coded error. */
-export function errnoError(negErrno: number, syscall: string, what?: string): UringError {
-  const errno = Math.abs(negErrno);
-  let code: string;
+function errnoName(errno: number): string {
   try {
-    code = util.getSystemErrorName(-errno);
+    return util.getSystemErrorName(-errno);
   } catch {
-    code = `E${errno}`;
+    return `E${errno}`;
   }
-  const text = systemMessage(errno);
-  const hint = HINTS[syscall]?.[code];
-  const message = `${what ? `${what}: ` : ''}${syscall} failed: ${text} (${code})${hint ? `. ${hint}` : ''}`;
-  return new UringError(message, code, -errno, syscall);
 }
 
 function systemMessage(errno: number): string {
@@ -51,20 +62,52 @@ function systemMessage(errno: number): string {
   return entry ? entry[1] : `errno ${errno}`;
 }
 
-/** Re-throws an error from the addon (which carries code/errno/syscall) with the hint added. */
+/** Turns a negative errno from the kernel (a CQE's res) into a coded error, with what to do about it. */
+export function errnoError(negErrno: number, syscall: string, what?: string): UringError {
+  const errno = Math.abs(negErrno);
+  const code = errnoName(errno);
+  const hint = HINTS[syscall]?.[code];
+  const message = `${what ? `${what}: ` : ''}${syscall} failed: ${systemMessage(errno)} (${code})${hint ? `. ${hint}` : ''}`;
+  return new UringError(message, code, -errno, syscall);
+}
+
+/** Re-throws an error from the addon (which carries code/errno/syscall) as errnoError() would make it. */
 export function fromNative(error: unknown, what?: string): Error {
-  const e = error as { code?: unknown; errno?: unknown; syscall?: unknown };
+  const e = error as { errno?: unknown; syscall?: unknown };
   if (error instanceof Error && typeof e.errno === 'number' && typeof e.syscall === 'string') {
     return errnoError(e.errno, e.syscall, what);
   }
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/** An errno error shaped like libuv's for node:dgram: "send EMSGSIZE 127.0.0.1:1234", with code, errno, syscall. */
+export function errnoException(negErrno: number, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
+  const code = errnoName(Math.abs(negErrno));
+  const where = address !== undefined ? ` ${address}${port !== undefined && port > 0 ? `:${port}` : ''}` : '';
+  const error = new Error(`${syscall} ${code}${where}`) as NodeJS.ErrnoException & { address?: string; port?: number };
+  error.errno = -Math.abs(negErrno);
+  error.code = code;
+  error.syscall = syscall;
+  if (address !== undefined) error.address = address;
+  if (port !== undefined && port > 0) error.port = port;
+  return error;
+}
+
+/** Re-throws an error from the addon as errnoException() would make it. */
+export function fromNativeErrno(error: unknown, syscall: string, address?: string, port?: number): Error {
+  const e = error as { errno?: number };
+  if (error instanceof Error && typeof e.errno === 'number') return errnoException(e.errno, syscall, address, port);
+  return error as Error;
+}
+
+/** A request on a ring that was closed: `code` ERR_RING_CLOSED. */
 export class RingClosedError extends Error {
   readonly code = 'ERR_RING_CLOSED';
   constructor(operation: string) {
     super(`${operation}: the ring is closed`);
+    // Named like Node's own coded errors: "Error [ERR_RING_CLOSED]: ..." (codedError's stack).
     this.name = 'Error';
+    codedError(this, this.code);
   }
 }
 

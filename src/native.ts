@@ -106,6 +106,16 @@ export interface NativeUdp {
   settle(token: number, reuse: boolean): void;
 }
 
+export interface ReceiveLayout {
+  /** One provided buffer: the recvmsg header, a sender's address and a whole datagram. */
+  bufferSize: number;
+  /** Datagrams per recvmmsg call, and the scratch space they take. */
+  recvmmsgBatch: number;
+  scratchBytes: number;
+  /** Provided buffers that fit in half the budget (after a hybrid socket's scratch). */
+  maxRingBuffers: number;
+}
+
 export interface NativeProbe {
   usable: boolean;
   setupError?: Error & { code: string; errno: number; syscall: string };
@@ -135,13 +145,28 @@ export interface NativeBinding {
     eventfd(): number;
     udpSocket(): [number, number];
   };
+  /** receiveLayout(maxDatagramSize, receiveBudget, hybrid): what a socket's receive path is sized by. */
+  receiveLayout(maxDatagramSize: number, receiveBudget: number, hybrid: boolean): ReceiveLayout;
+  /** The contract with the addon (native/boundary.cc): indices, offsets, flag bits and sizes. */
   constants: {
-    STAT_COUNT: number;
+    /** Counter names, in the order of their Float64Array. */
+    RING_STATS: readonly string[];
+    RECV_STATS: readonly string[];
+    DIRECT_STATS: readonly string[];
+    /** 32-bit words per ring completion record: id, res, cqe flags, info. */
+    COMPLETION_WORDS: number;
     INFO_FINAL: number;
     INFO_REARMED: number;
     CQE_F_MORE: number;
-    RECV_STAT_COUNT: number;
-    RECV_HEADER_BYTES: number;
+    /** A datagram record: its size in 32-bit words and each field's word index. */
+    RECORD: { WORDS: number; OFFSET: number; LENGTH: number; PORT_FAMILY_FLAGS: number; ADDRESS: number; WIRE_LENGTH: number; FLAG_TRUNCATED: number };
+    /** Receive backends by name, in the addon's order. */
+    BACKENDS: readonly ['recvmsg-multishot', 'poll-recvmmsg', 'recvmmsg'];
+    /** A batch token's bit for "its arena is lent". */
+    TOKEN_LENT: number;
+    SETUP: { SQPOLL: number; COOP_TASKRUN: number; SINGLE_ISSUER: number; DEFER_TASKRUN: number };
+    OP: { NOP: number; POLL_ADD: number; READ: number; RECVMSG: number };
+    DEADLINE_SLOTS: number;
   };
 }
 

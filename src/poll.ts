@@ -1,8 +1,10 @@
 // PollHandle: one multishot poll request (IORING_POLL_ADD_MULTI) that stays armed across
 // many events. The ring thread re-arms it when the kernel ends it without an error.
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 
 import { errnoError } from './errors';
+import { binding } from './native';
 import * as v from './validate';
 
 const POLL_BITS = {
@@ -66,8 +68,8 @@ export function decodePollEvents(mask: number): PollEvents {
   };
 }
 
-const ECANCELED = 125;
-const ENOENT = 2;
+const { ECANCELED, ENOENT } = os.constants.errno;
+const { INFO_FINAL, INFO_REARMED } = binding.constants;
 
 /**
  * Events: 'ready' (PollEvents) for each readiness event, 'error' when the request ends with
@@ -132,8 +134,8 @@ export class PollHandle extends EventEmitter {
 
   /** @internal one CQE for this request */
   _record(res: number, _flags: number, info: number): void {
-    const final = (info & 1) !== 0;
-    if (info & 2) this.#stats.rearms++;
+    const final = (info & INFO_FINAL) !== 0;
+    if (info & INFO_REARMED) this.#stats.rearms++;
     if (res >= 0 && !this.#cancelled) this.#pending.push(res);
     if (final) {
       this.#ending = true;

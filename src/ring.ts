@@ -3,6 +3,7 @@
 // one coalesced wake-up per batch.
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import os from 'node:os';
 
 import { RingClosedError, errnoError, fromNative, rethrowLater } from './errors';
 import { binding, type NativeRing, type NativeRingConfig } from './native';
@@ -107,16 +108,6 @@ const FEATURE_BITS: Array<keyof RingFeatures> = [
   'noIowait',
 ];
 
-export function parseWatchdogOption(value: unknown, what: string): false | { stuckMs?: number; starvedMs?: number } {
-  if (value === false) return false;
-  const o = v.optionsObject(value, `${what} watchdog`);
-  v.checkOptionNames(o, ['stuckMs', 'starvedMs'], `${what} watchdog`);
-  const out: { stuckMs?: number; starvedMs?: number } = {};
-  if (o.stuckMs !== undefined) out.stuckMs = v.integer(o.stuckMs, 'watchdog.stuckMs', 1, 3600000);
-  if (o.starvedMs !== undefined) out.starvedMs = v.integer(o.starvedMs, 'watchdog.starvedMs', 1, 3600000);
-  return out;
-}
-
 function wantName(want: -1 | 0 | 1): boolean | 'auto' {
   return want === -1 ? 'auto' : want === 1;
 }
@@ -144,10 +135,6 @@ export interface RingSetup {
   wait: 'block' | 'busy';
 }
 
-const SETUP_SQPOLL = 1 << 1;
-const SETUP_COOP_TASKRUN = 1 << 8;
-const SETUP_SINGLE_ISSUER = 1 << 12;
-const SETUP_DEFER_TASKRUN = 1 << 13;
 
 export interface RingStats {
   /** SQEs handed to the kernel for JS requests (re-arms included). */
@@ -168,22 +155,10 @@ export interface RingStats {
   batches: number;
 }
 
-const STAT_NAMES: Array<Exclude<keyof RingStats, 'batches'>> = [
-  'submitted',
-  'completed',
-  'cqOverflows',
-  'enters',
-  'overflowFlagSeen',
-  'rearms',
-  'inFlight',
-];
-
-const { INFO_FINAL, INFO_REARMED, STAT_COUNT } = binding.constants;
-const ETIME = 62;
-const OP_NOP = 0;
-const OP_POLL_ADD = 6;
-const OP_READ = 22;
-const WATCH_SLOTS = 1024;
+// The addon's contract (native/boundary.cc): counter names in index order, completion records,
+// flag bits, opcodes.
+const { RING_STATS, COMPLETION_WORDS, INFO_FINAL, INFO_REARMED, SETUP, OP, DEADLINE_SLOTS } = binding.constants;
+const { ETIME, ECANCELED, EBADF } = os.constants.errno;
 const ID_LIMIT = 0xffffffff;
 
 /** What a completion handler receives. */
@@ -211,7 +186,7 @@ export class Ring extends EventEmitter {
     watchdog: false | { stuckMs?: number; starvedMs?: number };
   };
   readonly #native: NativeRing;
-  readonly #stats = new Float64Array(STAT_COUNT);
+  readonly #stats = new Float64Array(RING_STATS.length);
   readonly #operations = new Map<number, Operation>();
   readonly #freeIds: number[] = [];
   readonly #touchedPolls = new Set<PollHandle>();
@@ -263,7 +238,7 @@ export class Ring extends EventEmitter {
       count: batchOptions.count === undefined ? 1 : v.integer(batchOptions.count, 'batch.count', 1, 65536),
       delayUs: batchOptions.delayUs === undefined ? 0 : v.integer(batchOptions.delayUs, 'batch.delayUs', 0, 1000000),
     };
-    const watch = parseWatchdogOption(o.watchdog, 'Ring');
+    const watch = v.watchdogOption(o.watchdog, 'Ring');
 
     this.options = {
       entries,
@@ -311,10 +286,10 @@ export class Ring extends EventEmitter {
     this.#tid = info.tid;
     this.#features = decodeFeatures(info.features);
     this.#setup = {
-      sqpoll: (info.setupFlags & SETUP_SQPOLL) !== 0,
-      coopTaskrun: (info.setupFlags & SETUP_COOP_TASKRUN) !== 0,
-      singleIssuer: (info.setupFlags & SETUP_SINGLE_ISSUER) !== 0,
-      deferTaskrun: (info.setupFlags & SETUP_DEFER_TASKRUN) !== 0,
+      sqpoll: (info.setupFlags & SETUP.SQPOLL) !== 0,
+      coopTaskrun: (info.setupFlags & SETUP.COOP_TASKRUN) !== 0,
+      singleIssuer: (info.setupFlags & SETUP.SINGLE_ISSUER) !== 0,
+      deferTaskrun: (info.setupFlags & SETUP.DEFER_TASKRUN) !== 0,
       wait,
     };
     if (this.#watched) registerOwner('ring', this.id, this);
@@ -343,12 +318,12 @@ export class Ring extends EventEmitter {
   }
 
   get stats(): RingStats {
-    const out = {} as RingStats;
-    STAT_NAMES.forEach((name, i) => {
+    const out = {} as Record<string, number>;
+    RING_STATS.forEach((name, i) => {
       out[name] = this.#stats[i] ?? 0;
     });
     out.batches = this.#batches;
-    return out;
+    return out as unknown as RingStats;
   }
 
   /** A no-op request: resolves when its completion comes back through the ring thread. */
@@ -360,7 +335,7 @@ export class Ring extends EventEmitter {
         complete: (res) => (res < 0 ? reject(errnoError(res, 'io_uring nop')) : resolve()),
       };
       const id = this.#register(operation);
-      const slot = this.#watch(operation, id, -1, OP_NOP, timeoutMs, 0, 0);
+      const slot = this.#watch(operation, id, -1, OP.NOP, timeoutMs, 0, 0);
       this.#native.nop(id, slot);
     });
   }
@@ -389,7 +364,7 @@ export class Ring extends EventEmitter {
         complete: (res) => (res < 0 ? reject(errnoError(res, 'read')) : resolve(res)),
       };
       const id = this.#register(operation);
-      const slot = this.#watch(operation, id, fd, OP_READ, timeoutMs, 0, 0);
+      const slot = this.#watch(operation, id, fd, OP.READ, timeoutMs, 0, 0);
       this.#native.read(id, fd, buffer, offset, slot);
     });
   }
@@ -422,7 +397,7 @@ export class Ring extends EventEmitter {
     try {
       fs.fstatSync(fd);
     } catch {
-      throw errnoError(-9, 'poll', `ring.poll(${fd})`);
+      throw errnoError(-EBADF, 'poll', `ring.poll(${fd})`);
     }
     const handle: PollHandle = new PollHandle(fd, mask, (h) => this.#cancelPoll(h));
     const operation: Operation = {
@@ -434,7 +409,7 @@ export class Ring extends EventEmitter {
     const id = this.#register(operation);
     handle._id = id;
     // Every multishot poll is watched: the watchdog checks it is answered when its fd is ready.
-    const slot = this.#watch(operation, id, fd, OP_POLL_ADD, 0, progressMs, mask);
+    const slot = this.#watch(operation, id, fd, OP.POLL_ADD, 0, progressMs, mask);
     this.#native.poll(id, fd, mask, true, slot);
     return handle;
   }
@@ -506,7 +481,7 @@ export class Ring extends EventEmitter {
     if (!this.#watched || (timeoutMs === 0 && progressMs === 0 && pollEvents === 0)) return undefined;
     let slot = this.#freeSlots.pop();
     if (slot === undefined) {
-      if (this.#nextSlot >= WATCH_SLOTS) return undefined; // all slots busy: this request goes unwatched
+      if (this.#nextSlot >= DEADLINE_SLOTS) return undefined; // all slots busy: this request goes unwatched
       slot = this.#nextSlot++;
     }
     operation.slot = slot;
@@ -547,11 +522,11 @@ export class Ring extends EventEmitter {
   }
 
   #deliver(records: Int32Array, closed: boolean): void {
-    const count = records.length >>> 2;
+    const count = records.length / COMPLETION_WORDS;
     this.#batches++;
     let thrown: unknown;
     for (let i = 0; i < count; i++) {
-      const base = i << 2;
+      const base = i * COMPLETION_WORDS; // id, res, cqe flags, info (struct Completion)
       const id = records[base]! >>> 0;
       const res = records[base + 1]!;
       const flags = records[base + 2]! >>> 0;
@@ -605,7 +580,7 @@ export class Ring extends EventEmitter {
     // whatever is still registered here can never complete.
     for (const [id, operation] of this.#operations) {
       this.#operations.delete(id);
-      operation.complete(-125 /* ECANCELED */, 0, INFO_FINAL);
+      operation.complete(-ECANCELED, 0, INFO_FINAL);
     }
   }
 }

@@ -1,16 +1,7 @@
 // Argument validation with exact messages, done before anything crosses into C++.
 import { closest, distance } from 'fastest-levenshtein';
 
-class CodedTypeError extends TypeError {
-  constructor(message: string, readonly code: string) {
-    super(message);
-  }
-}
-class CodedRangeError extends RangeError {
-  constructor(message: string, readonly code: string) {
-    super(message);
-  }
-}
+import { codedError } from './errors';
 
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -23,16 +14,16 @@ export function describe(value: unknown): string {
 }
 
 export function typeError(message: string): TypeError {
-  return new CodedTypeError(message, 'ERR_INVALID_ARG_TYPE');
+  return codedError(new TypeError(message), 'ERR_INVALID_ARG_TYPE');
 }
 
 /** A value of the right type that is not allowed (a contradiction between options, say). */
 export function valueError(message: string): TypeError {
-  return new CodedTypeError(message, 'ERR_INVALID_ARG_VALUE');
+  return codedError(new TypeError(message), 'ERR_INVALID_ARG_VALUE');
 }
 
 export function rangeError(message: string): RangeError {
-  return new CodedRangeError(message, 'ERR_OUT_OF_RANGE');
+  return codedError(new RangeError(message), 'ERR_OUT_OF_RANGE');
 }
 
 /** Rejects option names this API does not know, suggesting the near miss. */
@@ -42,13 +33,11 @@ export function checkOptionNames(options: object, known: readonly string[], what
     const lower = known.find((k) => k.toLowerCase() === name.toLowerCase());
     const near = lower ?? closest(name, known as string[]);
     const suggestion = lower || distance(name, near) <= Math.max(2, Math.floor(name.length / 4)) ? near : undefined;
-    const error = new CodedTypeError(
+    throw valueError(
       suggestion
         ? `Misspelled ${what} option "${name}" should be "${suggestion}"`
         : `Unknown ${what} option "${name}"; known options: ${known.join(', ')}`,
-      'ERR_INVALID_ARG_VALUE',
     );
-    throw error;
   }
 }
 
@@ -90,4 +79,15 @@ export function oneOf<T extends string>(value: unknown, name: string, allowed: r
 
 export function fd(value: unknown, name = 'fd'): number {
   return integer(value, name, 0, 2147483647);
+}
+
+/** The watchdog option of a Ring or a socket: false (unwatched) or its own thresholds. */
+export function watchdogOption(value: unknown, what: string): false | { stuckMs?: number; starvedMs?: number } {
+  if (value === false) return false;
+  const o = optionsObject(value, `${what} watchdog`);
+  checkOptionNames(o, ['stuckMs', 'starvedMs'], `${what} watchdog`);
+  const out: { stuckMs?: number; starvedMs?: number } = {};
+  if (o.stuckMs !== undefined) out.stuckMs = integer(o.stuckMs, 'watchdog.stuckMs', 1, 3600000);
+  if (o.starvedMs !== undefined) out.starvedMs = integer(o.starvedMs, 'watchdog.starvedMs', 1, 3600000);
+  return out;
 }

@@ -1,0 +1,188 @@
+// What a receive delivers: DatagramBatch (one batch, borrowed), and the queue behind
+// socket.batches(). The record layout is the addon's (native/recv_batch.h, exported by
+// native/boundary.cc): a record per datagram, RECORD.WORDS 32-bit words.
+import { formatIPv4, formatIPv6 } from '../address';
+import { binding } from '../native';
+import { batchReleased } from './errors';
+
+const { RECORD, TOKEN_LENT } = binding.constants;
+
+const enum BatchState {
+  Live,
+  Released,
+  Kept,
+}
+
+/**
+ * One batch of received datagrams, borrowed: its payloads are valid while its handler runs
+ * (onBatch), or until the batches() loop asks for the next batch. Then its memory takes later
+ * batches, and data/payload() throw ERR_URING_BATCH_RELEASED; a view taken earlier reads
+ * whatever is there by then (never freed memory). keep() makes a batch yours for good. Reading
+ * it allocates nothing per datagram unless asked to (payload(i) and address(i) make a view and a
+ * string).
+ */
+export class DatagramBatch {
+  /** Number of datagrams. */
+  readonly count: number;
+  readonly #data: Buffer;
+  readonly #records: Uint32Array;
+  readonly #bytes: Uint8Array;
+  readonly #token: number;
+  readonly #settle: (token: number, reuse: boolean) => void;
+  #state = BatchState.Live;
+  #holders = 1; // the delivery itself, until its handler returns; then each batches() queue it was given
+
+  /** @internal */
+  constructor(arena: ArrayBuffer, records: Uint32Array, token: number, settle: (token: number, reuse: boolean) => void) {
+    this.count = records.length / RECORD.WORDS;
+    this.#data = Buffer.from(arena);
+    this.#records = records;
+    this.#bytes = new Uint8Array(records.buffer, records.byteOffset, records.byteLength);
+    this.#token = token;
+    this.#settle = settle;
+  }
+
+  /** All payloads of the batch, back to back (a view; valid as long as the batch is). */
+  get data(): Buffer {
+    if (this.#state === BatchState.Released) throw batchReleased();
+    return this.#data;
+  }
+
+  /**
+   * Keeps the batch and its payload views valid for good, without a copy: its memory is no
+   * longer reused, and is freed when nothing references it (garbage collection). Call it while
+   * the handler runs (or before the loop moves on); a released batch throws. Returns the batch.
+   */
+  keep(): this {
+    if (this.#state === BatchState.Released) throw batchReleased();
+    if (this.#state === BatchState.Live) {
+      this.#state = BatchState.Kept;
+      this.#settle(this.#token, false);
+    }
+    return this;
+  }
+
+  /** @internal true while its payloads sit in memory the socket reuses (they must be copied to be kept). */
+  get _lent(): boolean {
+    return (this.#token & TOKEN_LENT) !== 0;
+  }
+  /** @internal */
+  get _token(): number {
+    return this.#token;
+  }
+  /** @internal another holder (a batches() queue) defers its release */
+  _hold(): void {
+    this.#holders++;
+  }
+  /**
+   * @internal a holder is done with it; the last one releases it. `settle`: the socket still has
+   * to be told (a deferred batch); false when the delivery settles it (the handler returned).
+   */
+  _unhold(settle: boolean): void {
+    if (--this.#holders > 0) return;
+    if (this.#state !== BatchState.Live) return;
+    this.#state = BatchState.Released;
+    if (settle) this.#settle(this.#token, true);
+  }
+
+  /** Offset of datagram i's payload in `data`. */
+  offset(i: number): number {
+    return this.#records[i * RECORD.WORDS + RECORD.OFFSET]!;
+  }
+  /** Bytes of datagram i in `data`. */
+  length(i: number): number {
+    return this.#records[i * RECORD.WORDS + RECORD.LENGTH]!;
+  }
+  /** The datagram's length on the wire (greater than length(i) when truncated). */
+  wireLength(i: number): number {
+    return this.#records[i * RECORD.WORDS + RECORD.WIRE_LENGTH]!;
+  }
+  port(i: number): number {
+    return this.#records[i * RECORD.WORDS + RECORD.PORT_FAMILY_FLAGS]! & 0xffff;
+  }
+  /** 4 or 6. */
+  family(i: number): 4 | 6 {
+    return ((this.#records[i * RECORD.WORDS + RECORD.PORT_FAMILY_FLAGS]! >>> 16) & 0xff) === 6 ? 6 : 4;
+  }
+  truncated(i: number): boolean {
+    return ((this.#records[i * RECORD.WORDS + RECORD.PORT_FAMILY_FLAGS]! >>> 24) & RECORD.FLAG_TRUNCATED) !== 0;
+  }
+  /** The sender's address as text (cached per address). */
+  address(i: number): string {
+    const at = (i * RECORD.WORDS + RECORD.ADDRESS) * 4;
+    return this.family(i) === 6 ? formatIPv6(this.#bytes, at) : formatIPv4(this.#bytes, at);
+  }
+  /** A view of datagram i's payload (a Buffer over `data`, no copy): valid as long as the batch is. */
+  payload(i: number): Buffer {
+    if (this.#state === BatchState.Released) throw batchReleased();
+    const offset = this.#records[i * RECORD.WORDS + RECORD.OFFSET]!;
+    return this.#data.subarray(offset, offset + this.#records[i * RECORD.WORDS + RECORD.LENGTH]!);
+  }
+  /** Datagrams as objects, for convenience (allocates per datagram). */
+  *[Symbol.iterator](): IterableIterator<{ payload: Buffer; address: string; port: number; family: 4 | 6; truncated: boolean }> {
+    for (let i = 0; i < this.count; i++) {
+      yield { payload: this.payload(i), address: this.address(i), port: this.port(i), family: this.family(i), truncated: this.truncated(i) };
+    }
+  }
+}
+
+export type BatchHandler = (batch: DatagramBatch) => void;
+
+/** Whether a delivery ([arena, records, token] per batch) holds more than one datagram. */
+export function manyDatagrams(list: ReadonlyArray<ArrayBuffer | Uint32Array | number>): boolean {
+  return list.length > 3 || (list.length === 3 && (list[1] as Uint32Array).length > RECORD.WORDS);
+}
+
+/**
+ * The queue behind socket.batches(). Each batch it was given is held (not released) until the
+ * loop asks for the one after it, or leaves.
+ */
+export class BatchQueue implements AsyncIterableIterator<DatagramBatch> {
+  #items: DatagramBatch[] = [];
+  #waiting: Array<(result: IteratorResult<DatagramBatch>) => void> = [];
+  #current: DatagramBatch | undefined;
+  #done = false;
+  constructor(private readonly onReturn: () => void) {}
+
+  push(batch: DatagramBatch): void {
+    batch._hold();
+    const waiter = this.#waiting.shift();
+    if (waiter) {
+      this.#current = batch;
+      waiter({ value: batch, done: false });
+    } else {
+      this.#items.push(batch);
+    }
+  }
+
+  end(): void {
+    this.#done = true;
+    for (const waiter of this.#waiting.splice(0)) waiter({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<DatagramBatch>> {
+    // Asking for the next batch says the loop is done with the one it had.
+    this.#current?._unhold(true);
+    this.#current = undefined;
+    const item = this.#items.shift();
+    if (item) {
+      this.#current = item;
+      return Promise.resolve({ value: item, done: false });
+    }
+    if (this.#done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  return(): Promise<IteratorResult<DatagramBatch>> {
+    this.end();
+    this.#current?._unhold(true);
+    this.#current = undefined;
+    for (const item of this.#items.splice(0)) item._unhold(true);
+    this.onReturn();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<DatagramBatch> {
+    return this;
+  }
+}

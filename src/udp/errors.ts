@@ -1,0 +1,56 @@
+// The errors a socket throws or emits, shaped like node:dgram's (same codes, same messages):
+// code written for dgram matches on them. Errno errors of the socket's own syscalls are
+// errnoException() (src/errors.ts), libuv-style.
+import util from 'node:util';
+
+import { codedError } from '../errors';
+
+export const notRunning = () => codedError(new Error('Not running'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+export const alreadyBound = () => codedError(new Error('Socket is already bound'), 'ERR_SOCKET_ALREADY_BOUND');
+export const isConnected = () => codedError(new Error('Already connected'), 'ERR_SOCKET_DGRAM_IS_CONNECTED');
+export const notConnected = () => codedError(new Error('Not connected'), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
+export const badType = () => codedError(new TypeError('Bad socket type specified. Valid types are: udp4, udp6'), 'ERR_SOCKET_BAD_TYPE');
+export const badBufferSize = () => codedError(new TypeError('Buffer size must be a positive integer'), 'ERR_SOCKET_BAD_BUFFER_SIZE');
+export const missingArgs = (name: string) => codedError(new TypeError(`The "${name}" argument must be specified`), 'ERR_MISSING_ARGS');
+
+export function badPort(value: unknown, allowZero: boolean): RangeError {
+  const received = value === undefined ? 'undefined' : `type ${typeof value} (${util.inspect(value)})`;
+  return codedError(new RangeError(`Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${received}.`), 'ERR_SOCKET_BAD_PORT');
+}
+
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
+  const received = value === null || value === undefined ? String(value) : `type ${typeof value} (${util.inspect(value)})`;
+  return codedError(new TypeError(`The "${name}" argument must be ${expected}. Received ${received}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+export function outOfRange(name: string, range: string, value: unknown): RangeError {
+  return codedError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${value}`), 'ERR_OUT_OF_RANGE');
+}
+
+export const outOfBounds = (name: 'offset' | 'length') =>
+  codedError(new RangeError(`"${name}" is outside of buffer bounds`), 'ERR_BUFFER_OUT_OF_BOUNDS');
+
+export const invalidArgValue = (message: string) => codedError(new TypeError(message), 'ERR_INVALID_ARG_VALUE');
+
+export function bufferSizeError(syscall: string): Error {
+  const error = codedError(
+    new Error(`Could not get or set buffer size: ${syscall} returned EBADF (bad file descriptor)`),
+    'ERR_SOCKET_BUFFER_SIZE',
+  );
+  return Object.assign(error, { errno: -9, syscall, info: { errno: -9, code: 'EBADF', message: 'bad file descriptor', syscall } });
+}
+
+export const backendUnavailable = (forced: string, running: string | null) =>
+  codedError(
+    new Error(`backend '${forced}' was forced but cannot run here (io_uring or a feature it needs is missing or forbidden); '${running}' would`),
+    'ERR_URING_BACKEND_UNAVAILABLE',
+  );
+
+export const batchReleased = () =>
+  codedError(
+    new Error(
+      'this batch was released when its handler returned (or its batches() loop moved on) and its memory now holds later ' +
+        'datagrams: copy what you keep while the handler runs (Buffer.from(batch.payload(i))), or call batch.keep() there',
+    ),
+    'ERR_URING_BATCH_RELEASED',
+  );

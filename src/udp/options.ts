@@ -1,0 +1,192 @@
+// A socket's options: their names and types, and the constructor's validation of them
+// (exact messages, before anything crosses into C++). What sizes the receive path — buffers,
+// scratch, budget — is the addon's arithmetic (binding.receiveLayout), not repeated here.
+import dns from 'node:dns';
+
+import { binding } from '../native';
+import * as v from '../validate';
+import { badType, invalidArgType, outOfRange } from './errors';
+
+export type SocketType = 'udp4' | 'udp6';
+export type Backend = 'recvmsg-multishot' | 'poll-recvmmsg' | 'recvmmsg';
+/** The receive backends, in the addon's order (its backend numbers index this). */
+export const BACKENDS: readonly Backend[] = binding.constants.BACKENDS;
+
+export type LookupFunction = (
+  hostname: string,
+  options: dns.LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+) => void;
+
+export interface SocketOptions {
+  type: SocketType;
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  lookup?: LookupFunction;
+  signal?: AbortSignal;
+  /** Receive path: the fastest this kernel allows by default, or forced. Env: URING_UDP_BACKEND. */
+  backend?: Backend | 'auto';
+  /** Largest datagram delivered whole (1..65507, default 65507). Larger ones arrive truncated and are reported. */
+  maxDatagramSize?: number;
+  /**
+   * Provided buffers in the buffer ring (a power of two, 1..32768). Default: as many as fit in
+   * half of `receiveBudget` (less the recvmmsg scratch), at most 1024.
+   */
+  bufferCount?: number;
+  /**
+   * Bytes this socket may hold for receiving (default 32 MiB, at least 256 KiB): its buffer ring
+   * or recvmmsg scratch, and the datagrams copied out of the kernel that JavaScript has not yet
+   * been handed (or not yet taken from a batches() queue). When they reach it the socket stops
+   * taking datagrams from the kernel until JS catches up; the kernel drops what its socket
+   * buffer cannot hold (stats.kernelDrops).
+   */
+  receiveBudget?: number;
+  /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 256, delayUs: 1000 }). recvmsg-multishot only. */
+  batch?: { count?: number; delayUs?: number };
+  /**
+   * recvmsg-multishot backend: read sparse traffic on the JS thread (recvmmsg, one thread hop
+   * per datagram instead of two) and hand the socket to the ring thread when traffic grows.
+   * Default true.
+   */
+  hybrid?: boolean;
+  /** Watchdog thresholds for this socket's receiver thread, or false to leave it unwatched. */
+  watchdog?: false | { stuckMs?: number; starvedMs?: number };
+}
+
+export const SOCKET_OPTIONS = [
+  'type',
+  'reuseAddr',
+  'reusePort',
+  'ipv6Only',
+  'recvBufferSize',
+  'sendBufferSize',
+  'lookup',
+  'signal',
+  'backend',
+  'maxDatagramSize',
+  'bufferCount',
+  'receiveBudget',
+  'batch',
+  'watchdog',
+  'hybrid',
+] as const;
+
+/**
+ * Internal, for src/repro.ts only: an option under this symbol gives the socket's receiver the
+ * reproducer's ring (a CQ of `cqEntries`, set up plain, busy-polled). Not part of the API.
+ */
+export const kReproRing: unique symbol = Symbol('uring-udp repro ring');
+export interface ReproRing {
+  cqEntries: number;
+  busyWait: boolean;
+}
+// The largest UDP payload: 65535 minus the UDP header and, for IPv4, the minimal IP header.
+const MAX_UDP_PAYLOAD = { udp4: 65507, udp6: 65527 } as const;
+const DEFAULT_RECEIVE_BUDGET = 32 * 1024 * 1024;
+const MIN_RECEIVE_BUDGET = 256 * 1024;
+const MAX_RECEIVE_BUDGET = 2 ** 40;
+const MAX_DEFAULT_BUFFERS = 1024;
+
+/** What the receive path of a socket is configured with, once validated. */
+export interface ReceiveConfig {
+  backend: Backend | 'auto';
+  /** The backend was forced (it is a requirement, not a starting point). */
+  forced: boolean;
+  hybrid: boolean;
+  maxDatagramSize: number;
+  receiveBudget: number;
+  bufferCount: number;
+  bufferSize: number;
+  /** recvmmsg scratch space, the fallback backends' (and a hybrid socket's direct reads'). */
+  scratchBytes: number;
+  batchCount: number;
+  batchDelayUs: number;
+  watch: false | { stuckMs?: number; starvedMs?: number };
+  repro?: ReproRing;
+}
+
+export interface ParsedSocketOptions {
+  type: SocketType;
+  family: 4 | 6;
+  lookup: LookupFunction;
+  receive: ReceiveConfig;
+}
+
+function defaultBackend(): Backend | 'auto' {
+  const forced = process.env.URING_UDP_BACKEND;
+  if (forced === undefined || forced === '' || forced === 'auto') return 'auto';
+  if (!(BACKENDS as readonly string[]).includes(forced)) {
+    throw v.rangeError(`URING_UDP_BACKEND must be one of auto, ${BACKENDS.join(', ')}, got ${JSON.stringify(forced)}`);
+  }
+  return forced as Backend;
+}
+
+/**
+ * The buffer ring's size: as asked, or by default as many buffers as fit in half the budget
+ * (less a hybrid socket's recvmmsg scratch for the JS thread), at most 1024. Asked-for buffers
+ * that would take more than that half are refused: the rest of the budget is what holds
+ * datagrams for JS.
+ */
+function ringBufferCount(asked: unknown, budget: number, maxDatagram: number, fit: number, bufferSize: number): number {
+  if (asked === undefined) return Math.min(MAX_DEFAULT_BUFFERS, fit);
+  const count = v.powerOfTwo(asked, 'bufferCount', 1, 32768);
+  if (count > fit) {
+    throw v.rangeError(
+      `"bufferCount" ${count} × ${bufferSize}-byte buffers (for maxDatagramSize ${maxDatagram}) is more than half of "receiveBudget" ` +
+        `(${budget} bytes): at most ${fit} fit; raise receiveBudget, or lower bufferCount or maxDatagramSize`,
+    );
+  }
+  return count;
+}
+
+/** createSocket()'s options, validated in dgram's order where dgram validates them. */
+export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions {
+  v.checkOptionNames(options, SOCKET_OPTIONS, 'createSocket');
+  if (options.type !== 'udp4' && options.type !== 'udp6') throw badType();
+  const type = options.type;
+  if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+    throw invalidArgType('lookup', 'of type function', options.lookup);
+  }
+  for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
+    const size = options[name];
+    if (!size) continue; // as dgram: 0, null, NaN leave the kernel's default
+    if (typeof size !== 'number') throw invalidArgType(`options.${name}`, 'of type number', size);
+    if (!Number.isInteger(size) || size < 0 || size > 0x7fffffff) throw outOfRange(`options.${name}`, '>= 0 && <= 2147483647', size);
+  }
+  const backend = options.backend === undefined ? defaultBackend() : v.oneOf(options.backend, 'backend', ['auto', ...BACKENDS] as const);
+  const largest = MAX_UDP_PAYLOAD[type];
+  const maxDatagramSize =
+    options.maxDatagramSize === undefined ? largest : v.integer(options.maxDatagramSize, 'maxDatagramSize', 1, largest);
+  const watch = v.watchdogOption(options.watchdog, 'createSocket');
+  const hybrid = options.hybrid === undefined ? true : v.boolean(options.hybrid, 'hybrid');
+  const receiveBudget =
+    options.receiveBudget === undefined
+      ? DEFAULT_RECEIVE_BUDGET
+      : v.integer(options.receiveBudget, 'receiveBudget', MIN_RECEIVE_BUDGET, MAX_RECEIVE_BUDGET);
+  const layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid);
+  const bufferCount = ringBufferCount(options.bufferCount, receiveBudget, maxDatagramSize, layout.maxRingBuffers, layout.bufferSize);
+  const batch = v.optionsObject(options.batch, 'createSocket batch');
+  v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
+  return {
+    type,
+    family: type === 'udp4' ? 4 : 6,
+    lookup: options.lookup ?? (dns.lookup as unknown as LookupFunction),
+    receive: {
+      backend,
+      forced: backend !== 'auto',
+      hybrid,
+      maxDatagramSize,
+      receiveBudget,
+      bufferCount,
+      bufferSize: layout.bufferSize,
+      scratchBytes: layout.scratchBytes,
+      batchCount: batch.count === undefined ? 256 : v.integer(batch.count, 'batch.count', 1, 65536),
+      batchDelayUs: batch.delayUs === undefined ? 1000 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
+      watch,
+      repro: (options as { [kReproRing]?: ReproRing })[kReproRing],
+    },
+  };
+}

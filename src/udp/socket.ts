@@ -1,0 +1,809 @@
+// A UDP socket: a drop-in for node:dgram's Socket. This file keeps its state machine (bind,
+// connect, receive, close); options, errors, batches and the send path live beside it
+// (options.ts, errors.ts, batch.ts, send-queue.ts), as node's lib/dgram.js leans on internal/.
+// Receiving runs on a native thread through io_uring (or a fallback), or on the JS thread itself
+// while traffic is sparse, and reaches JS once per batch.
+import type dns from 'node:dns';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import os from 'node:os';
+import util from 'node:util';
+
+import { errnoException, fromNativeErrno, rethrowLater } from '../errors';
+import { binding, type NativeUdp } from '../native';
+import * as v from '../validate';
+import { registerOwner, unregisterOwner } from '../watchdog';
+import { copyBytes, toBytes, validPort, type DatagramData } from './arguments';
+import { BatchQueue, DatagramBatch, manyDatagrams, type BatchHandler } from './batch';
+import {
+  alreadyBound,
+  backendUnavailable,
+  badType,
+  badBufferSize,
+  badPort,
+  bufferSizeError,
+  invalidArgType,
+  invalidArgValue,
+  isConnected,
+  missingArgs,
+  notConnected,
+  notRunning,
+  outOfBounds,
+} from './errors';
+import { BACKENDS, parseSocketOptions, type Backend, type LookupFunction, type ReceiveConfig, type SocketOptions, type SocketType } from './options';
+import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, type SendCallback } from './send-queue';
+
+const { RECV_STATS, DIRECT_STATS } = binding.constants;
+const { EBADF, EINVAL } = os.constants.errno;
+let nextSocketId = 1;
+
+export interface RemoteInfo {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+  size: number;
+  /** Present (true) only when the datagram was longer than maxDatagramSize and was cut. */
+  truncated?: boolean;
+}
+
+export interface SocketStats {
+  datagrams: number;
+  bytes: number;
+  /** Datagrams the kernel dropped for this socket, mostly for a full receive buffer (its drop counter, read when asked). */
+  kernelDrops: number;
+  /** Times the buffer ring ran dry and the receive request was re-armed once buffers returned. */
+  enobufs: number;
+  /** Multishot requests re-armed after the kernel ended them. */
+  rearms: number;
+  truncated: number;
+  /** io_uring_enter calls made by the receiver thread. */
+  enters: number;
+  /** Batches handed to JS (one JS call each), by the receiver thread or the JS thread's own reads. */
+  batches: number;
+  /** recvmmsg calls the JS thread made itself (hybrid sockets, sparse traffic). */
+  directReads: number;
+  /**
+   * Waits after which the kernel flagged a CQ overflow (IORING_SQ_CQ_OVERFLOW): completions
+   * outran the receiver thread. The precondition of the 6.1.113–115 hang (docs/kernel-bugs.md).
+   */
+  overflowFlagSeen: number;
+  /** Times the receiver stopped taking datagrams from the kernel because receiveBudget was full (JS was behind). */
+  budgetPauses: number;
+}
+export interface Destination {
+  port: number;
+  address: string;
+}
+
+const enum BindState {
+  Unbound,
+  Binding,
+  Bound,
+}
+const enum ConnectState {
+  None,
+  Connecting,
+  Connected,
+}
+
+export class Socket extends EventEmitter {
+  readonly type: SocketType;
+  readonly #family: 4 | 6;
+  readonly #native: NativeUdp;
+  readonly #lookup: LookupFunction;
+  readonly #options: SocketOptions;
+  readonly #receive: ReceiveConfig;
+  readonly #stats = new Float64Array(RECV_STATS.length);
+  readonly #directStats = new Float64Array(DIRECT_STATS.length);
+  /** Process-unique id, used in watchdog reports. */
+  readonly id = nextSocketId++;
+  #batchesDelivered = 0;
+  readonly #settle = (token: number, reuse: boolean): void => this.#native.settle(token, reuse);
+  readonly #sends: SendQueue;
+  #bindState = BindState.Unbound;
+  #connectState = ConnectState.None;
+  #closed = false;
+  #receiving = false;
+  #stopped = false;
+  #refed = true;
+  #backend: Backend | null = null;
+  #queue: Array<() => void> | undefined;
+  #batchHandler: BatchHandler | undefined;
+  #iterators = new Set<BatchQueue>();
+  #closeCallbacks: Array<() => void> = [];
+  constructor(options: SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+    super();
+    const parsed = parseSocketOptions(options);
+    this.type = parsed.type;
+    this.#family = parsed.family;
+    this.#options = options;
+    this.#lookup = parsed.lookup;
+    this.#receive = parsed.receive;
+    if (listener !== undefined && listener !== null) {
+      if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
+      this.on('message', listener);
+    }
+    const signal = options.signal;
+    if (
+      signal !== undefined &&
+      (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')
+    ) {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+    }
+    // The socket itself comes last: nothing after this throws, so a constructor that throws
+    // never leaves a descriptor behind.
+    this.#native = new binding.NativeUdp(this.#family, (batches, errno, stopped) => this.#onBatches(batches, errno, stopped));
+    this.#sends = new SendQueue(this.#native, (error, callback) => this.#fail(error, callback));
+    if (signal !== undefined) {
+      // As dgram: an aborted signal closes the socket at once; the listener goes with the socket.
+      if (signal.aborted) {
+        this.#abortClose();
+      } else {
+        const onAbort = () => this.#abortClose();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
+  }
+
+  #abortClose(): void {
+    if (!this.#closed) this.close();
+  }
+
+  /** Which receive path runs: 'recvmsg-multishot', 'poll-recvmmsg' or 'recvmmsg'; null before bind. */
+  get backend(): Backend | null {
+    if (!this.#receiving) return this.#backend;
+    const live = this.#native.backend();
+    return live === null ? this.#backend : (BACKENDS[live] ?? null);
+  }
+
+  /** File descriptor of the socket (-1 once closed). */
+  get fd(): number {
+    return this.#native.fd;
+  }
+
+  get stats(): SocketStats {
+    const out = {} as Record<string, number>;
+    RECV_STATS.forEach((name, i) => {
+      out[name] = this.#stats[i] ?? 0;
+    });
+    // The JS thread's own reads (hybrid sockets) add to the receiver thread's counts.
+    DIRECT_STATS.forEach((name, i) => {
+      const key = name === 'reads' ? 'directReads' : name;
+      out[key] = (out[key] ?? 0) + (this.#directStats[i] ?? 0);
+    });
+    out.batches = this.#batchesDelivered;
+    out.kernelDrops = this.#native.kernelDrops(); // asked of the kernel now
+    return out as unknown as SocketStats;
+  }
+
+  /**
+   * Memory this socket holds for receiving, in bytes: the buffer ring's buffers (virtual;
+   * pages are resident once a datagram has touched them) plus, for the recvmmsg backends,
+   * their scratch space.
+   */
+  get receiveMemory(): number {
+    const r = this.#receive;
+    // Before bind: what the configured backend will hold (auto starts with recvmsg-multishot).
+    const backend = this.backend ?? (r.backend === 'auto' ? 'recvmsg-multishot' : r.backend);
+    return backend === 'recvmsg-multishot' ? r.bufferCount * r.bufferSize : r.scratchBytes;
+  }
+
+  /** The most this socket holds for receiving, in bytes (the `receiveBudget` option). */
+  get receiveBudget(): number {
+    return this.#receive.receiveBudget;
+  }
+
+  #healthCheck(): void {
+    if (this.#closed) throw notRunning();
+  }
+
+  // ---- bind ---------------------------------------------------------------------------------
+
+  bind(port?: number | BindOptions | (() => void), address?: string | (() => void), callback?: () => void): this {
+    this.#healthCheck();
+    if (this.#bindState !== BindState.Unbound) throw alreadyBound();
+    let options: { port: unknown; address: unknown };
+    if (typeof port === 'function') {
+      callback = port;
+      options = { port: 0, address: undefined };
+    } else if (port !== null && typeof port === 'object') {
+      if (typeof address === 'function') callback = address;
+      if (port.fd !== undefined) throw invalidArgValue('bind({ fd }) is not supported by uring-udp sockets');
+      options = { port: port.port ?? 0, address: port.address };
+    } else {
+      if (typeof address === 'function') {
+        callback = address;
+        address = undefined;
+      }
+      options = { port: port ?? 0, address };
+    }
+    const boundPort = validPort(options.port, true);
+    if (options.address !== undefined && typeof options.address !== 'string') {
+      throw invalidArgType('hostname', 'of type string', options.address);
+    }
+    if (callback !== undefined) this.once('listening', callback);
+    this.#bindState = BindState.Binding;
+    const host = (options.address as string | undefined) || (this.#family === 4 ? '0.0.0.0' : '::');
+    this.#resolve(host, (error, ip) => {
+      if (this.#closed) return;
+      if (error) {
+        this.#bindState = BindState.Unbound;
+        this.emit('error', error);
+        return;
+      }
+      try {
+        this.#applyPreBindOptions();
+        this.#native.bind(ip, boundPort);
+        this.#applyPostBindOptions();
+      } catch (e) {
+        this.#bindState = BindState.Unbound;
+        this.emit('error', fromNativeErrno(e, 'bind', ip, boundPort));
+        return;
+      }
+      this.#bindState = BindState.Bound;
+      this.#startReceiving();
+      this.emit('listening');
+      this.#flushQueue();
+    });
+    return this;
+  }
+
+  #applyPreBindOptions(): void {
+    const o = this.#options;
+    if (o.reuseAddr) this.#native.setOption('SO_REUSEADDR', 1);
+    if (o.reusePort) this.#native.setOption('SO_REUSEPORT', 1);
+    if (this.#family === 6 && o.ipv6Only !== undefined) this.#native.setOption('IPV6_V6ONLY', o.ipv6Only ? 1 : 0);
+  }
+
+  #applyPostBindOptions(): void {
+    const o = this.#options;
+    if (o.recvBufferSize) this.#native.setOption('SO_RCVBUF', o.recvBufferSize);
+    if (o.sendBufferSize) this.#native.setOption('SO_SNDBUF', o.sendBufferSize);
+  }
+
+  #startReceiving(): void {
+    const c = this.#receive;
+    const wanted = c.backend === 'auto' ? 0 : BACKENDS.indexOf(c.backend);
+    const started = this.#native.startReceiving(
+      {
+        backend: wanted,
+        maxDatagramSize: c.maxDatagramSize,
+        bufferSize: c.bufferSize,
+        bufferCount: c.bufferCount,
+        batchCount: c.batchCount,
+        batchDelayUs: c.batchDelayUs,
+        maxWaitMs: 500,
+        receiveBudget: c.receiveBudget,
+        watchdog: c.watch !== false,
+        id: this.id,
+        stuckMs: c.watch ? (c.watch.stuckMs ?? 0) : 0,
+        starvedMs: c.watch ? (c.watch.starvedMs ?? 0) : 0,
+        hybrid: c.hybrid,
+        ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
+      },
+      this.#stats,
+      this.#directStats,
+    );
+    this.#backend = BACKENDS[started] ?? null;
+    this.#receiving = true;
+    if (c.watch !== false) registerOwner('socket', this.id, this);
+    if (!this.#refed) this.#native.unref();
+    if (c.forced && this.#backend !== c.backend) {
+      // A forced backend is a requirement (tests rely on it), not a starting point.
+      const error = backendUnavailable(c.backend, this.#backend);
+      process.nextTick(() => {
+        this.emit('error', error);
+        if (!this.#closed) this.close();
+      });
+    }
+  }
+
+  /** Binds to an ephemeral port when a send or connect needs a bound socket (as dgram does). */
+  #ensureBound(): void {
+    if (this.#bindState === BindState.Unbound) this.bind({ port: 0 });
+  }
+
+  #resolve(host: string, callback: (error: Error | null, ip: string) => void): void {
+    if (net.isIP(host) !== 0) {
+      process.nextTick(callback, null, host);
+      return;
+    }
+    // dgram passes the family as a number (its typings say an options object); dns.lookup takes both.
+    this.#lookup(host, this.#family as dns.LookupOneOptions, (error, ip) => callback(error, ip));
+  }
+
+  #flushQueue(): void {
+    if (this.#bindState !== BindState.Bound || this.#connectState === ConnectState.Connecting) return;
+    const queue = this.#queue;
+    this.#queue = undefined;
+    if (queue) for (const run of queue) run();
+  }
+
+  #enqueue(run: () => void): void {
+    (this.#queue ??= []).push(run);
+  }
+
+  address(): { address: string; family: string; port: number } {
+    this.#healthCheck();
+    if (this.#bindState !== BindState.Bound) throw errnoException(-EBADF, 'getsockname');
+    return this.#native.localAddress();
+  }
+
+  // ---- connect ------------------------------------------------------------------------------
+
+  connect(port: number, address?: string | ((error?: Error) => void), callback?: (error?: Error) => void): void {
+    const validated = validPort(port, false);
+    if (typeof address === 'function') {
+      callback = address;
+      address = undefined;
+    }
+    if (address !== undefined && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    this.#healthCheck();
+    if (this.#connectState !== ConnectState.None) throw isConnected();
+    this.#connectState = ConnectState.Connecting;
+    if (callback !== undefined) this.once('connect', callback);
+    this.#ensureBound();
+    const host = address || (this.#family === 4 ? '127.0.0.1' : '::1');
+    const doConnect = () => {
+      this.#resolve(host, (error, ip) => {
+        if (this.#closed) return;
+        if (!error) {
+          try {
+            this.#native.connect(ip, validated);
+          } catch (e) {
+            error = fromNativeErrno(e, 'connect', ip, validated);
+          }
+        }
+        if (error) {
+          this.#connectState = ConnectState.None;
+          // As dgram: a failed connect goes to its callback when there is one, else to 'error'.
+          if (callback) {
+            this.removeListener('connect', callback);
+            callback(error);
+          } else {
+            this.emit('error', error);
+          }
+          this.#flushQueue();
+          return;
+        }
+        this.#connectState = ConnectState.Connected;
+        this.emit('connect');
+        this.#flushQueue();
+      });
+    };
+    // Not through the queue: #flushQueue holds the queue while connecting.
+    if (this.#bindState === BindState.Bound) doConnect();
+    else this.once('listening', doConnect);
+  }
+
+  disconnect(): void {
+    if (this.#connectState !== ConnectState.Connected) throw notConnected(); // before the health check, as dgram
+    this.#healthCheck();
+    this.#native.disconnect();
+    this.#connectState = ConnectState.None;
+  }
+
+  remoteAddress(): { address: string; family: string; port: number } {
+    this.#healthCheck();
+    if (this.#connectState !== ConnectState.Connected) throw notConnected();
+    return this.#native.remoteAddress();
+  }
+
+  // ---- send ---------------------------------------------------------------------------------
+
+  send(msg: DatagramData | readonly DatagramData[], ...args: unknown[]): void {
+    let list: Uint8Array[];
+    let port: unknown;
+    let address: unknown;
+    let callback: SendCallback | undefined;
+    const connected = this.#connectState !== ConnectState.None;
+    // send(msg, offset, length, [port, address], [callback]) for a single buffer with numbers
+    if (!Array.isArray(msg) && typeof args[0] === 'number' && typeof args[1] === 'number' && (connected || args.length >= 3)) {
+      const offset = args[0];
+      const length = args[1];
+      const bytes = toBytes(msg as DatagramData, 'buffer');
+      if (offset < 0 || offset > bytes.byteLength) throw outOfBounds('offset');
+      if (length < 0 || length > bytes.byteLength - offset) throw outOfBounds('length');
+      list = [bytes.subarray(offset, offset + length)];
+      args = args.slice(2);
+    } else {
+      list = Array.isArray(msg) ? msg.map((m, i) => toBytes(m, `buffer list item ${i}`)) : [toBytes(msg as DatagramData, 'buffer')];
+    }
+    if (connected) {
+      if (typeof args[0] === 'function') callback = args[0] as SendCallback;
+      else if (args[0] !== undefined && args[0] !== null) throw isConnected();
+    } else {
+      [port, address] = args;
+      if (typeof address === 'function') {
+        callback = address as SendCallback;
+        address = undefined;
+      } else if (typeof args[2] === 'function') {
+        callback = args[2] as SendCallback;
+      }
+      if (typeof port === 'function') throw badPort(undefined, false);
+    }
+    if (callback !== undefined && typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+    this.#healthCheck();
+    if (!connected) {
+      port = validPort(port, false);
+      if (address !== undefined && address !== null && typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    }
+    this.#ensureBound();
+    // A send that cannot go at once (before the bind completes, or waiting for a name lookup)
+    // keeps its own copy: the caller's bytes may be a received batch's, reused once its handler
+    // returns.
+    const later = this.#bindState !== BindState.Bound || this.#connectState === ConnectState.Connecting;
+    if (later || (!connected && net.isIP((address as string | undefined) || '127.0.0.1') === 0)) list = list.map(copyBytes);
+    const go = () => {
+      if (connected) {
+        this.#sendNow({ chunks: list, port: 0, address: null, callback });
+        return;
+      }
+      const host = (address as string | undefined) || (this.#family === 4 ? '127.0.0.1' : '::1');
+      this.#resolve(host, (error, ip) => {
+        if (this.#closed) return;
+        if (error) {
+          this.#fail(error, callback);
+          return;
+        }
+        this.#sendNow({ chunks: list, port: port as number, address: ip, callback });
+      });
+    };
+    if (this.#bindState !== BindState.Bound || this.#connectState === ConnectState.Connecting) this.#enqueue(go);
+    else go();
+  }
+
+  #sendNow(item: QueuedSend): void {
+    if (!this.#closed) this.#sends.send(item);
+  }
+
+  #fail(error: Error, callback: SendCallback | undefined): void {
+    if (callback) process.nextTick(callback, error);
+    else process.nextTick(() => this.emit('error', error));
+  }
+
+  /**
+   * Sends many datagrams with one sendmmsg per 1024 (the batch send). `to` is one destination
+   * for all, one per datagram, or omitted on a connected socket; addresses must be IP
+   * literals of the socket's family (or IPv4 on a udp6 socket). Binds an unbound socket first.
+   * Returns how many were sent: fewer than given only when the send buffer is full (EAGAIN) —
+   * retry the rest later. Other errors throw, with `sent` saying how many went out before.
+   */
+  sendBatch(datagrams: readonly Uint8Array[], to?: Destination | readonly Destination[]): number {
+    this.#healthCheck();
+    this.#sends.flush(); // datagrams send() accepted earlier leave first
+    if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array of Buffer or Uint8Array', datagrams);
+    for (let i = 0; i < datagrams.length; i++) {
+      if (!(datagrams[i] instanceof Uint8Array)) throw invalidArgType(`datagrams[${i}]`, 'an instance of Buffer or Uint8Array', datagrams[i]);
+    }
+    this.#ensureBoundNow('sendBatch');
+    let destinations: DestinationTable | null = null;
+    if (to === undefined) {
+      if (this.#connectState !== ConnectState.Connected) throw badPort(undefined, false);
+    } else {
+      if (this.#connectState !== ConnectState.None) throw isConnected();
+      const list = Array.isArray(to) ? (to as readonly Destination[]) : [to as Destination];
+      if (Array.isArray(to) && list.length !== datagrams.length) {
+        throw v.rangeError(`"to" must hold one destination per datagram (${datagrams.length}), got ${list.length}`);
+      }
+      for (let i = 0; i < list.length; i++) {
+        const d = list[i];
+        if (d === null || typeof d !== 'object') throw invalidArgType('to', 'an object with port and address', d);
+        validPort(d.port, false);
+        const family = typeof d.address === 'string' ? net.isIP(d.address) : 0;
+        if (family === 0) throw invalidArgValue(`sendBatch() needs IP literals, got ${util.inspect(d.address)}; resolve names first`);
+        if (family === 6 && this.#family === 4) throw invalidArgValue(`sendBatch() on a udp4 socket cannot send to the IPv6 address ${d.address}`);
+      }
+      // One destination for all (the common case, and a reply to one request): a shared index.
+      destinations = destinationTable(list, datagrams.length);
+    }
+    return this.#sends.sendBatch(datagrams as Uint8Array[], destinations);
+  }
+
+  // ---- receiving ----------------------------------------------------------------------------
+
+  /**
+   * Receives whole batches instead of 'message' events: the handler is called once per batch
+   * with a DatagramBatch. Pass null to go back to 'message' events.
+   */
+  onBatch(handler: BatchHandler | null): this {
+    if (handler !== null && typeof handler !== 'function') throw invalidArgType('handler', 'of type function', handler);
+    this.#batchHandler = handler ?? undefined;
+    return this;
+  }
+
+  /** for await (const batch of socket.batches()): batches until the socket closes. */
+  batches(): AsyncIterableIterator<DatagramBatch> {
+    // A batch the loop has not finished with still counts against receiveBudget: a loop that
+    // falls behind slows the receiver down instead of growing the process.
+    const queue = new BatchQueue(() => this.#iterators.delete(queue));
+    this.#iterators.add(queue);
+    if (this.#closed) queue.end();
+    return queue;
+  }
+
+  /**
+   * One delivery: [arena, records, token] per batch. Returns the tokens of the batches that
+   * batches() loops hold; the addon settles the others when this returns (and the ticks and
+   * microtasks after it have run): their memory then takes later batches.
+   */
+  #onBatches(list: Array<ArrayBuffer | Uint32Array | number>, errno: number, stopped: boolean): number[] | undefined {
+    // A handler that throws must not cost the rest of the delivery: collect, rethrow after.
+    let thrown: unknown;
+    let deferred: number[] | undefined;
+    // Gather the 'message' listeners' replies (sent from the tick queue, once their address is
+    // resolved) until that queue has run: the flush is queued after the listeners have run.
+    const corking = !this.#closed && !this.#batchHandler && this.#iterators.size === 0 && manyDatagrams(list) && this.#sends.cork();
+    for (let i = 0; i + 2 < list.length; i += 3) {
+      const batch = new DatagramBatch(list[i] as ArrayBuffer, list[i + 1] as Uint32Array, list[i + 2] as number, this.#settle);
+      this.#batchesDelivered++;
+      if (this.#iterators.size > 0) {
+        for (const queue of this.#iterators) queue.push(batch);
+        (deferred ??= []).push(batch._token);
+      }
+      try {
+        if (this.#batchHandler) this.#batchHandler(batch);
+        else if (this.#iterators.size === 0) thrown = this.#emitMessages(batch) ?? thrown;
+      } catch (error) {
+        thrown ??= error;
+      }
+      // The handler has returned: unless a loop holds it, the batch is released (the addon
+      // settles it after this delivery).
+      batch._unhold(false);
+    }
+    if (corking) process.nextTick(() => this.#sends.uncork());
+    try {
+      if (errno !== 0 && !this.#closed) this.emit('error', errnoException(-errno, 'recvmsg'));
+      if (stopped) this.#finishClose();
+    } catch (error) {
+      thrown ??= error;
+    }
+    if (thrown !== undefined) rethrowLater(thrown);
+    return deferred;
+  }
+
+  /** Emits one 'message' per datagram; returns the first exception a listener threw. */
+  #emitMessages(batch: DatagramBatch): unknown {
+    let thrown: unknown;
+    // Every datagram of a batch was received before any close() a listener may call while it
+    // runs: all of them are delivered, none is counted but dropped.
+    for (let i = 0; i < batch.count; i++) {
+      try {
+        this.#emitMessage(batch, i);
+      } catch (error) {
+        thrown ??= error;
+      }
+    }
+    return thrown;
+  }
+
+  #emitMessage(batch: DatagramBatch, i: number): void {
+    // 'message' hands out a copy, as node:dgram does: the batch's memory is reused once the
+    // listeners have run (the batch API is the zero-copy path). A batch of one small datagram (a
+    // request, sparse traffic) came in its own ArrayBuffer, never reused: lent as is.
+    const view = batch.payload(i);
+    const payload = batch.count === 1 && !batch._lent ? view : Buffer.from(view);
+    const rinfo: RemoteInfo = {
+      address: batch.address(i),
+      family: batch.family(i) === 6 ? 'IPv6' : 'IPv4',
+      port: batch.port(i),
+      size: payload.length,
+    };
+    if (batch.truncated(i)) {
+      rinfo.truncated = true;
+      this.emit('truncated', payload, rinfo, batch.wireLength(i));
+    }
+    this.emit('message', payload, rinfo);
+  }
+
+  // ---- close, ref ---------------------------------------------------------------------------
+
+  close(callback?: () => void): this {
+    if (typeof callback === 'function') this.#closeCallbacks.push(callback);
+    this.#healthCheck();
+    this.#sends.close(); // sends accepted before close() go out, as they would have uncorked; blocked ones are dropped
+    this.#closed = true;
+    this.#queue = undefined;
+    if (this.#receiving) {
+      this.#native.ref(); // until the receiver thread reports it stopped
+      this.#native.stopReceiving();
+    } else {
+      process.nextTick(() => this.#finishClose());
+    }
+    return this;
+  }
+
+  #finishClose(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#native.join();
+    this.#native.closeFd();
+    if (this.#receive.watch !== false) unregisterOwner('socket', this.id);
+    for (const queue of this.#iterators) queue.end();
+    const callbacks = this.#closeCallbacks;
+    this.#closeCallbacks = [];
+    for (const cb of callbacks) this.once('close', cb);
+    this.emit('close');
+  }
+
+  /** Whether the JS thread is reading the socket itself right now (hybrid sockets, sparse traffic). */
+  get direct(): boolean {
+    return this.#receiving && !this.#stopped ? this.#native.direct : false;
+  }
+
+  /** @internal test hook (URING_UDP_TEST_HOOKS=1): cancels the receive request behind the receiver's back. */
+  _testDisarm(): void {
+    this.#native.testDisarm();
+  }
+
+  ref(): this {
+    this.#refed = true;
+    if (this.#receiving && !this.#closed) this.#native.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#refed = false;
+    if (this.#receiving && !this.#closed) this.#native.unref();
+    return this;
+  }
+
+  // ---- socket options -----------------------------------------------------------------------
+
+  #boundOption(syscall: string, run: () => void, valid = true): void {
+    this.#healthCheck();
+    if (!valid) throw errnoException(-EINVAL, syscall); // as libuv: a bad value is EINVAL even before bind
+    if (this.#bindState !== BindState.Bound) throw errnoException(-EBADF, syscall);
+    try {
+      run();
+    } catch (e) {
+      throw fromNativeErrno(e, syscall);
+    }
+  }
+
+  #bufferSizeOption(name: 'SO_RCVBUF' | 'SO_SNDBUF', size?: number): number {
+    if (size !== undefined && (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > 0x7fffffff)) {
+      throw badBufferSize();
+    }
+    if (this.#closed || this.#bindState !== BindState.Bound) throw bufferSizeError(`uv_${name === 'SO_RCVBUF' ? 'recv' : 'send'}_buffer_size`);
+    if (size !== undefined) {
+      this.#native.setOption(name, size);
+      return size;
+    }
+    return this.#native.getOption(name);
+  }
+
+  setRecvBufferSize(size: number): void {
+    this.#bufferSizeOption('SO_RCVBUF', size);
+  }
+  getRecvBufferSize(): number {
+    return this.#bufferSizeOption('SO_RCVBUF');
+  }
+  setSendBufferSize(size: number): void {
+    this.#bufferSizeOption('SO_SNDBUF', size);
+  }
+  getSendBufferSize(): number {
+    return this.#bufferSizeOption('SO_SNDBUF');
+  }
+
+  /** Bytes queued for sending: datagrams waiting for send buffer space. */
+  getSendQueueSize(): number {
+    return this.#sends.bytes;
+  }
+  getSendQueueCount(): number {
+    return this.#sends.count;
+  }
+
+  setBroadcast(flag: boolean): void {
+    this.#boundOption('setBroadcast', () => this.#native.setOption('SO_BROADCAST', flag ? 1 : 0));
+  }
+
+  setTTL(ttl: number): number {
+    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
+    this.#boundOption(
+      'setTTL',
+      () => this.#native.setOption(this.#family === 4 ? 'IP_TTL' : 'IPV6_UNICAST_HOPS', ttl),
+      Number.isInteger(ttl) && ttl >= 1 && ttl <= 255,
+    );
+    return ttl;
+  }
+
+  setMulticastTTL(ttl: number): number {
+    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
+    this.#boundOption(
+      'setMulticastTTL',
+      () => this.#native.setOption(this.#family === 4 ? 'IP_MULTICAST_TTL' : 'IPV6_MULTICAST_HOPS', ttl),
+      Number.isInteger(ttl) && ttl >= 0 && ttl <= 255,
+    );
+    return ttl;
+  }
+
+  setMulticastLoopback(flag: boolean): boolean {
+    this.#boundOption('setMulticastLoopback', () =>
+      this.#native.setOption(this.#family === 4 ? 'IP_MULTICAST_LOOP' : 'IPV6_MULTICAST_LOOP', flag ? 1 : 0),
+    );
+    return flag;
+  }
+
+  setMulticastInterface(interfaceAddress: string): void {
+    this.#healthCheck();
+    if (typeof interfaceAddress !== 'string') throw invalidArgType('interfaceAddress', 'of type string', interfaceAddress);
+    this.#boundOption('setMulticastInterface', () => this.#native.multicastInterface(interfaceAddress));
+  }
+
+  addMembership(multicastAddress: string, interfaceAddress?: string): void {
+    this.#membership(true, multicastAddress, interfaceAddress);
+  }
+
+  dropMembership(multicastAddress: string, interfaceAddress?: string): void {
+    this.#membership(false, multicastAddress, interfaceAddress);
+  }
+
+  #membership(add: boolean, group: string, iface: string | undefined): void {
+    this.#healthCheck();
+    if (!group) throw missingArgs('multicastAddress');
+    if (typeof group !== 'string') throw invalidArgType('multicastAddress', 'of type string', group);
+    if (iface !== undefined && typeof iface !== 'string') throw invalidArgType('interfaceAddress', 'of type string', iface);
+    const syscall = add ? 'addMembership' : 'dropMembership';
+    this.#ensureBoundNow(syscall);
+    try {
+      this.#native.membership(add, group, iface ?? null);
+    } catch (e) {
+      throw fromNativeErrno(e, syscall);
+    }
+  }
+
+  addSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.#sourceMembership(true, sourceAddress, groupAddress, interfaceAddress);
+  }
+
+  dropSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.#sourceMembership(false, sourceAddress, groupAddress, interfaceAddress);
+  }
+
+  #sourceMembership(add: boolean, source: string, group: string, iface: string | undefined): void {
+    this.#healthCheck();
+    if (typeof source !== 'string') throw invalidArgType('sourceAddress', 'of type string', source);
+    if (typeof group !== 'string') throw invalidArgType('groupAddress', 'of type string', group);
+    if (iface !== undefined && typeof iface !== 'string') throw invalidArgType('interfaceAddress', 'of type string', iface);
+    const syscall = add ? 'addSourceSpecificMembership' : 'dropSourceSpecificMembership';
+    this.#ensureBoundNow(syscall);
+    try {
+      this.#native.sourceMembership(add, source, group, iface ?? null);
+    } catch (e) {
+      throw fromNativeErrno(e, syscall);
+    }
+  }
+
+  /** Membership calls and sendBatch bind an unbound socket first, as libuv does for memberships. */
+  #ensureBoundNow(syscall: string): void {
+    if (this.#bindState === BindState.Bound) return;
+    if (this.#bindState === BindState.Binding) throw errnoException(-EBADF, syscall);
+    try {
+      this.#applyPreBindOptions();
+      this.#native.bind(this.#family === 4 ? '0.0.0.0' : '::', 0);
+      this.#applyPostBindOptions();
+    } catch (e) {
+      throw fromNativeErrno(e, 'bind');
+    }
+    this.#bindState = BindState.Bound;
+    this.#startReceiving();
+    process.nextTick(() => this.emit('listening'));
+  }
+}
+
+export interface BindOptions {
+  port?: number;
+  address?: string;
+  exclusive?: boolean;
+  fd?: number;
+}
+
+
+/** createSocket(type | options, listener?): a drop-in for node:dgram's. */
+export function createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
+  if (typeof type === 'string') return new Socket({ type }, listener);
+  if (type === null || typeof type !== 'object') throw badType();
+  return new Socket(type, listener);
+}
