@@ -19,6 +19,7 @@
         "native/recv_batch.cc",
         "native/proc.cc",
         "native/ring_core.cc",
+        "native/ring_thread.cc",
         "native/ring_wrap.cc",
         "native/testing.cc",
         "native/udp_direct.cc",

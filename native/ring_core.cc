@@ -2,11 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,79 +15,22 @@
 
 namespace uring_udp {
 
-namespace {
-
-__kernel_timespec TimespecFromUs(uint64_t us) {
-  __kernel_timespec ts;
-  ts.tv_sec = static_cast<long long>(us / 1000000);
-  ts.tv_nsec = static_cast<long long>((us % 1000000) * 1000);
-  return ts;
-}
-
-}  // namespace
-
 RingCore::RingCore(const RingConfig& config, double* stats, Notify notify,
                    std::shared_ptr<ThreadObservation> observation, std::shared_ptr<DeadlineTable> deadlines)
-    : config_(config),
+    : RingThread("uring-ring", std::move(observation)),
+      config_(config),
       stats_(stats),
       notify_(std::move(notify)),
-      observation_(std::move(observation)),
-      deadlines_(std::move(deadlines)) {}
-
-// Every io_uring_enter is bracketed so the watchdog can tell "inside the kernel" from
-// "outside", and for how long.
-void RingCore::EnterBegin() { observation_->enter_since_ns.store(MonotonicNs(), std::memory_order_release); }
-
-void RingCore::EnterEnd() {
-  observation_->enter_since_ns.store(0, std::memory_order_release);
-  observation_->progress.fetch_add(1, std::memory_order_relaxed);
-  counters_[kStatEnters]++;
+      deadlines_(std::move(deadlines)) {
+  SetWaitBound(config_.busy_wait ? 0
+                                 : static_cast<int64_t>(config_.max_wait_ms) * 1000000 +
+                                       static_cast<int64_t>(config_.batch_delay_us) * 1000);
 }
 
-RingCore::~RingCore() {
-  // The owner joins or detaches before destruction; a joinable thread here is a bug
-  // that std::thread would turn into std::terminate, so be explicit about it.
-  if (thread_.joinable()) {
-    if (Exited()) thread_.join();
-    else thread_.detach();
-  }
-}
 
-int RingCore::Start(std::string* failed_syscall) {
-  thread_ = std::thread([this] { ThreadMain(); });
-  std::unique_lock<std::mutex> lock(mutex_);
-  // io_uring_setup of a fresh ring does not take any lock the known bugs leak, so
-  // waiting for it here is bounded.
-  state_changed_.wait(lock, [this] { return setup_done_; });
-  if (setup_result_ < 0) {
-    *failed_syscall = setup_syscall_;
-    lock.unlock();
-    thread_.join();
-    return setup_result_;
-  }
-  return 0;
-}
 
-int RingCore::SetupWith(unsigned flags, io_uring_params* params) {
-  std::memset(params, 0, sizeof(*params));
-  params->flags = flags;
-  if (config_.cq_entries) {
-    params->flags |= IORING_SETUP_CQSIZE;
-    params->cq_entries = config_.cq_entries;
-  }
-  if (config_.sqpoll) {
-    params->flags |= IORING_SETUP_SQPOLL;
-    params->sq_thread_idle = config_.sq_thread_idle_ms;
-    if (config_.sq_thread_cpu >= 0) {
-      params->flags |= IORING_SETUP_SQ_AFF;
-      params->sq_thread_cpu = static_cast<unsigned>(config_.sq_thread_cpu);
-    }
-  }
-  return io_uring_queue_init_params(config_.entries, &ring_, params);
-}
-
-// Optional flags are tried with and dropped on -EINVAL (liburing's own test style: EINVAL
-// means "this kernel does not know it"); required ones make setup fail.
+// Optional flags are tried with and dropped on -EINVAL (SetupWithFallback); required ones make
+// setup fail.
 int RingCore::Setup(std::string* failed_syscall) {
   unsigned wanted = 0;
   if (config_.single_issuer != Want::kOff) wanted |= IORING_SETUP_SINGLE_ISSUER;
@@ -112,14 +53,25 @@ int RingCore::Setup(std::string* failed_syscall) {
       IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_TASKRUN_FLAG |
           IORING_SETUP_COOP_TASKRUN,
   };
-  io_uring_params params;
-  int result = -EINVAL;
-  for (unsigned drop : drop_order) {
-    if (drop & required) continue;
-    unsigned flags = wanted & ~drop;
-    result = SetupWith(flags, &params);
-    if (result != -EINVAL) break;
+  std::vector<unsigned> flag_sets;
+  for (unsigned drop : drop_order)
+    if (!(drop & required)) flag_sets.push_back(wanted & ~drop);
+  io_uring_params base;
+  std::memset(&base, 0, sizeof(base));
+  if (config_.cq_entries) {
+    base.flags |= IORING_SETUP_CQSIZE;
+    base.cq_entries = config_.cq_entries;
   }
+  if (config_.sqpoll) {
+    base.flags |= IORING_SETUP_SQPOLL;
+    base.sq_thread_idle = config_.sq_thread_idle_ms;
+    if (config_.sq_thread_cpu >= 0) {
+      base.flags |= IORING_SETUP_SQ_AFF;
+      base.sq_thread_cpu = static_cast<unsigned>(config_.sq_thread_cpu);
+    }
+  }
+  io_uring_params params;
+  const int result = SetupWithFallback(&ring_, config_.entries, base, flag_sets, &params);
   if (result < 0) {
     *failed_syscall = "io_uring_setup";
     return result;
@@ -138,30 +90,8 @@ int RingCore::Setup(std::string* failed_syscall) {
   return 0;
 }
 
-void RingCore::ThreadMain() {
-  // Named for ps -L, gdb and /proc/PID/task/TID/comm (the benchmark finds the watchdog by it).
-  pthread_setname_np(pthread_self(), "uring-ring");
-  observation_->tid.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
-  observation_->wait_bound_ns.store(config_.busy_wait ? 0
-                                                      : static_cast<int64_t>(config_.max_wait_ms) * 1000000 +
-                                                            static_cast<int64_t>(config_.batch_delay_us) * 1000,
-                                    std::memory_order_relaxed);
-  std::string failed;
-  int result = Setup(&failed);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    setup_result_ = result;
-    setup_syscall_ = failed;
-    setup_done_ = true;
-  }
-  state_changed_.notify_all();
-  if (result < 0) {
-    observation_->running.store(false, std::memory_order_release);
-    exited_.store(true, std::memory_order_release);
-    return;
-  }
-  observation_->ring_fd.store(ring_fd_, std::memory_order_relaxed);
-
+void RingCore::Run() {
+  observation().ring_fd.store(ring_fd_, std::memory_order_relaxed);
   ArmWake();
   for (;;) {
     DrainCommands();
@@ -189,20 +119,15 @@ void RingCore::ThreadMain() {
   }
   in_flight_.clear();
   PublishStats();
-  observation_->running.store(false, std::memory_order_release);
-  {
-    // Closed and exited in one step, under the mutex WaitExited waits with: JS may take the
-    // closed batch through an earlier wake-up and join at once (a gap between the two made
-    // that join fail under ASan), and a store outside the mutex could fall between a
-    // waiter's check and its sleep and be missed. What follows (the wake-up of JS) cannot
-    // block, so a join from here on waits only for it.
-    std::lock_guard<std::mutex> lock(mutex_);
-    pending_completions_.insert(pending_completions_.end(), completions_batch_.begin(), completions_batch_.end());
-    completions_batch_.clear();
-    closed_ = true;
-    exited_.store(true, std::memory_order_release);
-  }
-  state_changed_.notify_all();
+}
+
+void RingCore::OnExitLocked() {
+  pending_completions_.insert(pending_completions_.end(), completions_batch_.begin(), completions_batch_.end());
+  completions_batch_.clear();
+  closed_ = true;
+}
+
+void RingCore::NotifyJs() {
   notify_pending_.store(true, std::memory_order_release);
   notify_();
 }
@@ -211,25 +136,6 @@ void RingCore::ArmWake() {
   io_uring_sqe* sqe = NextSqe();
   io_uring_prep_poll_multishot(sqe, wake_fd_, POLLIN);
   io_uring_sqe_set_data64(sqe, MakeUserData(kTagWake, 0));
-}
-
-io_uring_sqe* RingCore::NextSqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (!sqe) {
-    // The SQ is full: hand what is queued to the kernel and try again. An SQPOLL ring's SQ
-    // drains at the kernel thread's pace: wait for space (IORING_ENTER_SQ_WAIT), don't spin.
-    EnterBegin();
-    io_uring_submit(&ring_);  // with SQPOLL: publishes the tail and wakes a sleeping SQ thread
-    EnterEnd();
-    sqe = io_uring_get_sqe(&ring_);
-    if (!sqe && (setup_flags_ & IORING_SETUP_SQPOLL)) {
-      EnterBegin();
-      io_uring_sqring_wait(&ring_);
-      EnterEnd();
-      sqe = io_uring_get_sqe(&ring_);
-    }
-  }
-  return sqe;
 }
 
 void RingCore::Push(const Command& command) {
@@ -270,19 +176,6 @@ void RingCore::TakeCompletions(std::vector<Completion>* out, bool* closed) {
     *closed = closed_;
   }
   state_changed_.notify_all();  // releases a ring thread held back by backpressure
-}
-
-bool RingCore::WaitExited(int timeout_ms) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  return state_changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return Exited(); });
-}
-
-void RingCore::Join() {
-  if (thread_.joinable()) thread_.join();
-}
-
-void RingCore::Detach() {
-  if (thread_.joinable()) thread_.detach();
 }
 
 void RingCore::DrainCommands() {
@@ -555,14 +448,9 @@ void RingCore::TestHold(uint64_t ns) {
 void RingCore::PublishStats() {
   if (ring_alive_) {
     counters_[kStatCqOverflow] = IO_URING_READ_ONCE(*ring_.cq.koverflow);
-    ThreadObservation& o = *observation_;
-    o.sq_head.store(IO_URING_READ_ONCE(*ring_.sq.khead), std::memory_order_relaxed);
-    o.sq_tail.store(ring_.sq.sqe_tail, std::memory_order_relaxed);
-    o.cq_head.store(IO_URING_READ_ONCE(*ring_.cq.khead), std::memory_order_relaxed);
-    o.cq_tail.store(IO_URING_READ_ONCE(*ring_.cq.ktail), std::memory_order_relaxed);
-    o.cq_overflow.store(counters_[kStatCqOverflow], std::memory_order_relaxed);
-    o.overflow_flag_seen.store(counters_[kStatOverflowFlagSeen], std::memory_order_relaxed);
+    PublishRing(ring_, counters_[kStatOverflowFlagSeen]);
   }
+  counters_[kStatEnters] = enters();
   counters_[kStatInFlight] = in_flight_.size();
   // Relaxed stores: each counter is read on its own; no reader needs them consistent
   // with one another.

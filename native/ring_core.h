@@ -1,26 +1,23 @@
-// RingCore: one io_uring and the one native thread that owns it.
+// RingCore: one io_uring and the one native thread that owns it (a RingThread).
 //
 // The design rule (shared/DESIGN.md): the JavaScript thread never enters, registers with or
 // closes an io_uring, because a kernel bug can block any of those calls forever. Everything
-// that touches the ring fd happens on the ring thread created here: io_uring_setup, every
-// io_uring_enter, every io_uring_register and the final close. The JS thread only pushes
-// commands onto a mutex-protected queue (never held across a syscall) and takes completion
-// records off another.
+// that touches the ring fd happens on the ring thread: io_uring_setup, every io_uring_enter,
+// every io_uring_register and the final close. The JS thread only pushes commands onto a
+// mutex-protected queue (never held across a syscall) and takes completion records off another.
 #pragma once
 
 #include <liburing.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "observation.h"
+#include "ring_thread.h"
 
 namespace uring_udp {
 
@@ -86,35 +83,25 @@ enum StatIndex : unsigned {
 constexpr const char* kStatNames[] = {"submitted", "completed", "cqOverflows", "enters", "overflowFlagSeen", "rearms", "inFlight"};
 static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == kStatCount, "a name per ring counter");
 
-class RingCore {
+class RingCore : public RingThread {
  public:
   using Notify = std::function<void()>;
 
   // stats must stay valid until the thread has been joined.
   RingCore(const RingConfig& config, double* stats, Notify notify, std::shared_ptr<ThreadObservation> observation,
            std::shared_ptr<DeadlineTable> deadlines);
-  ~RingCore();
-  RingCore(const RingCore&) = delete;
-  RingCore& operator=(const RingCore&) = delete;
-
-  // Starts the ring thread and waits for io_uring_setup's answer there.
-  // Returns 0, or -errno with *failed_syscall naming the call that failed.
-  int Start(std::string* failed_syscall);
+  ~RingCore() override { LetGo(); }
+  // Start (RingThread) waits for io_uring_setup's answer on the ring thread.
 
   // JS thread.
   void Push(const Command& command);
   void RequestClose();
   // Moves pending completions into *out. *closed becomes true once the ring is gone.
   void TakeCompletions(std::vector<Completion>* out, bool* closed);
-  bool WaitExited(int timeout_ms);
-  bool Exited() const { return exited_.load(std::memory_order_acquire); }
-  void Join();      // only after Exited(): never blocks on a stuck thread
-  void Detach();    // a thread stuck in the kernel cannot be joined; leave it
 
   int fd() const { return ring_fd_; }
   uint32_t features() const { return features_; }
   uint32_t setup_flags() const { return setup_flags_; }
-  int tid() const { return observation_->tid.load(std::memory_order_acquire); }
 
  private:
   struct OpState {
@@ -131,16 +118,16 @@ class RingCore {
     int32_t slot = -1;
   };
 
-  void ThreadMain();
-  int Setup(std::string* failed_syscall);
-  int SetupWith(unsigned flags, io_uring_params* params);
+  int Setup(std::string* failed_syscall) override;
+  void Run() override;
+  void OnExitLocked() override;
+  void NotifyJs() override;
   void ArmWake();
   void DrainCommands();
   void Prepare(const Command& command);
-  io_uring_sqe* NextSqe();
+  io_uring_sqe* NextSqe() { return RingThread::NextSqe(&ring_); }
   void CancelAllInFlight();
   void WaitForCompletions();
-  int Enter(int (*call)(io_uring*, unsigned, unsigned), unsigned wait_nr, unsigned timeout_us);
   void Reap();
   void HandleCqe(const io_uring_cqe& cqe);
   void EndOp(std::unordered_map<uint32_t, OpState>::iterator it, const io_uring_cqe& cqe);
@@ -148,8 +135,6 @@ class RingCore {
   void PublishStats();
   void CheckPolledFds();
   void TestHold(uint64_t ns);
-  void EnterBegin();
-  void EnterEnd();
   bool Backpressured();
 
   const RingConfig config_;
@@ -162,17 +147,9 @@ class RingCore {
   uint32_t features_ = 0;
   uint32_t setup_flags_ = 0;
 
-  std::thread thread_;
-  const std::shared_ptr<ThreadObservation> observation_;
   const std::shared_ptr<DeadlineTable> deadlines_;
-  std::atomic<bool> exited_{false};
 
-  // Guarded by mutex_. Never held across a syscall on the ring thread.
-  std::mutex mutex_;
-  std::condition_variable state_changed_;
-  bool setup_done_ = false;
-  int setup_result_ = 0;
-  std::string setup_syscall_;
+  // Guarded by mutex_ (RingThread's). Never held across a syscall on the ring thread.
   std::vector<Command> pending_commands_;
   std::vector<Completion> pending_completions_;
   bool close_requested_ = false;

@@ -3,12 +3,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -43,33 +41,25 @@ constexpr int64_t kHandOverQuietNs = 50LL * 1000000;
 static_assert(kRecvHeaderBytes == sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6),
               "kRecvHeaderBytes must match the recvmsg layout");
 
-__kernel_timespec TimespecFromUs(uint64_t us) {
-  __kernel_timespec ts;
-  ts.tv_sec = static_cast<long long>(us / 1000000);
-  ts.tv_nsec = static_cast<long long>((us % 1000000) * 1000);
-  return ts;
-}
-
 }  // namespace
 
 UdpReceiver::UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify,
                          std::shared_ptr<ThreadObservation> observation, std::shared_ptr<ReceiveBudget> budget,
                          std::shared_ptr<ArenaPool> pool)
-    : fd_(fd),
+    : RingThread("uring-recv", std::move(observation)),
+      fd_(fd),
       config_(config),
       stats_(stats),
       notify_(std::move(notify)),
-      observation_(std::move(observation)),
       budget_(std::move(budget)),
       pool_(std::move(pool)) {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  SetWaitBound(config_.busy_wait ? 0
+                                 : static_cast<int64_t>(config_.max_wait_ms) * 1000000 +
+                                       static_cast<int64_t>(config_.batch_delay_us) * 1000);
 }
 
 UdpReceiver::~UdpReceiver() {
-  if (thread_.joinable()) {
-    if (Exited()) thread_.join();
-    else thread_.detach();
-  }
+  LetGo();
   if (!Exited()) return;  // a detached thread may still use what follows
   if (wake_fd_ >= 0) close(wake_fd_);
   if (scratch_) munmap(scratch_, scratch_bytes_);
@@ -121,24 +111,6 @@ int64_t UdpReceiver::NewBatchBytes() const {
   return static_cast<int64_t>(pool_->arena_bytes() + config_.batch_count * sizeof(DatagramRecord));
 }
 
-int UdpReceiver::Start(RecvBackend* backend, std::string* failed_syscall) {
-  if (wake_fd_ < 0) {
-    *failed_syscall = "eventfd";
-    return -errno;
-  }
-  thread_ = std::thread([this] { ThreadMain(); });
-  std::unique_lock<std::mutex> lock(mutex_);
-  state_changed_.wait(lock, [this] { return started_; });
-  if (start_result_ < 0) {
-    *failed_syscall = start_syscall_;
-    lock.unlock();
-    thread_.join();
-    return start_result_;
-  }
-  *backend = this->backend();
-  return 0;
-}
-
 void UdpReceiver::SetBackend(RecvBackend backend) {
   config_.backend = backend;
   backend_.store(static_cast<int>(backend), std::memory_order_release);
@@ -149,21 +121,16 @@ int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
   const unsigned cq_entries = tiny ? config_.cq_entries : std::max(1024u, config_.buffer_count * 2);
   // The kernel wants at least as many CQ entries as SQ entries.
   const unsigned sq_entries = tiny ? std::max(1u, std::min(64u, cq_entries / 2)) : 64;
-  const unsigned flag_sets[] = {
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-      0,
-  };
-  int result = -EINVAL;
-  for (unsigned flags : flag_sets) {
-    if (tiny && flags != 0) continue;  // the reproducer's plain ring
-    io_uring_params params;
-    std::memset(&params, 0, sizeof(params));
-    params.flags = flags | IORING_SETUP_CQSIZE;
-    params.cq_entries = cq_entries;
-    result = io_uring_queue_init_params(sq_entries, &ring_, &params);
-    if (result != -EINVAL) break;
-  }
+  // The reproducer's ring is plain, as in the kernel bug reports.
+  const std::vector<unsigned> flag_sets = tiny ? std::vector<unsigned>{0}
+                                               : std::vector<unsigned>{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+                                                                       IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0};
+  io_uring_params base;
+  std::memset(&base, 0, sizeof(base));
+  base.flags = IORING_SETUP_CQSIZE;
+  base.cq_entries = cq_entries;
+  io_uring_params params;
+  const int result = SetupWithFallback(&ring_, sq_entries, base, flag_sets, &params);
   if (result < 0) {
     *failed_syscall = "io_uring_setup";
     return result;
@@ -193,11 +160,13 @@ int UdpReceiver::SetupRing(RecvBackend backend, std::string* failed_syscall) {
   reg.ring_addr = reinterpret_cast<uintptr_t>(ring_memory);
   reg.ring_entries = ring_entries_;
   reg.bgid = kBufferGroup;
-  result = io_uring_register_buf_ring(&ring_, &reg, 0);
-  if (result < 0) {
+  EnterBegin();
+  const int registered = io_uring_register_buf_ring(&ring_, &reg, 0);
+  EnterEnd();
+  if (registered < 0) {
     TeardownRing();
     *failed_syscall = "io_uring_register";
-    return result;
+    return registered;
   }
   // A socket that starts on the ring warms its buffers now and hands them to the kernel; a
   // hybrid one starts with none in the ring, and warms them when JS asks (see RequestWarm).
@@ -221,25 +190,27 @@ void UdpReceiver::TeardownRing() {
   buffers_ = nullptr;
 }
 
-void UdpReceiver::ThreadMain() {
-  // Named for ps -L, gdb and /proc/PID/task/TID/comm (the benchmark finds the watchdog by it).
-  pthread_setname_np(pthread_self(), "uring-recv");
-  observation_->tid.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
-  observation_->wait_bound_ns.store(
-      config_.busy_wait ? 0
-                        : static_cast<int64_t>(config_.max_wait_ms) * 1000000 + static_cast<int64_t>(config_.batch_delay_us) * 1000,
-      std::memory_order_relaxed);
-  std::string failed;
-  int result = 0;
+int UdpReceiver::Setup(std::string* failed) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    *failed = "eventfd";
+    return -errno;
+  }
   SetBackend(config_.backend);
   if (config_.backend != RecvBackend::kRecvmmsg) {
+    int result = SetupRing(config_.backend, failed);
+    if (result < 0 && config_.forced) {
+      // A forced backend is a requirement, not a starting point: the bind fails with why.
+      close(wake_fd_);
+      wake_fd_ = -1;
+      return result;
+    }
     // Fall back in order: a kernel without buffer rings gets the poll backend, a process
     // without io_uring (EPERM from seccomp or io_uring_disabled, ENOSYS) the plain loop.
-    result = SetupRing(config_.backend, &failed);
     if (result < 0 && config_.backend == RecvBackend::kMultishotRecvmsg) {
       config_.hybrid = false;  // the hand-over exists for the multishot backend only
       SetBackend(RecvBackend::kPollRecvmmsg);
-      result = SetupRing(config_.backend, &failed);
+      result = SetupRing(config_.backend, failed);
     }
     if (result < 0) {
       config_.hybrid = false;
@@ -247,24 +218,20 @@ void UdpReceiver::ThreadMain() {
     }
   } else {
     config_.hybrid = false;
-    SetBackend(RecvBackend::kRecvmmsg);
   }
   SetBudgetFor(config_.backend);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    start_result_ = 0;
-    start_syscall_ = failed;
-    started_ = true;
-  }
-  state_changed_.notify_all();
+  return 0;
+}
 
-  if (ring_alive_) observation_->ring_fd.store(ring_.ring_fd, std::memory_order_relaxed);
+void UdpReceiver::Run() {
+  ThreadObservation& o = observation();
+  if (ring_alive_) o.ring_fd.store(ring_.ring_fd, std::memory_order_relaxed);
   if (config_.backend != RecvBackend::kRecvmmsg) {
     // A multishot request should be armed on the socket from now on: the watchdog checks it
     // is answered whenever the socket is readable.
-    observation_->recv_fd.store(fd_, std::memory_order_relaxed);
-    observation_->recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
-    observation_->recv_expected.store(true, std::memory_order_release);
+    o.recv_fd.store(fd_, std::memory_order_relaxed);
+    o.recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
+    o.recv_expected.store(true, std::memory_order_release);
   }
   switch (config_.backend) {
     case RecvBackend::kMultishotRecvmsg:
@@ -277,19 +244,13 @@ void UdpReceiver::ThreadMain() {
       RunRecvmmsg();
       break;
   }
-  observation_->recv_expected.store(false, std::memory_order_release);
+  o.recv_expected.store(false, std::memory_order_release);
   TeardownRing();
   Flush();
   PublishStats();
-  observation_->running.store(false, std::memory_order_release);
-  {
-    // Stopped and exited in one step, under the mutex WaitExited waits with (see
-    // RingCore::ThreadMain): what follows cannot block.
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopped_ = true;
-    exited_.store(true, std::memory_order_release);
-  }
-  state_changed_.notify_all();
+}
+
+void UdpReceiver::NotifyJs() {
   notify_pending_.store(true, std::memory_order_release);
   notify_();
 }
@@ -297,41 +258,26 @@ void UdpReceiver::ThreadMain() {
 int UdpReceiver::EnterWait(unsigned wait_nr, uint64_t timeout_us) {
   __kernel_timespec ts = TimespecFromUs(timeout_us);
   io_uring_cqe* cqe = nullptr;
-  observation_->enter_since_ns.store(MonotonicNs(), std::memory_order_release);
+  EnterBegin();
   // Busy mode (the reproducer) never sleeps in the kernel: it enters with GETEVENTS and
   // returns at once, every time around the loop.
   int result = config_.busy_wait ? io_uring_submit_and_get_events(&ring_)
                                  : io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
-  observation_->enter_since_ns.store(0, std::memory_order_release);
-  observation_->progress.fetch_add(1, std::memory_order_relaxed);
-  counters_[kRecvEnters]++;
+  EnterEnd();
+  counters_[kRecvEnters] = enters();
   if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) counters_[kRecvOverflowFlagSeen]++;
   return result;
 }
 
-// The next SQE; with the SQ full, what is queued goes to the kernel first.
-io_uring_sqe* UdpReceiver::NextSqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (!sqe) {
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
-  }
-  return sqe;
-}
-
 void UdpReceiver::ArmWake() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  io_uring_sqe* sqe = NextSqe();
   io_uring_prep_poll_multishot(sqe, wake_fd_, POLLIN);
   io_uring_sqe_set_data64(sqe, MakeUserData(kTagWake, 0));
   wake_armed_ = true;
 }
 
 void UdpReceiver::ArmRecv() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (!sqe) {
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
-  }
+  io_uring_sqe* sqe = NextSqe();
   // MSG_TRUNC: UDP then reports the datagram's real length (payloadlen) even when it was cut.
   io_uring_prep_recvmsg_multishot(sqe, fd_, &recv_template_, MSG_TRUNC);
   sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -341,11 +287,7 @@ void UdpReceiver::ArmRecv() {
 }
 
 void UdpReceiver::ArmPoll() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (!sqe) {
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
-  }
+  io_uring_sqe* sqe = NextSqe();
   io_uring_prep_poll_multishot(sqe, fd_, POLLIN);
   io_uring_sqe_set_data64(sqe, MakeUserData(kTagPoll, 0));
   poll_armed_ = true;
@@ -437,11 +379,9 @@ void UdpReceiver::RunMultishot() {
     }
     if (test_disarm_.load(std::memory_order_acquire) && !disarmed_) {
       disarmed_ = true;
-      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-      if (sqe) {
-        io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
-        io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
-      }
+      io_uring_sqe* sqe = NextSqe();
+      io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
+      io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
     }
     // Re-arm first (after -ENOBUFS the buffers are back by now), then maybe wait for more.
     if (!recv_armed_ && WantRecv()) ArmRecv();
@@ -495,11 +435,7 @@ void UdpReceiver::RunMultishot() {
   }
   // Cancel the receive request and collect what it still had, with a bound.
   if (recv_armed_) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (!sqe) {
-      io_uring_submit(&ring_);
-      sqe = io_uring_get_sqe(&ring_);
-    }
+    io_uring_sqe* sqe = NextSqe();
     io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
     io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
     const int64_t deadline = MonotonicNs() + 1000 * 1000000LL;
@@ -527,11 +463,7 @@ void UdpReceiver::MaybeHandOver() {
     }
     if (low_streak_ >= kHandOverStreak && now - last_busy_ns_ > kHandOverQuietNs) {
       going_idle_ = true;
-      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-      if (!sqe) {
-        io_uring_submit(&ring_);
-        sqe = io_uring_get_sqe(&ring_);
-      }
+      io_uring_sqe* sqe = NextSqe();
       io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
       io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
     }
@@ -551,8 +483,8 @@ void UdpReceiver::MaybeHandOver() {
 
 void UdpReceiver::SetIdle(bool idle) {
   idle_ = idle;
-  observation_->recv_expected.store(!idle, std::memory_order_release);
-  if (!idle) observation_->recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
+  observation().recv_expected.store(!idle, std::memory_order_release);
+  if (!idle) observation().recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
 }
 
 void UdpReceiver::ResumeRing() {
@@ -686,7 +618,7 @@ void UdpReceiver::ReapRing(bool* stop_seen) {
   }
   // For the watchdog's starvation check: one clock read per reap, not per datagram (the clock
   // is slow under some hypervisors; perf put it at 10 % of this thread's user time).
-  if (socket_cqe) observation_->recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
+  if (socket_cqe) observation().recv_last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
   if (count) io_uring_cq_advance(&ring_, count);
   // Every buffer used in this reap was copied out: give them all back at once.
   if (recycled) io_uring_buf_ring_advance(buf_ring_, static_cast<int>(recycled));
@@ -874,12 +806,12 @@ void UdpReceiver::WaitWhileBackpressured() {
   Flush();
   counters_[kRecvBudgetPauses]++;
   PublishStats();
-  observation_->backpressured.store(true, std::memory_order_release);
+  observation().backpressured.store(true, std::memory_order_release);
   const int64_t resume_at =
       std::max<int64_t>(held_limit_ / 4, NewBatchBytes() + config_.max_datagram + sizeof(DatagramRecord));
   while (!StopRequested() && !budget_->WaitForRoom(resume_at, static_cast<int>(config_.max_wait_ms))) {
   }
-  observation_->backpressured.store(false, std::memory_order_release);
+  observation().backpressured.store(false, std::memory_order_release);
   budget_full_ = false;
 }
 
@@ -916,13 +848,8 @@ void UdpReceiver::TakeBatches(std::vector<std::unique_ptr<RecvBatch>>* out, int*
   state_changed_.notify_all();
 }
 
-bool UdpReceiver::WaitExited(int timeout_ms) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  return state_changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return Exited(); });
-}
-
 void UdpReceiver::Join() {
-  if (thread_.joinable()) thread_.join();
+  RingThread::Join();
   // JS thread, and the thread is gone: nobody writes the wake-up eventfd any more. Closed
   // here rather than at destruction (which waits for garbage collection).
   if (wake_fd_ >= 0 && Exited()) {
@@ -931,20 +858,8 @@ void UdpReceiver::Join() {
   }
 }
 
-void UdpReceiver::Detach() {
-  if (thread_.joinable()) thread_.detach();
-}
-
 void UdpReceiver::PublishStats() {
-  if (ring_alive_) {
-    ThreadObservation& o = *observation_;
-    o.sq_head.store(IO_URING_READ_ONCE(*ring_.sq.khead), std::memory_order_relaxed);
-    o.sq_tail.store(ring_.sq.sqe_tail, std::memory_order_relaxed);
-    o.cq_head.store(IO_URING_READ_ONCE(*ring_.cq.khead), std::memory_order_relaxed);
-    o.cq_tail.store(IO_URING_READ_ONCE(*ring_.cq.ktail), std::memory_order_relaxed);
-    o.cq_overflow.store(IO_URING_READ_ONCE(*ring_.cq.koverflow), std::memory_order_relaxed);
-    o.overflow_flag_seen.store(counters_[kRecvOverflowFlagSeen], std::memory_order_relaxed);
-  }
+  if (ring_alive_) PublishRing(ring_, counters_[kRecvOverflowFlagSeen]);
   for (unsigned i = 0; i < kRecvStatCount; i++) {
     double value = static_cast<double>(counters_[i]);
     __atomic_store(&stats_[i], &value, __ATOMIC_RELAXED);

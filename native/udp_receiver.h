@@ -19,16 +19,14 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "observation.h"
+#include "ring_thread.h"
 #include "receive_budget.h"
 #include "recv_batch.h"
 
@@ -43,6 +41,7 @@ enum class RecvBackend : int { kMultishotRecvmsg = 0, kPollRecvmmsg = 1, kRecvmm
 
 struct RecvConfig {
   RecvBackend backend = RecvBackend::kMultishotRecvmsg;
+  bool forced = false;  // the backend is a requirement: Start fails when it cannot be set up
   uint32_t buffer_size = 65536 + 128;  // per provided buffer: header + name + control + payload
   uint32_t buffer_count = 256;         // provided buffers (a power of two)
   uint32_t max_datagram = 65507;       // payload bytes one buffer can hold
@@ -94,7 +93,7 @@ struct ReceiveLayout {
 };
 ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid);
 
-class UdpReceiver {
+class UdpReceiver : public RingThread {
  public:
   using Notify = std::function<void()>;
 
@@ -102,13 +101,10 @@ class UdpReceiver {
   // are set here, once the backend (and so what it holds whatever the traffic) is known.
   UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify notify, std::shared_ptr<ThreadObservation> observation,
               std::shared_ptr<ReceiveBudget> budget, std::shared_ptr<ArenaPool> pool);
-  ~UdpReceiver();
-  UdpReceiver(const UdpReceiver&) = delete;
-  UdpReceiver& operator=(const UdpReceiver&) = delete;
+  ~UdpReceiver() override;
 
-  // Starts the thread with config.backend, falling back to the next backend when io_uring
-  // is missing or forbidden. Returns 0 or -errno; *backend says which one runs.
-  int Start(RecvBackend* backend, std::string* failed_syscall);
+  // Start (RingThread) runs the thread with config.backend, falling back to the next backend
+  // when io_uring is missing or forbidden, unless the backend was forced: then it fails.
 
   // JS thread.
   void RequestStop();
@@ -120,11 +116,8 @@ class UdpReceiver {
   // Warm() says it is done: only then may the ring take over (it has no buffers before).
   void RequestWarm();
   bool Warm() const { return warm_.load(std::memory_order_acquire); }
-  bool WaitExited(int timeout_ms);
-  bool Exited() const { return exited_.load(std::memory_order_acquire); }
+  // After the thread exited: joins it, and closes the wake-up eventfd nobody writes any more.
   void Join();
-  void Detach();
-  int tid() const { return observation_->tid.load(std::memory_order_acquire); }
   // Test-only: cancel the multishot receive behind the receiver's back and never re-arm it,
   // so the watchdog's starvation check can be shown to work.
   void TestDisarm();
@@ -133,13 +126,16 @@ class UdpReceiver {
   RecvBackend backend() const { return static_cast<RecvBackend>(backend_.load(std::memory_order_acquire)); }
 
  private:
-  void ThreadMain();
+  int Setup(std::string* failed_syscall) override;
+  void Run() override;
+  void OnExitLocked() override { stopped_ = true; }
+  void NotifyJs() override;
   int SetupRing(RecvBackend backend, std::string* failed_syscall);
   void TeardownRing();
   void RunMultishot();
   void RunPollRecvmmsg();
   void RunRecvmmsg();
-  io_uring_sqe* NextSqe();
+  io_uring_sqe* NextSqe() { return RingThread::NextSqe(&ring_); }
   void ArmRecv();
   void ArmPoll();
   void ArmWake();
@@ -173,11 +169,8 @@ class UdpReceiver {
   double* const stats_;
   const Notify notify_;
 
-  std::thread thread_;
-  const std::shared_ptr<ThreadObservation> observation_;
   const std::shared_ptr<ReceiveBudget> budget_;
   const std::shared_ptr<ArenaPool> pool_;
-  std::atomic<bool> exited_{false};
   std::atomic<bool> test_disarm_{false};
   bool disarmed_ = false;
   std::atomic<bool> resume_{false};
@@ -188,11 +181,7 @@ class UdpReceiver {
   std::atomic<int> backend_{0};
   int wake_fd_ = -1;
 
-  std::mutex mutex_;
-  std::condition_variable state_changed_;
-  bool started_ = false;
-  int start_result_ = 0;
-  std::string start_syscall_;
+  // Guarded by mutex_ (RingThread's).
   std::vector<std::unique_ptr<RecvBatch>> pending_batches_;
   std::atomic<size_t> pending_count_{0};  // pending_batches_.size(), readable without the lock
   int pending_error_ = 0;

@@ -478,6 +478,11 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   };
   RecvConfig config;
   config.backend = static_cast<RecvBackend>(field("backend", 0, 2));
+  {
+    Napi::Value forced = config_object.Get("forced");
+    if (!forced.IsUndefined() && !forced.IsBoolean()) throw Napi::TypeError::New(env, "forced must be a boolean");
+    config.forced = forced.IsBoolean() && forced.As<Napi::Boolean>().Value();
+  }
   config.max_datagram = field("maxDatagramSize", 1, 65535);
   config.buffer_size = field("bufferSize", 64, 1 << 24);
   config.buffer_count = field("bufferCount", 1, 32768);
@@ -536,9 +541,9 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   auto observation = std::make_shared<ThreadObservation>();
   shared_->receiver = std::make_unique<UdpReceiver>(
       fd, config, stats.Data(), [raw] { raw->waker.Wake(); }, observation, shared_->budget, shared_->pool);
-  RecvBackend backend;
   std::string failed;
-  int result = shared_->receiver->Start(&backend, &failed);
+  const int result = shared_->receiver->Start(&failed);
+  const RecvBackend backend = shared_->receiver->backend();
   shared_->owner = this;
   if (result < 0) {
     shared_->waker.Close();

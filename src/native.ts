@@ -53,6 +53,8 @@ export interface NativeAddress {
 
 export interface NativeRecvConfig {
   backend: number;
+  /** The backend is a requirement: the receiver does not fall back, startReceiving throws. */
+  forced?: boolean;
   maxDatagramSize: number;
   bufferSize: number;
   bufferCount: number;

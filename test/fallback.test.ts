@@ -31,7 +31,8 @@ t.test('with io_uring forbidden', { skip: cc ? false : 'no C compiler to build t
           peer.close();
           // A forced backend that cannot run is an error, not a silent fallback.
           const forced = createSocket({ type: 'udp4', backend: 'recvmsg-multishot' });
-          forced.on('error', (e) => { out.forcedError = e.code; });
+          forced.on('listening', () => { out.forcedListening = true; });
+          forced.on('error', (e) => { out.forcedError = e.code; out.forcedMessage = e.message; });
           forced.on('close', () => socket.close(() => console.log(JSON.stringify(out))));
           forced.bind(0, '127.0.0.1');
         });
@@ -51,4 +52,6 @@ t.test('with io_uring forbidden', { skip: cc ? false : 'no C compiler to build t
   t.equal(out.backend, 'recvmmsg', 'the socket fell back to the recvmmsg loop');
   t.equal(out.echoed, 'through the fallback', 'and works');
   t.equal(out.forcedError, 'ERR_URING_BACKEND_UNAVAILABLE', 'forcing recvmsg-multishot there fails loudly and closes the socket');
+  t.equal(out.forcedListening, undefined, "it fails as a bind fails: no 'listening' before the 'error'");
+  t.match(out.forcedMessage, /Linux 6\.0.*io_uring_setup failed: Operation not permitted/, 'naming what it needs and why it cannot have it');
 });

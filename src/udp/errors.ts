@@ -40,11 +40,19 @@ export function bufferSizeError(syscall: string): Error {
   return Object.assign(error, { errno: -9, syscall, info: { errno: -9, code: 'EBADF', message: 'bad file descriptor', syscall } });
 }
 
-export const backendUnavailable = (forced: string, running: string | null) =>
-  codedError(
-    new Error(`backend '${forced}' was forced but cannot run here (io_uring or a feature it needs is missing or forbidden); '${running}' would`),
+/** What each io_uring backend needs, and the Linux release that first had it. */
+const BACKEND_NEEDS: Record<string, string> = {
+  'recvmsg-multishot': 'io_uring with provided buffer rings and multishot recvmsg (Linux 6.0)',
+  'poll-recvmmsg': 'io_uring with multishot poll (Linux 5.13)',
+};
+
+export function backendUnavailable(forced: string, cause: Error): Error {
+  const needs = BACKEND_NEEDS[forced] ?? 'io_uring';
+  return codedError(
+    new Error(`backend '${forced}' was forced but cannot run here: it needs ${needs}, and ${cause.message}`, { cause }),
     'ERR_URING_BACKEND_UNAVAILABLE',
   );
+}
 
 export const batchReleased = () =>
   codedError(

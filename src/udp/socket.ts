@@ -242,7 +242,15 @@ export class Socket extends EventEmitter {
         return;
       }
       this.#bindState = BindState.Bound;
-      this.#startReceiving();
+      try {
+        this.#startReceiving();
+      } catch (e) {
+        // The receiver could not start (a forced backend that cannot run here, no descriptor
+        // left for its wake-up): the bind fails as a bind fails, before any 'listening'.
+        this.close();
+        this.emit('error', e);
+        return;
+      }
       this.emit('listening');
       this.#flushQueue();
     });
@@ -262,41 +270,43 @@ export class Socket extends EventEmitter {
     if (o.sendBufferSize) this.#native.setOption('SO_SNDBUF', o.sendBufferSize);
   }
 
+  /** Starts the receive path; throws (a coded error) when it cannot. */
   #startReceiving(): void {
     const c = this.#receive;
     const wanted = c.backend === 'auto' ? 0 : BACKENDS.indexOf(c.backend);
-    const started = this.#native.startReceiving(
-      {
-        backend: wanted,
-        maxDatagramSize: c.maxDatagramSize,
-        bufferSize: c.bufferSize,
-        bufferCount: c.bufferCount,
-        batchCount: c.batchCount,
-        batchDelayUs: c.batchDelayUs,
-        maxWaitMs: 500,
-        receiveBudget: c.receiveBudget,
-        watchdog: c.watch !== false,
-        id: this.id,
-        stuckMs: c.watch ? (c.watch.stuckMs ?? 0) : 0,
-        starvedMs: c.watch ? (c.watch.starvedMs ?? 0) : 0,
-        hybrid: c.hybrid,
-        ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
-      },
-      this.#stats,
-      this.#directStats,
-    );
+    let started: number;
+    try {
+      started = this.#native.startReceiving(
+        {
+          backend: wanted,
+          forced: c.forced,
+          maxDatagramSize: c.maxDatagramSize,
+          bufferSize: c.bufferSize,
+          bufferCount: c.bufferCount,
+          batchCount: c.batchCount,
+          batchDelayUs: c.batchDelayUs,
+          maxWaitMs: 500,
+          receiveBudget: c.receiveBudget,
+          watchdog: c.watch !== false,
+          id: this.id,
+          stuckMs: c.watch ? (c.watch.stuckMs ?? 0) : 0,
+          starvedMs: c.watch ? (c.watch.starvedMs ?? 0) : 0,
+          hybrid: c.hybrid,
+          ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
+        },
+        this.#stats,
+        this.#directStats,
+      );
+    } catch (e) {
+      const cause = e as NodeJS.ErrnoException;
+      // A forced backend is a requirement (tests rely on it), not a starting point.
+      if (c.forced && c.backend !== 'recvmmsg') throw backendUnavailable(c.backend, cause);
+      throw fromNativeErrno(e, cause.syscall ?? 'startReceiving');
+    }
     this.#backend = BACKENDS[started] ?? null;
     this.#receiving = true;
     if (c.watch !== false) registerOwner('socket', this.id, this);
     if (!this.#refed) this.#native.unref();
-    if (c.forced && this.#backend !== c.backend) {
-      // A forced backend is a requirement (tests rely on it), not a starting point.
-      const error = backendUnavailable(c.backend, this.#backend);
-      process.nextTick(() => {
-        this.emit('error', error);
-        if (!this.#closed) this.close();
-      });
-    }
   }
 
   /** Binds to an ephemeral port when a send or connect needs a bound socket (as dgram does). */
@@ -788,7 +798,12 @@ export class Socket extends EventEmitter {
       throw fromNativeErrno(e, 'bind');
     }
     this.#bindState = BindState.Bound;
-    this.#startReceiving();
+    try {
+      this.#startReceiving();
+    } catch (e) {
+      this.close();
+      throw e;
+    }
     process.nextTick(() => this.emit('listening'));
   }
 }
