@@ -19,6 +19,7 @@
 #include <liburing.h>
 
 #include "errors.h"
+#include "ring_thread.h"
 
 namespace uring_udp {
 
@@ -42,11 +43,12 @@ struct ProbeResult {
   std::vector<Feature> tried;
 };
 
+// One setup with exactly these flags: no fallback, the answer is what the probe wants to know.
 int TrySetup(unsigned flags, io_uring* ring, io_uring_params* params) {
-  std::memset(params, 0, sizeof(*params));
-  params->flags = flags;
-  if (flags & IORING_SETUP_SQPOLL) params->sq_thread_idle = 10;
-  return io_uring_queue_init_params(8, ring, params);
+  io_uring_params base;
+  std::memset(&base, 0, sizeof(base));
+  if (flags & IORING_SETUP_SQPOLL) base.sq_thread_idle = 10;
+  return SetupWithFallback(ring, 8, base, {flags}, params);
 }
 
 Feature TryFlags(const char* name, unsigned flags) {

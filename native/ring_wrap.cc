@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "errors.h"
+#include "thread_owner.h"
 
 namespace uring_udp {
 
@@ -101,10 +102,11 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(
   stats_ref_ = Napi::Reference<Napi::Float64Array>::New(stats, 1);
 
   shared_ = std::make_shared<RingShared>();
-  shared_->deliver = DeliverFunction::New(
-      env, info[2].As<Napi::Function>(), "uring-udp ring", 0, 1, new SharedHolder(shared_),
-      [](Napi::Env, void*, SharedHolder* context) { delete context; });
   RingShared* raw = shared_.get();
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) throw Napi::Error::New(env, "no event loop");
+  if (const int err = raw->waker.Init(loop, OnWake, raw); err != 0) throw ErrnoError(env, -err, "uv_async_init");
+  on_batch_ = Napi::Persistent(info[2].As<Napi::Function>());
   observation_ = std::make_shared<ThreadObservation>();
   deadlines_ = std::make_shared<DeadlineTable>();
   // Tell V8 what a Ring holds outside its heap (the deadline table, ~56 KiB), so that many
@@ -116,34 +118,27 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(
       config, stats.Data(),
       [raw] {
         // Ring thread. The shared state outlives the thread: the thread is joined before the
-        // delivery function is released, or detached with the state leaked on purpose.
-        raw->deliver.NonBlockingCall();
+        // waker is closed, or detached with the state leaked on purpose.
+        raw->waker.Wake();
       },
       observation_, deadlines_);
 
   std::string failed_syscall;
   int result = shared_->core->Start(&failed_syscall);
   if (result < 0) {
-    shared_->deliver.Release();
+    shared_->waker.Close();
     shut_down_ = true;
     throw ErrnoError(env, -result, failed_syscall);
   }
-  // Registered after the ThreadSafeFunction was created, so it runs before the
-  // ThreadSafeFunction's own cleanup (hooks run in reverse order of registration).
+  shared_->owner = this;
+  napi_value resource_name;
+  napi_create_string_utf8(env, "uring-udp ring", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, nullptr, resource_name, &async_context_);
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
   cleanup_hook_registered_ = true;
 
   if (watch) {
-    watched_ = std::make_shared<Watched>();
-    watched_->owner = "ring";
-    watched_->owner_id = ring_id;
-    watched_->observation = observation_;
-    watched_->deadlines = deadlines_;
-    watched_->channel = ChannelFor(env);
-    Watchdog& watchdog = Watchdog::Instance();
-    watched_->thresholds.stuck_ns.store(stuck_ms ? stuck_ms * 1000000LL : watchdog.default_stuck_ns());
-    watched_->thresholds.starved_ns.store(starved_ms ? starved_ms * 1000000LL : watchdog.default_starved_ns());
-    watchdog.Register(watched_);
+    watched_ = WatchThread(env, "ring", ring_id, observation_, deadlines_, stuck_ms, starved_ms);
   }
 }
 
@@ -166,47 +161,60 @@ void RingWrap::Shutdown(int timeout_ms) {
     napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
     cleanup_hook_registered_ = false;
   }
-  if (watched_) {
-    Watchdog::Instance().Unregister(watched_);
-    watched_.reset();
+  Unwatch(&watched_);
+  shared_->core->RequestClose();
+  JoinOrLeave(*shared_->core, shared_, timeout_ms, "ring");
+  shared_->owner = nullptr;
+  shared_->waker.Close();
+  if (!delivering_ && async_context_) {
+    napi_async_destroy(env_, async_context_);
+    async_context_ = nullptr;
   }
-  RingCore& core = *shared_->core;
-  core.RequestClose();
-  if (core.WaitExited(timeout_ms)) {
-    core.Join();
-  } else {
-    // Stuck in the kernel: the thread still uses the shared state, so it is leaked on
-    // purpose, never freed under it.
-    std::fprintf(stderr, "uring-udp: ring thread %d did not exit within %d ms (stuck in the kernel?); detaching it\n",
-                 core.tid(), timeout_ms);
-    core.Detach();
-    new std::shared_ptr<RingShared>(shared_);
-  }
-  shared_->deliver.Abort();
+  if (!on_batch_.IsEmpty()) on_batch_.Reset();
 }
 
-void DeliverBatch(Napi::Env env, Napi::Function callback, SharedHolder* context, void*) {
-  if (env == nullptr || callback.IsEmpty() || context == nullptr) return;
+void RingWrap::OnWake(void* arg) {
+  RingWrap* self = static_cast<RingShared*>(arg)->owner;
+  if (self) self->Deliver();
+}
+
+void RingWrap::Deliver() {
   std::vector<Completion> batch;
   bool closed = false;
-  (*context)->core->TakeCompletions(&batch, &closed);
-  if (batch.empty() && !closed) return;
+  shared_->core->TakeCompletions(&batch, &closed);
+  if ((batch.empty() && !closed) || on_batch_.IsEmpty()) return;
   // The raw C API on purpose: while a worker is being terminated JS cannot run, and
   // node-addon-api's C++ exceptions would turn that expected failure into a fatal error.
   // A failed status here means "the environment is going away": drop the batch quietly.
+  napi_env env = env_;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   const size_t bytes = batch.size() * sizeof(Completion);
   void* data = nullptr;
   napi_value buffer;
-  if (napi_create_arraybuffer(env, bytes, &data, &buffer) != napi_ok) return;
-  if (bytes) std::memcpy(data, batch.data(), bytes);
   napi_value args[2];
-  if (napi_create_typedarray(env, napi_int32_array, batch.size() * 4, buffer, 0, &args[0]) != napi_ok) return;
-  if (napi_get_boolean(env, closed, &args[1]) != napi_ok) return;
   napi_value global;
-  if (napi_get_global(env, &global) != napi_ok) return;
-  // An exception thrown by the JS handler stays pending; Node reports it as uncaught, as it
-  // does for any callback.
-  napi_call_function(env, global, callback, 2, args, nullptr);
+  if (napi_create_arraybuffer(env, bytes, &data, &buffer) == napi_ok &&
+      napi_create_typedarray(env, napi_int32_array, batch.size() * (sizeof(Completion) / 4), buffer, 0, &args[0]) == napi_ok &&
+      napi_get_boolean(env, closed, &args[1]) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+    if (bytes) std::memcpy(data, batch.data(), bytes);
+    // As any I/O callback: microtasks and ticks after it; a throw is an uncaught exception.
+    napi_value result;
+    delivering_ = true;
+    const napi_status status = napi_make_callback(env, async_context_, global, on_batch_.Value(), 2, args, &result);
+    delivering_ = false;
+    if (status == napi_pending_exception) {
+      napi_value exception;
+      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  // The callback may have shut the ring down (the closed batch: join), which leaves the
+  // context to be released here.
+  if (shut_down_ && async_context_) {
+    napi_async_destroy(env_, async_context_);
+    async_context_ = nullptr;
+  }
 }
 
 RingCore& RingWrap::LiveCore(const Napi::CallbackInfo& info) {
@@ -297,14 +305,12 @@ Napi::Value RingWrap::Join(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value RingWrap::Ref(const Napi::CallbackInfo& info) {
-  // The C call, ignoring its status: while a worker terminates it fails, and node-addon-api
-  // would turn that into an exception it cannot throw (std::terminate).
-  if (!shut_down_) napi_ref_threadsafe_function(info.Env(), shared_->deliver);
+  if (!shut_down_) shared_->waker.Ref();
   return info.Env().Undefined();
 }
 
 Napi::Value RingWrap::Unref(const Napi::CallbackInfo& info) {
-  if (!shut_down_) napi_unref_threadsafe_function(info.Env(), shared_->deliver);
+  if (!shut_down_) shared_->waker.Unref();
   return info.Env().Undefined();
 }
 

@@ -6,22 +6,19 @@
 
 #include <memory>
 
+#include "js_waker.h"
 #include "ring_core.h"
 #include "watchdog.h"
 
 namespace uring_udp {
 
-struct RingShared;
-using SharedHolder = std::shared_ptr<RingShared>;
-void DeliverBatch(Napi::Env env, Napi::Function callback, SharedHolder* context, void* unused);
-using DeliverFunction = Napi::TypedThreadSafeFunction<SharedHolder, void, DeliverBatch>;
-
-// Owned jointly by the RingWrap and the delivery function's context, so a delivery that runs
-// after the wrapper was collected still finds live memory. The ring thread notifies with a
-// data-less NonBlockingCall: nothing is allocated per batch.
+// Owned by the wrapper; leaked on purpose when the ring thread is stuck in the kernel and is
+// detached (it keeps using the core and the waker).
+class RingWrap;
 struct RingShared {
   std::unique_ptr<RingCore> core;
-  DeliverFunction deliver;
+  JsWaker waker;              // the ring thread's "completions are waiting", as a socket's (JsWaker says why not a TSFN)
+  RingWrap* owner = nullptr;  // JS thread only; cleared before the wrapper goes away
 };
 
 class RingWrap : public Napi::ObjectWrap<RingWrap> {
@@ -49,8 +46,11 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
 
   RingCore& LiveCore(const Napi::CallbackInfo& info);
   static void OnEnvCleanup(void* arg);
-  // Stops the ring thread (waiting at most timeout_ms for it), joins it and releases the
-  // delivery function. Idempotent.
+  static void OnWake(void* arg);
+  // Hands JS the completions waiting, as libuv I/O callbacks are called (microtasks and ticks after).
+  void Deliver();
+  // Stops the ring thread (waiting at most timeout_ms for it), joins it and closes the
+  // wake-up. Idempotent.
   void Shutdown(int timeout_ms);
 
   std::shared_ptr<RingShared> shared_;
@@ -60,6 +60,9 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   std::shared_ptr<Watched> watched_;
   Napi::Reference<Napi::Float64Array> stats_ref_;
   napi_env env_ = nullptr;
+  Napi::FunctionReference on_batch_;
+  napi_async_context async_context_ = nullptr;
+  bool delivering_ = false;  // inside Deliver: the async context is in use
   bool cleanup_hook_registered_ = false;
   bool close_requested_ = false;
   bool shut_down_ = false;

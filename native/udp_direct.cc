@@ -1,72 +1,34 @@
 #include "udp_direct.h"
 
-#include <sys/mman.h>
+#include <uv.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "udp_wrap.h"
+
 namespace uring_udp {
 
 DirectReader::DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats)
-    : fd_(fd), max_datagram_(max_datagram), batch_(std::max(1u, batch)), stats_(stats) {}
-
-DirectReader::~DirectReader() {
-  if (scratch_) munmap(scratch_, scratch_bytes_);
-}
-
-void DirectReader::Trim() {
-  if (!scratch_ || largest_since_trim_ <= 2048) return;
-  madvise(scratch_, scratch_bytes_, MADV_DONTNEED);
-  largest_since_trim_ = 0;
-}
+    : fd_(fd), stats_(stats), scratch_(max_datagram, batch) {}
 
 int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned limit, ArenaPool& pool, int* error) {
   *error = 0;
-  if (!scratch_) {
-    scratch_bytes_ = static_cast<size_t>(batch_) * max_datagram_;
-    void* memory = mmap(nullptr, scratch_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (memory == MAP_FAILED) {
-      *error = errno;
-      return 0;
-    }
-    scratch_ = static_cast<uint8_t*>(memory);
-    messages_.resize(batch_);
-    iovecs_.resize(batch_);
-    names_.resize(batch_);
-  }
   unsigned total = 0;
   while (total < limit) {
-    const unsigned want = std::min(batch_, limit - total);
-    for (unsigned i = 0; i < want; i++) {
-      iovecs_[i].iov_base = scratch_ + static_cast<size_t>(i) * max_datagram_;
-      iovecs_[i].iov_len = max_datagram_;
-      msghdr& header = messages_[i].msg_hdr;
-      header.msg_name = &names_[i];
-      header.msg_namelen = sizeof(sockaddr_storage);
-      header.msg_iov = &iovecs_[i];
-      header.msg_iovlen = 1;
-      header.msg_control = nullptr;
-      header.msg_controllen = 0;
-      header.msg_flags = 0;
-    }
-    // MSG_TRUNC: msg_len becomes the datagram's real length, so a cut is reported.
-    const int received = recvmmsg(fd_, messages_.data(), want, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    const unsigned want = std::min(scratch_.capacity(), limit - total);
+    const int received = scratch_.Receive(fd_, want);
     counters_[kDirectReads]++;
     if (received < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       // Datagrams already read go out first; the error stays pending on the socket and ends
       // the next read.
-      if (total == 0) *error = errno;
+      if (received != -EAGAIN && total == 0) *error = -received;
       break;
     }
     for (int i = 0; i < received; i++) {
-      const msghdr& header = messages_[i].msg_hdr;
-      const uint32_t wire = messages_[i].msg_len;
-      const uint32_t copied = std::min(wire, max_datagram_);
-      const bool truncated = (header.msg_flags & MSG_TRUNC) != 0 || wire > max_datagram_;
-      if (out->empty() || !out->back()->Fits(copied)) {
+      const ReceivedDatagram d = scratch_.datagram(static_cast<unsigned>(i));
+      if (out->empty() || !out->back()->Fits(d.length)) {
         std::shared_ptr<Arena> arena = pool.Take();
         if (!arena) {
           // Read but nowhere to put it: lost, and said so.
@@ -77,12 +39,10 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
         out->back()->arena = std::move(arena);
         out->back()->records.reserve(std::min(limit, 256u));
       }
-      AppendDatagram(out->back().get(), static_cast<const uint8_t*>(iovecs_[i].iov_base), copied, wire, truncated,
-                     header.msg_name, header.msg_namelen);
-      largest_since_trim_ = std::max(largest_since_trim_, copied);
+      AppendDatagram(out->back().get(), d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length);
       counters_[kDirectDatagrams]++;
-      counters_[kDirectBytes] += copied;
-      if (truncated) counters_[kDirectTruncated]++;
+      counters_[kDirectBytes] += d.length;
+      if (d.truncated) counters_[kDirectTruncated]++;
     }
     total += static_cast<unsigned>(received);
     if (*error || static_cast<unsigned>(received) < want) break;
@@ -90,6 +50,99 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
   // JS thread: the stats array is this thread's own (the receiver thread has its own).
   for (unsigned i = 0; i < kDirectStatCount; i++) stats_[i] = static_cast<double>(counters_[i]);
   return static_cast<int>(total);
+}
+
+// ---- the direct path of a hybrid socket, on the JS thread (UdpWrap's) -------------------------
+
+
+namespace {
+// One poll callback reads at most this many datagrams; this many or more in one go means the
+// traffic is no longer sparse, and the ring takes over again.
+constexpr unsigned kDirectLimit = 256;
+constexpr unsigned kBackToRing = 256;
+// Reads (each delivered before the next) per readiness of the socket, at most.
+constexpr unsigned kDirectRounds = 32;
+}  // namespace
+
+void UdpWrap::StartDirect() {
+  if (!direct_ || joined_ || fd_ < 0) return;
+  if (!poll_) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env_, &loop) != napi_ok || !loop) return;
+    poll_ = new uv_poll_t;
+    if (uv_poll_init(loop, poll_, fd_) != 0) {
+      delete poll_;
+      poll_ = nullptr;
+      return;
+    }
+    poll_->data = this;
+    if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+  if (!polling_ && uv_poll_start(poll_, UV_READABLE, OnPoll) == 0) polling_ = true;
+}
+
+void UdpWrap::StopDirect() {
+  if (poll_ && polling_) uv_poll_stop(poll_);
+  polling_ = false;
+}
+
+void UdpWrap::CloseDirect() {
+  StopDirect();
+  if (poll_) {
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+    poll_ = nullptr;
+  }
+}
+
+void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
+  // As libuv does for node:dgram, read again after delivering, before going back to the event
+  // loop: a request/response peer's next request is often there by then (the reply went out
+  // from the callback), and finding it saves a sleep in epoll and a wake-up, which cost more
+  // than the read (docs/internals.md). A read that finds nothing, or a burst, ends it.
+  for (unsigned round = 0; round < kDirectRounds; round++) {
+    // The callback may have closed the socket (data is cleared then) or stopped polling.
+    UdpWrap* self = static_cast<UdpWrap*>(handle->data);
+    if (!self || !self->polling_) return;
+    // At most what the budget has room for, each datagram counted at its largest: what waits
+    // in batches() queues holds part of it. None: stop reading until JS makes room (AfterRelease);
+    // the socket buffer holds what comes meanwhile, as it does for the receiver thread.
+    ReceiveBudget& budget = *self->shared_->budget;
+    const int64_t each = static_cast<int64_t>(self->direct_max_datagram_ + sizeof(DatagramRecord));
+    const unsigned limit = static_cast<unsigned>(std::clamp<int64_t>(budget.room() / each, 0, kDirectLimit));
+    if (limit == 0 && status >= 0) {
+      self->StopDirect();
+      self->direct_paused_ = true;
+      return;
+    }
+    std::vector<std::unique_ptr<RecvBatch>>& batches = self->direct_batches_;
+    batches.clear();
+    int error = status < 0 ? -status : 0;
+    const int read = status < 0 ? 0 : self->direct_->Drain(&batches, limit, *self->shared_->pool, &error);
+    bool burst = false;
+    if (read >= static_cast<int>(std::min(limit, kBackToRing))) {
+      // A burst: hand the socket back to the ring thread before the next read, once its
+      // buffers are warm; until then keep reading here (the ring warms up meanwhile).
+      burst = true;
+      UdpReceiver& receiver = *self->shared_->receiver;
+      if (receiver.Warm()) {
+        self->StopDirect();
+        self->direct_->Trim();  // nobody reads here until the ring hands the socket back
+        receiver.ResumeRing();
+      } else {
+        receiver.RequestWarm();
+      }
+    }
+    if (batches.empty() && !error) return;
+    // Held while JS has them, like batches from the receiver thread (settling releases them).
+    for (const std::unique_ptr<RecvBatch>& batch : batches) {
+      batch->held_bytes = BatchBytes(*batch);
+      budget.Hold(batch->held_bytes);
+    }
+    self->CallOnBatch(batches, error, false);
+    batches.clear();
+    if (read <= 0 || error || burst) return;
+  }
 }
 
 }  // namespace uring_udp

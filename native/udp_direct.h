@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "recv_batch.h"
+#include "recvmmsg.h"
 
 namespace uring_udp {
 
@@ -21,29 +22,19 @@ class DirectReader {
  public:
   // batch: datagrams per recvmmsg (RecvmmsgBatchFor: its scratch is part of the socket's budget).
   DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats);
-  ~DirectReader();
-  DirectReader(const DirectReader&) = delete;
-  DirectReader& operator=(const DirectReader&) = delete;
   // Reads what the socket holds, up to `limit` datagrams, into batches appended to *out (a new
   // one, with an arena from `pool`, whenever the last is full). Returns the number read; *error
   // is an errno other than "nothing to read" (ENOMEM: a datagram was read and no arena could be
   // mapped for it), or 0. Datagrams read before an error are in *out.
   int Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned limit, ArenaPool& pool, int* error);
-  // While nobody reads: gives back the scratch pages datagrams bigger than a page touched.
-  void Trim();
+  // While nobody reads here: gives back the scratch pages big datagrams touched.
+  void Trim() { scratch_.Trim(); }
 
  private:
   const int fd_;
-  const uint32_t max_datagram_;
-  const unsigned batch_;
   double* const stats_;
   uint64_t counters_[kDirectStatCount] = {};
-  uint8_t* scratch_ = nullptr;  // anonymous memory: resident only where used
-  size_t scratch_bytes_ = 0;
-  uint32_t largest_since_trim_ = 0;
-  std::vector<mmsghdr> messages_;
-  std::vector<iovec> iovecs_;
-  std::vector<sockaddr_storage> names_;
+  RecvmmsgScratch scratch_;
 };
 
 }  // namespace uring_udp

@@ -52,7 +52,8 @@ UdpReceiver::UdpReceiver(int fd, const RecvConfig& config, double* stats, Notify
       stats_(stats),
       notify_(std::move(notify)),
       budget_(std::move(budget)),
-      pool_(std::move(pool)) {
+      pool_(std::move(pool)),
+      scratch_(config_.max_datagram, RecvmmsgBatchFor(config_.budget_bytes, config_.max_datagram)) {
   SetWaitBound(config_.busy_wait ? 0
                                  : static_cast<int64_t>(config_.max_wait_ms) * 1000000 +
                                        static_cast<int64_t>(config_.batch_delay_us) * 1000);
@@ -62,7 +63,6 @@ UdpReceiver::~UdpReceiver() {
   LetGo();
   if (!Exited()) return;  // a detached thread may still use what follows
   if (wake_fd_ >= 0) close(wake_fd_);
-  if (scratch_) munmap(scratch_, scratch_bytes_);
 }
 
 unsigned RecvmmsgBatchFor(uint64_t budget_bytes, uint32_t max_datagram) {
@@ -293,18 +293,12 @@ void UdpReceiver::ArmPoll() {
   poll_armed_ = true;
 }
 
-// The first page of every provided buffer, written once through the kernel and once from
-// user space: the kernel takes buffers in ring order, so a flood's first bufferCount datagrams
-// would each take a slow first access inside the receive path, a stall longer than a 4 MiB
-// socket buffer lasts at 800,000 datagrams/s. On a paravirtualised host the kernel's first
-// access to a user page and user space's first access are separate costs (about 10 us each
-// per page here): after the pages were written from user space, the kernel's first copy into
-// 1024 of them took 10-15 ms; after a readv from /dev/zero into them it took 1.3 ms, but then
-// user space's first read of them took 9-11 ms; after both, 1.3 ms and under 0.1 ms
-// (measured with a standalone C program doing exactly this). So one readv (1024 buffers per
-// call) and one plain write per buffer. Resident memory becomes what it settles at after
-// bufferCount datagrams anyway (docs/api.md "Memory"). Only for buffers the kernel does not
-// have: they are the kernel's once they are in the ring.
+// The first page of every provided buffer, written once through the kernel (a readv from
+// /dev/zero) and once from user space, before the kernel has the buffer: the kernel takes
+// buffers in ring order, so a flood's first bufferCount datagrams would each pay a first access
+// inside the receive path, and on a paravirtualised host the kernel's first access to a user
+// page and user space's are separate costs (docs/internals.md has the measurements). Only for
+// buffers the kernel does not have: they are the kernel's once they are in the ring.
 void UdpReceiver::Prefault() {
   constexpr unsigned kIovecs = 1024;  // IOV_MAX on Linux
   const size_t bytes = std::min<size_t>(64, config_.buffer_size);
@@ -346,14 +340,57 @@ void UdpReceiver::RequestWarm() {
   (void)written;
 }
 
+// Under load, let the neighbours of the `got` datagrams already here join the batch, so JS is
+// crossed once for the lot (the cross-thread wake-up is the expensive part): wait in short
+// slices while datagrams keep coming, up to batch_count or batch_delay_us. A pause in the flow
+// (a request/response peer waiting for its answers) ends the wait at once. The quiet gap
+// doubles with every slice that brought datagrams: a flood costs a few wake-ups per batch (each
+// a context switch), a pause is still noticed quickly. A flood that will fill the batch before
+// the deadline at the pace of the last slice is waited for in one go: one wake-up per batch
+// instead of one per slice.
+void UdpReceiver::WaitForBatch(uint64_t got) {
+  const int64_t deadline = MonotonicNs() + static_cast<int64_t>(config_.batch_delay_us) * 1000;
+  int64_t quiet_ns = kBatchQuietNs;
+  bool stop_seen = false;
+  while (got < config_.batch_count && !StopRequested() && !budget_full_) {
+    const int64_t slice_start = MonotonicNs();
+    const int64_t left_ns = deadline - slice_start;
+    if (left_ns <= 0) break;
+    EnterWait(config_.batch_count - static_cast<unsigned>(got), static_cast<uint64_t>(std::min<int64_t>(left_ns, quiet_ns)) / 1000);
+    const uint64_t earlier = counters_[kRecvDatagrams];
+    ReapRing(&stop_seen);
+    if (!recv_armed_ && WantRecv()) ArmRecv();
+    const uint64_t arrived = counters_[kRecvDatagrams] - earlier;
+    got += arrived;
+    if (arrived == 0) break;
+    const int64_t now = MonotonicNs();
+    const uint64_t missing = config_.batch_count > got ? config_.batch_count - got : 0;
+    if (missing > 0 && now < deadline &&
+        static_cast<double>(missing) * static_cast<double>(now - slice_start) / static_cast<double>(arrived) <=
+            static_cast<double>(deadline - now)) {
+      EnterWait(static_cast<unsigned>(missing), static_cast<uint64_t>(deadline - now) / 1000);
+      ReapRing(&stop_seen);
+      if (!recv_armed_ && WantRecv()) ArmRecv();
+      break;
+    }
+    quiet_ns *= 2;
+  }
+}
+
+// Asks the kernel to end the multishot receive; its last completion says when it has.
+void UdpReceiver::CancelRecv() {
+  io_uring_sqe* sqe = NextSqe();
+  io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
+  io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+}
+
 void UdpReceiver::RunMultishot() {
   ArmWake();
   if (config_.hybrid) SetIdle(true);  // JS reads first; the ring takes over under load
   else ArmRecv();
   while (!StopRequested()) {
     // A hybrid socket's first burst: warm every buffer while the JS thread goes on reading,
-    // then let the ring take over. (Taking over with 64 warm buffers and warming 64 more per
-    // turn of this loop measured worse: 1.16 % loss against 0.33 %, each step a 2 ms stall.)
+    // then let the ring take over (warming in steps measured worse: docs/internals.md).
     if (warm_request_.load(std::memory_order_acquire)) AddBuffers();
     if (resume_.exchange(false, std::memory_order_acq_rel) && idle_) {
       // JS handed the socket back: arm now, so the wait below submits it. (JS does so only
@@ -379,54 +416,13 @@ void UdpReceiver::RunMultishot() {
     }
     if (test_disarm_.load(std::memory_order_acquire) && !disarmed_) {
       disarmed_ = true;
-      io_uring_sqe* sqe = NextSqe();
-      io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
-      io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+      CancelRecv();
     }
     // Re-arm first (after -ENOBUFS the buffers are back by now), then maybe wait for more.
     if (!recv_armed_ && WantRecv()) ArmRecv();
-    uint64_t got = counters_[kRecvDatagrams] - before;
-    if (config_.batch_count > 1 && got > 0 && got < config_.batch_count && (got > 1 || last_reap_ > 1) && !budget_full_) {
-      // Under load, let the neighbours of the datagrams already here join the batch, so JS is
-      // crossed once for the lot (the cross-thread wake-up is the expensive part): wait in
-      // short slices while datagrams keep coming, up to batch_count or batch_delay_us. A pause
-      // in the flow (a request/response peer waiting for its answers) ends the wait at once,
-      // and a lone datagram after a lone datagram is not waited on at all.
-      // The quiet gap doubles with every slice that brought datagrams: a flood costs a few
-      // wake-ups per batch (each one a context switch), a pause is still noticed quickly.
-      const int64_t deadline = MonotonicNs() + static_cast<int64_t>(config_.batch_delay_us) * 1000;
-      // A flood that will fill the batch before the deadline at the pace of the last slice
-      // is waited for in one go (wait for the rest, or the deadline): one wake-up per batch
-      // instead of one per slice, which on a machine with costly context switches is most of
-      // what a slice costs.
-      int64_t quiet_ns = kBatchQuietNs;
-      while (got < config_.batch_count && !StopRequested() && !budget_full_) {
-        const int64_t slice_start = MonotonicNs();
-        const int64_t left_ns = deadline - slice_start;
-        if (left_ns <= 0) break;
-        EnterWait(config_.batch_count - static_cast<unsigned>(got),
-                  static_cast<uint64_t>(std::min<int64_t>(left_ns, quiet_ns)) / 1000);
-        const uint64_t earlier = counters_[kRecvDatagrams];
-        ReapRing(&stop_seen);
-        if (!recv_armed_ && WantRecv()) ArmRecv();
-        const uint64_t arrived = counters_[kRecvDatagrams] - earlier;
-        got += arrived;
-        if (arrived == 0) break;
-        const int64_t now = MonotonicNs();
-        const uint64_t missing = config_.batch_count > got ? config_.batch_count - got : 0;
-        if (missing > 0 && now < deadline &&
-            static_cast<double>(missing) * static_cast<double>(now - slice_start) / static_cast<double>(arrived) <=
-                static_cast<double>(deadline - now)) {
-          EnterWait(static_cast<unsigned>(missing), static_cast<uint64_t>(deadline - now) / 1000);
-          const uint64_t before_flood = counters_[kRecvDatagrams];
-          ReapRing(&stop_seen);
-          if (!recv_armed_ && WantRecv()) ArmRecv();
-          got += counters_[kRecvDatagrams] - before_flood;
-          break;
-        }
-        quiet_ns *= 2;
-      }
-    }
+    const uint64_t got = counters_[kRecvDatagrams] - before;
+    if (config_.batch_count > 1 && got > 0 && got < config_.batch_count && (got > 1 || last_reap_ > 1) && !budget_full_)
+      WaitForBatch(got);
     last_reap_ = counters_[kRecvDatagrams] - before;
     TrimWhenQuiet();
     MaybeHandOver();
@@ -435,9 +431,7 @@ void UdpReceiver::RunMultishot() {
   }
   // Cancel the receive request and collect what it still had, with a bound.
   if (recv_armed_) {
-    io_uring_sqe* sqe = NextSqe();
-    io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
-    io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+    CancelRecv();
     const int64_t deadline = MonotonicNs() + 1000 * 1000000LL;
     while (recv_armed_ && MonotonicNs() < deadline) {
       EnterWait(1, 100 * 1000);
@@ -463,9 +457,7 @@ void UdpReceiver::MaybeHandOver() {
     }
     if (low_streak_ >= kHandOverStreak && now - last_busy_ns_ > kHandOverQuietNs) {
       going_idle_ = true;
-      io_uring_sqe* sqe = NextSqe();
-      io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
-      io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+      CancelRecv();
     }
   }
   if (going_idle_ && !recv_armed_) {
@@ -513,15 +505,13 @@ void UdpReceiver::TrimWhenQuiet() {
   quiet_since_ns_ = now;
   pool_->Clear();
   if (largest_since_trim_ <= kSmallDatagram) return;
-  if (scratch_) madvise(scratch_, scratch_bytes_, MADV_DONTNEED);
+  scratch_.Trim();
   if (buffers_ && warm_.load(std::memory_order_relaxed) && (recv_armed_ || going_idle_)) {
     // The kernel may write into any buffer while a receive is armed: cancel it first, trim
     // when its last completion is in (RunMultishot), re-arm after.
     if (going_idle_) return;  // a hand-over is under way; the next quiet round trims
     trimming_ = true;
-    io_uring_sqe* sqe = NextSqe();
-    io_uring_prep_cancel64(sqe, MakeUserData(kTagRecv, 0), 0);
-    io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+    CancelRecv();
     return;
   }
   if (buffers_ && warm_.load(std::memory_order_relaxed)) TrimBuffers();
@@ -664,64 +654,32 @@ void UdpReceiver::HandleRecvCqe(const io_uring_cqe& cqe, unsigned* recycled) {
 
 // recvmmsg until the socket is empty (poll and plain backends). Returns false on a fatal error.
 bool UdpReceiver::DrainRecvmmsg() {
-  if (!scratch_) {
-    const unsigned batch = RecvmmsgBatchFor(config_.budget_bytes, config_.max_datagram);
-    scratch_bytes_ = static_cast<size_t>(batch) * config_.max_datagram;
-    void* memory = mmap(nullptr, scratch_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (memory == MAP_FAILED) {
-      ReportError(errno);
-      return false;
-    }
-    scratch_ = static_cast<uint8_t*>(memory);
-    messages_.resize(batch);
-    iovecs_.resize(batch);
-    names_.resize(batch);
-  }
   drain_pending_ = false;
-  const unsigned capacity = static_cast<unsigned>(messages_.size());
   for (int round = 0; round < 64; round++) {
-    unsigned batch = capacity;
+    unsigned want = scratch_.capacity();
     if (!StopRequested()) {
       // As many as the budget has room for, each counted at its largest.
       const int64_t building = batch_ ? BatchBytes(*batch_) : NewBatchBytes();
       const int64_t room = budget_->room() - building;
       const int64_t each = static_cast<int64_t>(config_.max_datagram + sizeof(DatagramRecord));
-      batch = static_cast<unsigned>(std::clamp<int64_t>(room / each, 0, capacity));
-      if (batch == 0) {
+      want = static_cast<unsigned>(std::clamp<int64_t>(room / each, 0, want));
+      if (want == 0) {
         budget_full_ = true;
         drain_pending_ = true;  // read the rest once JS has made room
         return true;
       }
     }
-    for (unsigned i = 0; i < batch; i++) {
-      iovecs_[i].iov_base = scratch_ + static_cast<size_t>(i) * config_.max_datagram;
-      iovecs_[i].iov_len = config_.max_datagram;
-      msghdr& header = messages_[i].msg_hdr;
-      header.msg_name = &names_[i];
-      header.msg_namelen = sizeof(sockaddr_storage);
-      header.msg_iov = &iovecs_[i];
-      header.msg_iovlen = 1;
-      header.msg_control = nullptr;
-      header.msg_controllen = 0;
-      header.msg_flags = 0;
-      messages_[i].msg_len = 0;
-    }
-    int received = recvmmsg(fd_, messages_.data(), batch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    const int received = scratch_.Receive(fd_, want);
     if (received < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-      ReportError(errno);
-      return errno != EBADF && errno != ENOTSOCK;
+      if (received == -EAGAIN) return true;
+      ReportError(-received);
+      return received != -EBADF && received != -ENOTSOCK;
     }
     for (int i = 0; i < received; i++) {
-      const msghdr& header = messages_[i].msg_hdr;
-      // MSG_TRUNC in flags makes msg_len the datagram's real length.
-      const uint32_t wire = messages_[i].msg_len;
-      const uint32_t copied = std::min(wire, config_.max_datagram);
-      Append(static_cast<const uint8_t*>(iovecs_[i].iov_base), copied, wire, (header.msg_flags & MSG_TRUNC) != 0,
-             header.msg_name, header.msg_namelen);
+      const ReceivedDatagram d = scratch_.datagram(static_cast<unsigned>(i));
+      Append(d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length);
     }
-    if (static_cast<unsigned>(received) < batch) return true;
+    if (static_cast<unsigned>(received) < want) return true;
   }
   drain_pending_ = true;  // 64 rounds in a row found more: come back after this turn
   return true;

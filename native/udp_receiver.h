@@ -29,6 +29,7 @@
 #include "ring_thread.h"
 #include "receive_budget.h"
 #include "recv_batch.h"
+#include "recvmmsg.h"
 
 namespace uring_udp {
 
@@ -133,6 +134,8 @@ class UdpReceiver : public RingThread {
   int SetupRing(RecvBackend backend, std::string* failed_syscall);
   void TeardownRing();
   void RunMultishot();
+  void WaitForBatch(uint64_t got);
+  void CancelRecv();
   void RunPollRecvmmsg();
   void RunRecvmmsg();
   io_uring_sqe* NextSqe() { return RingThread::NextSqe(&ring_); }
@@ -214,12 +217,7 @@ class UdpReceiver : public RingThread {
   uint64_t pool_datagrams_seen_ = 0;  // TrimWhenQuiet: datagrams at its last look ...
   int64_t quiet_since_ns_ = 0;        // ... and since when none came (0 while they come)
   uint64_t counters_[kRecvStatCount] = {};
-  // recvmmsg scratch space (poll and plain backends): anonymous memory, resident only where used
-  uint8_t* scratch_ = nullptr;
-  size_t scratch_bytes_ = 0;
-  std::vector<mmsghdr> messages_;
-  std::vector<iovec> iovecs_;
-  std::vector<sockaddr_storage> names_;
+  RecvmmsgScratch scratch_;  // the poll and plain backends' recvmmsg
 };
 
 }  // namespace uring_udp

@@ -26,8 +26,6 @@ struct UdpShared {
   UdpWrap* owner = nullptr;  // JS thread only; cleared before the wrapper goes away
 };
 
-bool ParseAddress(int family, const std::string& text, uint16_t port, sockaddr_storage* out, socklen_t* length);
-
 class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
  public:
   static Napi::Function Define(Napi::Env env);

@@ -22,13 +22,14 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
+const { isAddonFrame, reportFiles, verdict } = require('./lib/reports');
+
 const dir = process.argv[2];
 if (!dir) {
   console.error('usage: node scripts/sanitizer-reports.js DIR');
   process.exit(2);
 }
 
-const ADDON_FRAME = /\/native\/[\w.-]+\.(?:cc|h)\b|node-addon-api\/|uring_udp\.node/;
 const FRAME = /^\s*#\d+ 0x[0-9a-f]+/;
 // The allocator itself: ASan's interceptors and libstdc++'s operator new.
 const ALLOCATOR = /libsanitizer\/|__interceptor_|\bin operator new|libstdc\+\+\.so/;
@@ -57,12 +58,12 @@ function leakBlocks(text) {
 /** 'addon', 'v8' (V8's heap bookkeeping) or 'other', from where the allocation came from. */
 function ownerOf(block) {
   const frames = block.frames.filter((frame) => !ALLOCATOR.test(frame));
-  if (frames.length > 0 && V8_HEAP.test(frames[0]) && !ADDON_FRAME.test(frames[0])) return 'v8';
+  if (frames.length > 0 && V8_HEAP.test(frames[0]) && !isAddonFrame(frames[0])) return 'v8';
   // Native code that calls the allocator directly but is no longer mapped: a library unloaded
   // before the leak check — the addon, if -z nodelete did not keep it (so: count it as the addon's).
   if (frames.length > 0 && /<unknown module>/.test(frames[0])) return 'addon';
   for (const frame of frames) {
-    if (ADDON_FRAME.test(frame)) return 'addon';
+    if (isAddonFrame(frame)) return 'addon';
     if (JS_RUNS.test(frame)) return 'other';
   }
   return 'other';
@@ -80,13 +81,7 @@ function bytesOf(blocks) {
   return blocks.reduce((sum, b) => sum + Number(/of (\d+) byte/.exec(b.head)?.[1] ?? 0), 0);
 }
 
-let files = [];
-try {
-  files = fs.readdirSync(dir).filter((f) => /^(asan|ubsan)\.\d+$/.test(f)).sort();
-} catch (error) {
-  console.error(`sanitizer-reports: cannot read ${dir}: ${error.message}`);
-  process.exit(1);
-}
+const files = reportFiles('sanitizer-reports', dir, /^(asan|ubsan)\.\d+$/);
 
 const findings = [];
 const ignoredLeaks = new Map(); // program -> { reports, bytes }
@@ -110,7 +105,7 @@ for (const file of files) {
   const blocks = leakBlocks(text);
   const program = programOf(text);
   // Only Node loads the addon; other programs' unmapped frames are their own plugins.
-  const isNode = path.basename(program) === path.basename(process.execPath) || ADDON_FRAME.test(text);
+  const isNode = path.basename(program) === path.basename(process.execPath) || isAddonFrame(text);
   const owners = blocks.map((block) => (isNode ? ownerOf(block) : 'other'));
   const inAddon = blocks.filter((_, i) => owners[i] === 'addon');
   const tornDown = !owners.includes('v8');
@@ -132,12 +127,4 @@ for (const file of files) {
 for (const [program, { reports, bytes }] of ignoredLeaks) {
   console.error(`sanitizer-reports: not the addon's: ${reports} leak report(s) of ${program} (${bytes} bytes)`);
 }
-if (findings.length === 0) {
-  console.error(`sanitizer-reports: ${files.length} report file(s) in ${dir}, no finding in the addon and no error`);
-  process.exit(0);
-}
-for (const { file, why, text } of findings) {
-  console.error(`\n===== sanitizer-reports: ${file}: ${why}\n${text.trimEnd()}`);
-}
-console.error(`\nsanitizer-reports: ${findings.length} finding(s); FAIL`);
-process.exit(1);
+verdict('sanitizer-reports', findings, `${files.length} report file(s) in ${dir}, no finding in the addon and no error`);

@@ -14,6 +14,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
+const { isAddonFrame, reportFiles, verdict } = require('./lib/reports');
+
 const dir = process.argv[2];
 if (!dir) {
   console.error('usage: node scripts/valgrind-report.js DIR');
@@ -37,17 +39,11 @@ function frames(stackXml) {
     ip: tag(f, 'ip') ?? '',
   }));
 }
-const isAddon = (frame) => /uring_udp\.node$/.test(frame.obj) || /(^|\/)native(\/|$)/.test(frame.dir);
+const isAddon = (frame) => isAddonFrame(frame.obj, frame.file ? `${frame.dir}/${frame.file}` : frame.dir);
 const show = (frame) =>
   `    ${frame.fn} (${frame.file ? `${path.join(frame.dir, frame.file)}:${frame.line}` : frame.obj || frame.ip})${isAddon(frame) ? '   <-- addon' : ''}`;
 
-let files;
-try {
-  files = fs.readdirSync(dir).filter((f) => /^memcheck\.\d+\.xml$/.test(f));
-} catch (error) {
-  console.error(`valgrind-report: cannot read ${dir}: ${error.message}`);
-  process.exit(1);
-}
+const files = reportFiles('valgrind-report', dir, /^memcheck\.\d+\.xml$/);
 const findings = [];
 const ignored = new Map(); // kind -> count
 if (files.length === 0) findings.push({ file: dir, why: 'no memcheck output: valgrind did not run', text: '' });
@@ -80,10 +76,4 @@ for (const file of files) {
 }
 
 for (const [kind, count] of ignored) console.error(`valgrind-report: not the addon's: ${count} ${kind} error(s) (no frame in the addon)`);
-if (findings.length === 0) {
-  console.error(`valgrind-report: ${files.length} process(es) checked, no finding in the addon`);
-  process.exit(0);
-}
-for (const { file, why, text } of findings) console.error(`\n===== valgrind-report: ${file}: ${why}\n${text}`);
-console.error(`\nvalgrind-report: ${findings.length} finding(s); FAIL`);
-process.exit(1);
+verdict('valgrind-report', findings, `${files.length} process(es) checked, no finding in the addon`);

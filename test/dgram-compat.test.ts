@@ -9,6 +9,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 
 import { createSocket as uringCreateSocket } from '../src/index';
+import { bound, closed } from './helpers';
 
 t.setTimeout(30_000); // the file passes in a few seconds; a lost event fails it, not hangs it
 
@@ -102,24 +103,6 @@ function open(t: Test, impl: Impl, type: dgram.SocketType | dgram.SocketOptions,
   return socket;
 }
 
-/** Closes the socket and waits for 'close'; resolves at once when it is already closing. */
-function closed(socket: dgram.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      socket.close(() => resolve());
-    } catch {
-      resolve();
-    }
-  });
-}
-
-/** Binds and waits for 'listening'; returns the port. */
-async function bound(socket: dgram.Socket, port = 0, address?: string): Promise<number> {
-  const listening = once(socket, 'listening');
-  socket.bind(port, address);
-  await listening;
-  return socket.address().port;
-}
 
 interface Datagram {
   msg: Buffer;

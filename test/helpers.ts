@@ -1,9 +1,12 @@
 // Shared test helpers. Every resource a helper makes is released by t.teardown.
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import type { Test } from 'tap';
+
+import type { Socket } from '../src/index';
 
 export const ROOT = path.join(__dirname, '..');
 export const CLI = path.join(ROOT, 'lib', 'cli.js');
@@ -122,3 +125,54 @@ export function fdCount(): number {
 export function threadCount(): number {
   return fs.readdirSync('/proc/self/task').length;
 }
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits (polling every 2 ms) until condition() holds; throws after ms, naming what it waited for. */
+export async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+interface Bindable {
+  bind(port?: number, address?: string): unknown;
+  address(): { port: number };
+  once(event: 'listening', listener: () => void): unknown;
+}
+
+/** Binds a socket (node:dgram's or uring-udp's) and resolves with its port once 'listening'. */
+export async function bound(socket: Bindable, port = 0, address?: string): Promise<number> {
+  const listening = once(socket as unknown as NodeJS.EventEmitter, 'listening');
+  socket.bind(port, address);
+  await listening;
+  return socket.address().port;
+}
+
+/** Closes a socket and waits for 'close'; resolves at once when it is closed or closing already. */
+export function closed(socket: { close(callback?: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+/**
+ * For tests of what only the recvmsg-multishot backend has (a buffer ring, the hybrid mode):
+ * true there; elsewhere (the poll-recvmmsg or recvmmsg fallback, e.g. under a seccomp filter
+ * that forbids io_uring) the test is reported skipped with the reason.
+ */
+export function needsMultishot(t: Test, socket: Socket, what: string): boolean {
+  if (socket.backend === 'recvmsg-multishot') return true;
+  void t.skip(`backend ${socket.backend} has no ${what}`, () => {});
+  return false;
+}
+
+/** Open descriptors by kind (test/fixtures/fd-kinds.js, which child processes require too). */
+export const FD_KINDS = path.join(ROOT, 'test', 'fixtures', 'fd-kinds.js');
+export const { fdKinds } = require(FD_KINDS) as { fdKinds: () => Record<string, number> };

@@ -5,37 +5,13 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import t, { type Test } from 'tap';
+import t from 'tap';
 
 import { createSocket, type DatagramBatch, type Socket } from '../src/index';
-import { ROOT, run, which } from './helpers';
+import { ROOT, bound as boundTo, closed, needsMultishot, run, until, which } from './helpers';
 
-function bound(socket: Socket, host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve) => socket.bind(0, host, () => resolve(socket.address().port)));
-}
-
-function closed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => socket.close(() => resolve()));
-}
-
-/**
- * For tests of what only the recvmsg-multishot backend has (a buffer ring, the hybrid mode):
- * true there; elsewhere (the poll-recvmmsg or recvmmsg fallback, e.g. under a seccomp filter
- * that forbids io_uring) the test is reported skipped with the reason.
- */
-function needsMultishot(t: Test, socket: Socket, what: string): boolean {
-  if (socket.backend === 'recvmsg-multishot') return true;
-  void t.skip(`backend ${socket.backend} has no ${what}`, () => {});
-  return false;
-}
-
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
+/** Bound on 127.0.0.1 (or host): its port. */
+const bound = (socket: Socket, host = '127.0.0.1') => boundTo(socket, 0, host);
 
 t.test('a batch handler gets whole batches, with sender and payload per datagram', async (t) => {
   const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });

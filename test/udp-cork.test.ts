@@ -8,17 +8,19 @@ import path from 'node:path';
 import t from 'tap';
 
 import { createSocket, type Socket } from '../src/index';
-import { ROOT, run, which } from './helpers';
+import { ROOT, bound, run, which } from './helpers';
 
 const LIB = path.join(ROOT, 'lib');
 
-function bound<T extends Socket | dgram.Socket>(socket: T): Promise<T> {
-  return new Promise((resolve) => socket.bind(0, '127.0.0.1', () => resolve(socket)));
+/** Bound on 127.0.0.1: the socket itself. */
+async function listening<T extends Socket | dgram.Socket>(socket: T): Promise<T> {
+  await bound(socket, 0, '127.0.0.1');
+  return socket;
 }
 
 /** A node:dgram peer that collects what it receives. */
 async function peer(): Promise<{ socket: dgram.Socket; got: Buffer[]; until: (n: number) => Promise<void> }> {
-  const socket = await bound(dgram.createSocket('udp4'));
+  const socket = await listening(dgram.createSocket('udp4'));
   const got: Buffer[] = [];
   const until = (n: number) =>
     new Promise<void>((resolve, reject) => {
@@ -47,8 +49,8 @@ function burst(from: Socket, to: number, n: number, size = 8): void {
 
 t.test('replies to a burst all arrive, in order, and every callback gets its byte count', async (t) => {
   // Socket buffers large enough for the whole burst: a default one holds about 270 of them.
-  const server = await bound(createSocket({ type: 'udp4', hybrid: false, recvBufferSize: 4 << 20 }));
-  const client = await bound(createSocket({ type: 'udp4', recvBufferSize: 4 << 20 }));
+  const server = await listening(createSocket({ type: 'udp4', hybrid: false, recvBufferSize: 4 << 20 }));
+  const client = await listening(createSocket({ type: 'udp4', recvBufferSize: 4 << 20 }));
   const replies: number[] = [];
   const sizes: Array<number | null> = [];
   client.onBatch((batch) => {
@@ -68,8 +70,8 @@ t.test('replies to a burst all arrive, in order, and every callback gets its byt
 });
 
 t.test('order holds across send(), sendBatch() and a send that cannot be gathered', async (t) => {
-  const server = await bound(createSocket({ type: 'udp4', hybrid: false }));
-  const client = await bound(createSocket('udp4'));
+  const server = await listening(createSocket({ type: 'udp4', hybrid: false }));
+  const client = await listening(createSocket('udp4'));
   const { socket: watcher, got, until } = await peer();
   const to = watcher.address().port;
   let handled = 0;
@@ -97,8 +99,8 @@ t.test('order holds across send(), sendBatch() and a send that cannot be gathere
 });
 
 t.test('a reply that fails gets its own error; the others still go', async (t) => {
-  const server = await bound(createSocket({ type: 'udp4', hybrid: false }));
-  const client = await bound(createSocket('udp4'));
+  const server = await listening(createSocket({ type: 'udp4', hybrid: false }));
+  const client = await listening(createSocket('udp4'));
   const { socket: watcher, got, until } = await peer();
   const outcomes: string[] = [];
   let handled = 0;
@@ -119,8 +121,8 @@ t.test('a reply that fails gets its own error; the others still go', async (t) =
 });
 
 t.test('close() from a listener still sends the replies accepted before it', async (t) => {
-  const server = await bound(createSocket({ type: 'udp4', hybrid: false }));
-  const client = await bound(createSocket('udp4'));
+  const server = await listening(createSocket({ type: 'udp4', hybrid: false }));
+  const client = await listening(createSocket('udp4'));
   const { socket: watcher, got, until } = await peer();
   let handled = 0;
   server.on('message', (msg) => {

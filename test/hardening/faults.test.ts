@@ -16,22 +16,10 @@ import fc from 'fast-check';
 import t from 'tap';
 
 import { createSocket, type Socket } from '../../src/index';
-import { ROOT, SANITIZED, SLOWDOWN, run, threadCount, which, type RunResult } from '../helpers';
+import { ROOT, SANITIZED, SLOWDOWN, closed, fdKinds, run, sleep, threadCount, until, which, type RunResult } from '../helpers';
 
 const LIB = path.join(ROOT, 'lib');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
-
-function closed(socket: Socket | dgram.Socket): Promise<void> {
-  return new Promise((resolve) => socket.close(() => resolve()));
-}
 
 /**
  * Floods HOST:PORT for MS milliseconds with SIZE-byte datagrams, 256 per sendBatch, then (after
@@ -139,39 +127,6 @@ async function floodResult(flooder: Child): Promise<FloodResult> {
 }
 
 /** Inodes of this process's UDP sockets (/proc/self/net/udp and udp6). */
-function udpInodes(): Set<string> {
-  const inodes = new Set<string>();
-  for (const table of ['udp', 'udp6']) {
-    const lines = fs.readFileSync(`/proc/self/net/${table}`, 'utf8').trim().split('\n').slice(1);
-    for (const line of lines) inodes.add(line.trim().split(/\s+/)[9]!);
-  }
-  return inodes;
-}
-
-/**
- * Open descriptors by kind ('udp socket', 'anon_inode:[eventfd]', 'anon_inode:[io_uring]', ...),
- * leaving out pipes and UNIX sockets: those are the stdio of child processes (the flooders,
- * (f)'s background runs; libuv gives a child socketpairs), which come and go while a test runs.
- * Everything this package opens (UDP sockets, rings, eventfds) counts.
- */
-function fdKinds(): Record<string, number> {
-  const udp = udpInodes();
-  const kinds: Record<string, number> = {};
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    let target: string;
-    try {
-      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue; // closed while we looked (the readdir's own descriptor, say)
-    }
-    if (target.startsWith('pipe:')) continue;
-    const socket = /^socket:\[(\d+)\]$/.exec(target);
-    if (socket && !udp.has(socket[1]!)) continue;
-    const kind = socket ? 'udp socket' : target.replace(/[0-9]+/g, 'N');
-    kinds[kind] = (kinds[kind] ?? 0) + 1;
-  }
-  return kinds;
-}
 function fdCount(): number {
   return Object.values(fdKinds()).reduce((a, b) => a + b, 0);
 }

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import t from 'tap';
 
-import { ROOT, SANITIZED, run } from '../helpers';
+import { FD_KINDS, ROOT, SANITIZED, run } from '../helpers';
 
 const LIB = path.join(ROOT, 'lib');
 // Under test:asan RSS says nothing (ASan's quarantine keeps freed memory; LeakSanitizer checks
@@ -39,15 +39,7 @@ const sample = () => ({
   threads: fs.readdirSync('/proc/self/task').length,
   rssMiB: process.memoryUsage().rss / 1048576,
 });
-function fdKinds() {
-  const kinds = {};
-  for (const fd of fdList()) {
-    let target;
-    try { target = fs.readlinkSync('/proc/self/fd/' + fd).replace(/[0-9]+/g, 'N'); } catch { continue; }
-    kinds[target] = (kinds[target] || 0) + 1;
-  }
-  return kinds;
-}
+const { fdKinds } = require(${JSON.stringify(FD_KINDS)});
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 async function settle() {
   // Native finalizers run after the gc, on a later turn of the loop; thread exit is

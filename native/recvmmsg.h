@@ -1,0 +1,50 @@
+// RecvmmsgScratch: what one recvmmsg call reads into — the JS thread's direct reads and the
+// receiver's fallback backends both use it. Its data is anonymous memory, mapped on first use
+// and resident only where datagrams were written; Trim gives back what big ones touched.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace uring_udp {
+
+struct ReceivedDatagram {
+  const uint8_t* data;
+  uint32_t length;       // bytes in data (at most max_datagram)
+  uint32_t wire_length;  // the datagram's real length
+  bool truncated;
+  const void* name;      // the sender's address, name_length bytes
+  uint32_t name_length;
+};
+
+class RecvmmsgScratch {
+ public:
+  RecvmmsgScratch(uint32_t max_datagram, unsigned capacity);
+  ~RecvmmsgScratch();
+  RecvmmsgScratch(const RecvmmsgScratch&) = delete;
+  RecvmmsgScratch& operator=(const RecvmmsgScratch&) = delete;
+
+  unsigned capacity() const { return capacity_; }
+  size_t bytes() const { return static_cast<size_t>(capacity_) * max_datagram_; }
+  // One recvmmsg of up to `count` (<= capacity) datagrams, non-blocking: how many it read, or
+  // -errno (-EAGAIN when there was nothing). MSG_TRUNC: a datagram cut at max_datagram still
+  // reports its real length, so the cut is known.
+  int Receive(int fd, unsigned count);
+  ReceivedDatagram datagram(unsigned i) const;
+  // While nobody reads: gives back the pages datagrams bigger than a page touched.
+  void Trim();
+
+ private:
+  const uint32_t max_datagram_;
+  const unsigned capacity_;
+  uint8_t* data_ = nullptr;
+  uint32_t largest_since_trim_ = 0;
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> pieces_;
+  std::vector<sockaddr_storage> names_;
+};
+
+}  // namespace uring_udp

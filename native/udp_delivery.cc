@@ -1,0 +1,187 @@
+// How a socket's received batches reach JavaScript (UdpWrap's delivery): the JS callback's
+// arguments, the tokens that lend batches to JS, and their settling once JS is done with them.
+// Raw Node-API throughout: this runs from libuv callbacks, where a failed status means the
+// environment is going away and a C++ exception would terminate the process.
+#include <algorithm>
+#include <cstring>
+
+#include "errors.h"
+#include "udp_wrap.h"
+
+namespace uring_udp {
+
+// settle(token, reuse): JS is done with a batch whose settling it deferred (a batches() loop
+// asked for the next one).
+Napi::Value UdpWrap::SettleMethod(const Napi::CallbackInfo& info) {
+  Settle(ArgUint32(info, 0, "token"), ArgBool(info, 1, "reuse"));
+  AfterRelease();
+  return info.Env().Undefined();
+}
+
+void UdpWrap::AfterRelease() {
+  if (!direct_paused_ || !shared_ || joined_) return;
+  if (shared_->budget->room() < static_cast<int64_t>(direct_max_datagram_ + sizeof(DatagramRecord))) return;
+  direct_paused_ = false;
+  StartDirect();
+}
+
+// Batches of up to this many payload bytes are copied into a JS ArrayBuffer (a request, a
+// sparse socket's datagram) and their arena goes back to the pool at once; bigger ones are lent
+// (an external ArrayBuffer over the arena), which pays off only for a busy socket's batches.
+constexpr size_t kCopyArenaBytes = 4096;
+
+// Every batch comes to JS with a token: its entry in lent_ (index and generation), and a low bit
+// set when its arena is lent (what JS keeps of it past the batch's handler, it must copy or
+// keep()). A token is settled once: after the handler returns (CallOnBatch does it unless JS
+// deferred it), or when a batches() loop is done with the batch (JS calls settle()).
+constexpr uint32_t kTokenIndexMask = (1u << 20) - 1;
+constexpr uint32_t kTokenGenerationShift = 21;
+constexpr uint32_t kTokenGenerationMask = (1u << 11) - 1;
+uint32_t UdpWrap::Lend(std::unique_ptr<RecvBatch>& batch, bool lent) {
+  uint32_t index;
+  if (!free_lent_.empty()) {
+    index = free_lent_.back();
+    free_lent_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(lent_.size());
+    lent_.emplace_back();
+  }
+  LentBatch& entry = lent_[index];
+  entry.active = true;
+  entry.generation = (entry.generation + 1) & kTokenGenerationMask;
+  entry.held_bytes = batch->held_bytes;
+  entry.arena = lent ? batch->arena : nullptr;
+  return (entry.generation << kTokenGenerationShift) | (index << 1) | (lent ? 1u : 0u);
+}
+
+// reuse: the arena may take later batches (JS let go of it); false: it is JS's for good (the
+// batch was kept), freed when its last ArrayBuffer is collected. Either way its bytes leave the
+// budget. A token that is not outstanding is ignored.
+void UdpWrap::Settle(uint32_t token, bool reuse) {
+  const uint32_t index = (token >> 1) & kTokenIndexMask;
+  if (index >= lent_.size() || !lent_[index].active || lent_[index].generation != token >> kTokenGenerationShift) return;
+  LentBatch& entry = lent_[index];
+  entry.active = false;
+  if (reuse && entry.arena && shared_) shared_->pool->Give(std::move(entry.arena));
+  entry.arena.reset();
+  if (entry.held_bytes && shared_) shared_->budget->Release(entry.held_bytes);
+  entry.held_bytes = 0;
+  free_lent_.push_back(index);
+}
+
+// The three arguments of the JS batch callback: [arena, records, token, ...], errno, stopped.
+// Raw Node-API, as in DeliverBatch: a failed status means the environment is going away.
+bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped,
+                             napi_value args[3], std::vector<uint32_t>* tokens) {
+  napi_env env = env_;
+  napi_value list;
+  if (napi_create_array_with_length(env, batches.size() * 3, &list) != napi_ok) return false;
+  uint32_t slot = 0;
+  for (std::unique_ptr<RecvBatch>& batch : batches) {
+    const bool copy = batch->size <= kCopyArenaBytes;
+    napi_value arena;
+    if (copy) {
+      void* copied = nullptr;
+      if (napi_create_arraybuffer(env, batch->size, &copied, &arena) != napi_ok) return false;
+      if (batch->size) std::memcpy(copied, batch->arena->data(), batch->size);
+      if (shared_) shared_->pool->Give(std::move(batch->arena));
+    } else {
+      // The ArrayBuffer holds a reference to the arena: its memory outlives every view of it.
+      auto* hold = new std::shared_ptr<Arena>(batch->arena);
+      if (napi_create_external_arraybuffer(
+              env, batch->arena->data(), batch->size,
+              [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<Arena>*>(hint); }, hold, &arena) != napi_ok) {
+        delete hold;
+        return false;
+      }
+    }
+    const size_t record_bytes = batch->records.size() * sizeof(DatagramRecord);
+    void* data = nullptr;
+    napi_value records_buffer;
+    napi_value records;
+    napi_value token_value;
+    if (napi_create_arraybuffer(env, record_bytes, &data, &records_buffer) != napi_ok) return false;
+    if (record_bytes) std::memcpy(data, batch->records.data(), record_bytes);
+    if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, 0, &records) != napi_ok) return false;
+    const uint32_t token = Lend(batch, !copy);
+    tokens->push_back(token);
+    if (napi_create_uint32(env, token, &token_value) != napi_ok) return false;
+    napi_set_element(env, list, slot++, arena);
+    napi_set_element(env, list, slot++, records);
+    napi_set_element(env, list, slot++, token_value);
+  }
+  args[0] = list;
+  return napi_create_int32(env, error, &args[1]) == napi_ok && napi_get_boolean(env, stopped, &args[2]) == napi_ok;
+}
+
+void UdpWrap::OnWake(void* arg) {
+  UdpShared* shared = static_cast<UdpShared*>(arg);
+  UdpWrap* self = shared->owner;
+  if (!self) return;
+  std::vector<std::unique_ptr<RecvBatch>> batches;
+  int error = 0;
+  bool stopped = false;
+  bool handoff = false;
+  shared->receiver->TakeBatches(&batches, &error, &stopped, &handoff);
+  if (!batches.empty() || error || stopped) self->CallOnBatch(batches, error, stopped);
+  if (shared->owner) shared->owner->AfterRelease();
+  // After the ring's last batches: from now on the JS thread reads the socket itself. (The
+  // callback may have closed the socket: owner is cleared then.)
+  if (handoff && !stopped && shared->owner) shared->owner->StartDirect();
+}
+
+void UdpWrap::CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped) {
+  napi_env env = env_;
+  std::vector<uint32_t> tokens;
+  tokens.swap(delivery_tokens_);  // reused between deliveries: no allocation per call
+  tokens.clear();
+  if (!on_batch_ref_) return;  // closed for good: the batches (and their budget) go with them
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value args[3];
+  napi_value global;
+  napi_value callback;
+  napi_value result = nullptr;
+  if (BatchArguments(batches, error, stopped, args, &tokens) && napi_get_global(env, &global) == napi_ok &&
+      napi_get_reference_value(env, on_batch_ref_, &callback) == napi_ok) {
+    // A libuv callback is outside any JS scope: make_callback runs microtasks and ticks after
+    // it, as for any other I/O callback, and an exception is an uncaught exception.
+    delivering_ = true;
+    const napi_status status = napi_make_callback(env, async_context_, global, callback, 3, args, &result);
+    delivering_ = false;
+    if (status == napi_pending_exception) {
+      napi_value exception;
+      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+      result = nullptr;
+    }
+  }
+  // The handler has returned: JS is done with every batch it did not defer (the callback returns
+  // the tokens batches() loops still hold, and settles those itself later).
+  std::vector<uint32_t> deferred;
+  bool is_array = false;
+  if (result && napi_is_array(env, result, &is_array) == napi_ok && is_array) {
+    uint32_t length = 0;
+    napi_get_array_length(env, result, &length);
+    for (uint32_t i = 0; i < length; i++) {
+      napi_value item;
+      uint32_t token;
+      if (napi_get_element(env, result, i, &item) == napi_ok && napi_get_value_uint32(env, item, &token) == napi_ok)
+        deferred.push_back(token);
+    }
+  }
+  for (uint32_t token : tokens)
+    if (std::find(deferred.begin(), deferred.end(), token) == deferred.end()) Settle(token, true);
+  tokens.clear();
+  tokens.swap(delivery_tokens_);
+  napi_close_handle_scope(env, scope);
+  // The callback may have closed the socket, which leaves the context to be released here.
+  if (joined_) ReleaseAsyncContext();
+}
+
+void UdpWrap::ReleaseAsyncContext() {
+  if (delivering_ || !async_context_) return;
+  napi_async_destroy(env_, async_context_);
+  async_context_ = nullptr;
+}
+
+}  // namespace uring_udp
