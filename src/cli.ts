@@ -18,10 +18,13 @@ Commands:
         [--duration SECONDS] [--stuck-ms MS] [--json] [--out FILE]
                     try to make this kernel hang in a known io_uring bug; the watchdog is the
                     detector. Exit 3: hung (report written first), 0: no hang, 2: cannot run
-  bench [--quick] [--json] [--out DIR] [--seconds N] [--only flood,echo,watchdog]
-        [--rounds N] [--watchdog-rounds N] [--warmup SECONDS]
-                    uring-udp against node:dgram and a C liburing receiver, side by side;
-                    results (JSON, SVG charts) go to DIR (default bench/results)
+  bench [--quick] [--json] [--out DIR] [--seconds N] [--only SCENARIO,DRIVER,...]
+        [--rounds N] [--drain-rounds N] [--watchdog-rounds N] [--warmup SECONDS]
+                    uring-udp against node:dgram, Bun, Deno and C receivers, side by side;
+                    scenarios flood, echo, watchdog, drain, slow-handler, churn, many,
+                    spread; --only names scenarios, drivers (dgram, uring-message,
+                    uring-batch, c-liburing, c-recvmmsg, bun, deno) or both; results (JSON,
+                    SVG charts) go to DIR (default bench/results)
   echo --port N [--host ADDRESS] [--type udp4|udp6] [--batch]
                     a UDP echo server: answers every datagram with itself until SIGINT/SIGTERM
   help              this text
@@ -254,6 +257,7 @@ async function cmdBench(args: string[]): Promise<number> {
     seconds: { type: 'string' },
     only: { type: 'string' },
     rounds: { type: 'string' },
+    'drain-rounds': { type: 'string' },
     'watchdog-rounds': { type: 'string' },
     warmup: { type: 'string' },
   });
@@ -265,7 +269,7 @@ async function cmdBench(args: string[]): Promise<number> {
   if (warmup !== undefined && (!Number.isFinite(warmup) || warmup < 0.1 || warmup > 60)) {
     throw new UsageError(`--warmup must be in 0.1..60, got ${values.warmup}`);
   }
-  const count = (name: 'rounds' | 'watchdog-rounds'): number | undefined => {
+  const count = (name: 'rounds' | 'drain-rounds' | 'watchdog-rounds'): number | undefined => {
     const raw = values[name];
     if (raw === undefined) return undefined;
     const n = Number(raw);
@@ -273,17 +277,22 @@ async function cmdBench(args: string[]): Promise<number> {
     return n;
   };
   const rounds = count('rounds');
+  const drainRounds = count('drain-rounds');
   const watchdogRounds = count('watchdog-rounds');
-  const SCENARIOS = ['flood', 'echo', 'watchdog'] as const;
-  const only = values.only === undefined ? [...SCENARIOS] : values.only.split(',').map((x) => x.trim());
+  const { runBench, SCENARIOS, DRIVERS } = await import('./bench/harness');
+  // --only: scenario names choose scenarios, driver names narrow the drivers; either or both.
+  const only = values.only === undefined ? [] : values.only.split(',').map((x) => x.trim());
   for (const name of only) {
-    if (!(SCENARIOS as readonly string[]).includes(name)) throw new UsageError(`--only takes a comma-separated list of ${SCENARIOS.join(', ')}; got ${name}`);
+    if (!(SCENARIOS as readonly string[]).includes(name) && !DRIVERS.includes(name)) {
+      throw new UsageError(`--only takes a comma-separated list of scenarios (${SCENARIOS.join(', ')}) and drivers (${DRIVERS.join(', ')}); got ${name}`);
+    }
   }
-  const partial = only.length < SCENARIOS.length;
-  const { runBench } = await import('./bench/harness');
+  const onlyScenarios = only.filter((x) => (SCENARIOS as readonly string[]).includes(x)) as Array<(typeof SCENARIOS)[number]>;
+  const onlyDrivers = only.filter((x) => DRIVERS.includes(x));
+  const partial = only.length > 0;
   const { formatResults, charts } = await import('./bench/report');
   // A progress bar on a terminal; nothing on stdout when the output is JSON.
-  let bar: { start(total: number, value: number, payload: object): void; update(value: number, payload: object): void; stop(): void } | undefined;
+  let bar: { start(total: number, value: number, payload: object): void; update(value: number, payload: object): void; setTotal(total: number): void; stop(): void } | undefined;
   if (process.stderr.isTTY && !values.json) {
     const progress = await import('cli-progress').catch(() => null);
     if (progress) bar = new progress.SingleBar({ format: 'bench [{bar}] {value}/{total} {label}', stream: process.stderr }, progress.Presets.shades_classic);
@@ -294,16 +303,17 @@ async function cmdBench(args: string[]): Promise<number> {
     ...(seconds !== undefined ? { seconds } : {}),
     ...(warmup !== undefined ? { warmupSeconds: warmup } : {}),
     ...(rounds !== undefined ? { rounds } : {}),
+    ...(drainRounds !== undefined ? { drainRounds } : {}),
     ...(watchdogRounds !== undefined ? { watchdogRounds } : {}),
-    ...(only.includes('flood') ? {} : { rates: [] }),
-    ...(only.includes('echo') ? {} : { inflight: [] }),
-    ...(only.includes('watchdog') ? {} : { skipWatchdog: true }),
+    ...(onlyScenarios.length ? { scenarios: onlyScenarios } : {}),
+    ...(onlyDrivers.length ? { drivers: onlyDrivers } : {}),
     onProgress: (done, total, label) => {
       if (!bar) return;
       if (!started) {
         bar.start(total, done, { label });
         started = true;
       } else {
+        bar.setTotal(total);
         bar.update(done, { label });
       }
     },

@@ -195,14 +195,20 @@ static inline int udp_socket(const struct endpoint *ep)
 #define SOCKET_BUFFER_BYTES (4 << 20)
 
 /* Asks for big socket buffers so bursts are not dropped by the peer programs
- * themselves; the kernel clamps to net.core.{r,w}mem_max, which is accepted. */
-static inline void set_socket_buffers(int fd)
+ * themselves; the kernel clamps to net.core.{r,w}mem_max, which is accepted.
+ * A receive size of 0 leaves the receive buffer at net.core.rmem_default. */
+static inline void set_socket_buffers_sized(int fd, int rcvbuf)
 {
 	int size = SOCKET_BUFFER_BYTES;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+	if (rcvbuf && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
 		die_errno("setsockopt(SO_RCVBUF)", errno);
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) < 0)
 		die_errno("setsockopt(SO_SNDBUF)", errno);
+}
+
+static inline void set_socket_buffers(int fd)
+{
+	set_socket_buffers_sized(fd, SOCKET_BUFFER_BYTES);
 }
 
 static inline void bind_endpoint(int fd, const struct endpoint *ep)
@@ -264,9 +270,9 @@ static inline uint64_t get_le64(const unsigned char *p)
 	return v;
 }
 
-/* ---- the harness's stdin protocol: "start" / "stop" lines ---- */
+/* ---- the harness's stdin protocol: "start" / "progress" / "stop" lines ---- */
 
-enum command { CMD_NONE, CMD_START, CMD_STOP };
+enum command { CMD_NONE, CMD_START, CMD_STOP, CMD_PROGRESS };
 
 struct line_reader {
 	char buf[4096];
@@ -301,6 +307,8 @@ static inline enum command read_command(struct line_reader *lr, bool do_read)
 			cmd = CMD_START;
 		else if (line_len == 4 && memcmp(lr->buf, "stop", 4) == 0)
 			cmd = CMD_STOP;
+		else if (line_len == 8 && memcmp(lr->buf, "progress", 8) == 0)
+			cmd = CMD_PROGRESS;
 		else if (line_len > 0)
 			fprintf(stderr, "%s: ignoring unknown command '%.*s'\n", program_name,
 				(int)line_len, lr->buf);

@@ -113,6 +113,8 @@ static void handle_stdin(struct echo_server *s)
 			fflush(stdout);
 			exit(0);
 		}
+		if (cmd != CMD_START)
+			continue;
 		s->echoed = 0;
 		s->dropped = 0;
 	}

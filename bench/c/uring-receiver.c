@@ -3,11 +3,17 @@
  * for the harness's "start"/"stop" commands.
  *
  *   uring-receiver --host 127.0.0.1 --port N [--family 4|6]
- *                  [--buffers 4096] [--buffer-size 2048]
+ *                  [--buffers 4096] [--buffer-size 2048] [--rcvbuf BYTES]
+ *                  [--stamps 0|1]
  *
- * Prints {"ready":true,"port":P} once bound, and on "stop" (or EOF on stdin)
+ * Prints {"ready":true,"port":P} once bound, on "progress"
+ * {"progress":true,"datagrams":N}, and on "stop" (or EOF on stdin)
  * {"datagrams":N,"bytes":B,"cpuUserUs":U,"cpuSysUs":S,"seconds":T,
- *  "maxRssKb":K,"enobufs":E,"truncated":X}. */
+ *  "maxRssKb":K,"enobufs":E,"truncated":X}.
+ * --rcvbuf 0 leaves SO_RCVBUF at net.core.rmem_default (default: 4 MiB asked).
+ * --stamps 1 (the drain scenario) adds "firstCount","firstAtMs","lastCount",
+ * "lastAtMs": the count and CLOCK_MONOTONIC time at the first and the latest
+ * multiple of 64 datagrams, as the harness's other receivers record them. */
 #include "common.h"
 
 #include <liburing.h>
@@ -25,6 +31,8 @@
 
 struct counters {
 	uint64_t datagrams, bytes, enobufs, truncated;
+	int64_t first_count, last_count; /* -1: no stamp yet */
+	uint64_t first_ns, last_ns;
 };
 
 struct receiver {
@@ -38,22 +46,25 @@ struct receiver {
 	struct line_reader stdin_lines;
 	struct rusage usage_at_start;
 	uint64_t time_at_start;
+	bool stamps;
 };
 
 struct config {
 	const char *host;
-	uint64_t port, family, buffers, buffer_size;
+	uint64_t port, family, buffers, buffer_size, rcvbuf, stamps;
 };
 
 static void parse_config(int argc, char **argv, struct config *cfg)
 {
-	*cfg = (struct config){ .buffers = 4096, .buffer_size = 2048 };
+	*cfg = (struct config){ .buffers = 4096, .buffer_size = 2048, .rcvbuf = SOCKET_BUFFER_BYTES };
 	struct opt opts[] = {
 		{ "host", OPT_TEXT, &cfg->host, 0, 0, false, false },
 		{ "port", OPT_UINT, &cfg->port, 0, 65535, true, false },
 		{ "family", OPT_UINT, &cfg->family, 4, 6, false, false },
 		{ "buffers", OPT_UINT, &cfg->buffers, 1, 32768, false, false },
 		{ "buffer-size", OPT_UINT, &cfg->buffer_size, 256, 1 << 20, false, false },
+		{ "rcvbuf", OPT_UINT, &cfg->rcvbuf, 0, 1 << 30, false, false },
+		{ "stamps", OPT_UINT, &cfg->stamps, 0, 1, false, false },
 	};
 	parse_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
 	if (cfg->buffers & (cfg->buffers - 1))
@@ -63,10 +74,10 @@ static void parse_config(int argc, char **argv, struct config *cfg)
 		die_usage("--buffers x --buffer-size must not exceed 1 GiB");
 }
 
-static void open_socket(struct receiver *r, const struct endpoint *ep)
+static void open_socket(struct receiver *r, const struct endpoint *ep, int rcvbuf)
 {
 	r->fd = udp_socket(ep);
-	set_socket_buffers(r->fd);
+	set_socket_buffers_sized(r->fd, rcvbuf);
 	bind_endpoint(r->fd, ep);
 	/* the kernel reserves this much name space at the start of every buffer */
 	r->msg.msg_namelen = ep->len;
@@ -182,6 +193,7 @@ static void arm_stdin(struct receiver *r)
 static void begin_measurement(struct receiver *r)
 {
 	memset(&r->count, 0, sizeof(r->count));
+	r->count.first_count = r->count.last_count = -1;
 	getrusage(RUSAGE_SELF, &r->usage_at_start);
 	r->time_at_start = now_ns();
 }
@@ -192,7 +204,7 @@ static void finish_measurement(struct receiver *r)
 	uint64_t end = now_ns();
 	getrusage(RUSAGE_SELF, &now);
 	printf("{\"datagrams\":%llu,\"bytes\":%llu,\"cpuUserUs\":%llu,\"cpuSysUs\":%llu,"
-	       "\"seconds\":%.6f,\"maxRssKb\":%ld,\"enobufs\":%llu,\"truncated\":%llu}\n",
+	       "\"seconds\":%.6f,\"maxRssKb\":%ld,\"enobufs\":%llu,\"truncated\":%llu",
 	       (unsigned long long)r->count.datagrams, (unsigned long long)r->count.bytes,
 	       (unsigned long long)(timeval_us(now.ru_utime) -
 				    timeval_us(r->usage_at_start.ru_utime)),
@@ -200,8 +212,30 @@ static void finish_measurement(struct receiver *r)
 				    timeval_us(r->usage_at_start.ru_stime)),
 	       (double)(end - r->time_at_start) / 1e9, now.ru_maxrss,
 	       (unsigned long long)r->count.enobufs, (unsigned long long)r->count.truncated);
+	if (r->stamps)
+		printf(",\"firstCount\":%lld,\"firstAtMs\":%.6f,\"lastCount\":%lld,\"lastAtMs\":%.6f",
+		       (long long)r->count.first_count, (double)r->count.first_ns / 1e6,
+		       (long long)r->count.last_count, (double)r->count.last_ns / 1e6);
+	printf("}\n");
 	fflush(stdout);
 	exit(0);
+}
+
+static void print_progress(struct receiver *r)
+{
+	printf("{\"progress\":true,\"datagrams\":%llu}\n", (unsigned long long)r->count.datagrams);
+	fflush(stdout);
+}
+
+static void stamp(struct receiver *r)
+{
+	uint64_t now = now_ns();
+	if (r->count.first_count < 0) {
+		r->count.first_count = (int64_t)r->count.datagrams;
+		r->count.first_ns = now;
+	}
+	r->count.last_count = (int64_t)r->count.datagrams;
+	r->count.last_ns = now;
 }
 
 static void handle_stdin(struct receiver *r, int poll_res)
@@ -212,7 +246,10 @@ static void handle_stdin(struct receiver *r, int poll_res)
 	for (; cmd != CMD_NONE; cmd = read_command(&r->stdin_lines, false)) {
 		if (cmd == CMD_STOP)
 			finish_measurement(r);
-		begin_measurement(r);
+		if (cmd == CMD_PROGRESS)
+			print_progress(r);
+		else
+			begin_measurement(r);
 	}
 	arm_stdin(r);
 }
@@ -233,6 +270,8 @@ static int handle_recv(struct receiver *r, const struct io_uring_cqe *cqe, int r
 	struct io_uring_recvmsg_out *out = io_uring_recvmsg_validate(buf, cqe->res, &r->msg);
 	if (out) {
 		r->count.datagrams++;
+		if (r->stamps && (r->count.datagrams & 63) == 0)
+			stamp(r);
 		r->count.bytes += io_uring_recvmsg_payload_length(out, cqe->res, &r->msg);
 		if (out->flags & MSG_TRUNC)
 			r->count.truncated++;
@@ -303,7 +342,7 @@ static void wait_for_batch(struct receiver *r)
 int main(int argc, char **argv)
 {
 	program_usage = "[--host 127.0.0.1] --port N [--family 4|6] [--buffers 4096] "
-			"[--buffer-size 2048]";
+			"[--buffer-size 2048] [--rcvbuf BYTES] [--stamps 0|1]";
 	struct config cfg;
 	struct endpoint ep;
 	static struct receiver r;
@@ -311,8 +350,9 @@ int main(int argc, char **argv)
 	resolve_endpoint(cfg.host, cfg.family, cfg.port, &ep);
 	r.buf_count = (unsigned)cfg.buffers;
 	r.buf_size = (unsigned)cfg.buffer_size;
+	r.stamps = cfg.stamps != 0;
 
-	open_socket(&r, &ep);
+	open_socket(&r, &ep, (int)cfg.rcvbuf);
 	setup_ring(&r);
 	setup_buffers(&r);
 	arm_recv(&r);

@@ -1,11 +1,21 @@
-// The line protocol every benchmark peer process speaks (the C ones in bench/c too): print
-// {"ready":true,"port":P} once listening, then on stdin 'start' begins the measured window
-// and 'stop' ends it, prints one JSON result line and exits.
+// The line protocol every benchmark peer process speaks (the C ones in bench/c and the Bun and
+// Deno one in bench/runtimes too): print {"ready":true,"port":P} once listening, then on stdin
+// 'start' begins the measured window, 'progress' prints {"progress":true,"datagrams":N,...}
+// (how far a slow receiver is), and 'stop' ends it, prints one JSON result line and exits.
 import fs from 'node:fs';
 import readline from 'node:readline';
 
-export function serve(port: number, onStart: () => void, onStop: () => object): void {
-  process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
+export interface ServeExtras {
+  /** More fields of the ready line (the ports of a receiver with several sockets). */
+  ready?: object;
+  /** The answer to 'progress'. */
+  onProgress?: () => object;
+  /** Any other command line (the many scenario's 'close'). */
+  onCommand?: (command: string) => void;
+}
+
+export function serve(port: number, onStart: () => void, onStop: () => object, extras: ServeExtras = {}): void {
+  process.stdout.write(`${JSON.stringify({ ready: true, port, ...extras.ready })}\n`);
   const lines = readline.createInterface({ input: process.stdin });
   let stopped = false;
   const stop = () => {
@@ -14,8 +24,11 @@ export function serve(port: number, onStart: () => void, onStop: () => object): 
     process.stdout.write(`${JSON.stringify(onStop())}\n`, () => process.exit(0));
   };
   lines.on('line', (line) => {
-    if (line.trim() === 'start') onStart();
-    else if (line.trim() === 'stop') stop();
+    const command = line.trim();
+    if (command === 'start') onStart();
+    else if (command === 'progress') process.stdout.write(`${JSON.stringify({ progress: true, ...extras.onProgress?.() })}\n`);
+    else if (command === 'stop') stop();
+    else if (command) extras.onCommand?.(command);
   });
   lines.on('close', stop); // a dead harness must not leave peers running
 }
@@ -60,4 +73,44 @@ export function threadCpuMicros(name: string): number {
     }
   }
   return ns / 1000;
+}
+
+/**
+ * Counts datagrams and keeps the count and time at the first and the latest multiple of 64
+ * (the drain scenario's rate is taken between those two): a branch per datagram and a clock
+ * read per 64, the same in every receiver (bench/c/uring-receiver.c --stamps 1 too).
+ */
+export class Stamps {
+  firstCount = -1;
+  firstAtMs = 0;
+  lastCount = -1;
+  lastAtMs = 0;
+
+  /** `before` and `after`: the count before and after some datagrams arrived. */
+  add(before: number, after: number): void {
+    if (before >> 6 === after >> 6) return;
+    const now = performance.now();
+    if (this.firstCount < 0) {
+      this.firstCount = after;
+      this.firstAtMs = now;
+    }
+    this.lastCount = after;
+    this.lastAtMs = now;
+  }
+
+  reset(): void {
+    this.firstCount = this.lastCount = -1;
+  }
+
+  toJSON(): object {
+    return { firstCount: this.firstCount, firstAtMs: this.firstAtMs, lastCount: this.lastCount, lastAtMs: this.lastAtMs };
+  }
+}
+
+/** Spins for `ms` milliseconds: a handler that computes (the slow-handler scenario). */
+export function busyWait(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
 }

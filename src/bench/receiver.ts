@@ -1,10 +1,15 @@
 // A benchmark receiver in its own process: node:dgram, uring-udp's 'message' API or its batch
 // API. node lib/bench/receiver.js --driver dgram|uring-message|uring-batch [--family 4|6] [--watchdog on|off]
+//   [--recv-buffer BYTES]   SO_RCVBUF asked (default 4 MiB, as the C receiver; 0: net.core.rmem_default)
+//   [--sockets N]           N sockets with the same handler (the spread scenario); the ready line lists their ports
+//   [--handler fast|slow]   slow: the slow-handler scenario's handlers (5 ms per batch; 2 ms every 100 'message's)
+//   [--stamps]              the drain scenario: the time of every 64th datagram (protocol.ts Stamps)
+// The backend is the package's choice, or URING_UDP_BACKEND's.
 // Experiments only (scripts/bench-ab.js ARGS_A/ARGS_B): [--buffers N] [--max-datagram N] [--batch-count N --batch-delay US]
 import dgram from 'node:dgram';
 
-import { createSocket } from '../udp';
-import { argument, cpuMicros, serve, threadCpuMicros, userMicros } from './protocol';
+import { createSocket, type DatagramBatch, type Socket } from '../udp';
+import { argument, busyWait, cpuMicros, serve, Stamps, threadCpuMicros, userMicros } from './protocol';
 
 const driver = argument('driver', 'dgram');
 const family = argument('family', '4') === '6' ? 6 : 4;
@@ -15,19 +20,28 @@ const batchCount = Number(argument('batch-count', '0'));
 const batchDelayUs = Number(argument('batch-delay', '0'));
 const buffers = Number(argument('buffers', '0'));
 const maxDatagram = Number(argument('max-datagram', '0'));
+const socketCount = Number(argument('sockets', '1'));
+const slow = argument('handler', 'fast') === 'slow';
+const stamping = process.argv.includes('--stamps');
 const batch = {
   ...(maxDatagram > 0 ? { maxDatagramSize: maxDatagram } : {}),
   ...(batchCount > 0 ? { batch: { count: batchCount, delayUs: batchDelayUs } } : {}),
   ...(buffers > 0 ? { bufferCount: buffers } : {}),
 };
-const RECV_BUFFER = 4 << 20; // as the C receiver
+const RECV_BUFFER = Number(argument('recv-buffer', String(4 << 20))); // 4 MiB: as the C receiver
+/** The slow handlers (issue 14): a batch handler that takes 5 ms; a 'message' listener that stalls 2 ms every 100. */
+const SLOW_BATCH_MS = 5;
+const SLOW_MESSAGE_EVERY = 100;
+const SLOW_MESSAGE_MS = 2;
 
 let datagrams = 0;
 let bytes = 0;
+let handlerMs = 0;
 let cpuStart = 0;
 let userStart = 0;
 let timeStart = 0;
 let watchdogStart = 0;
+const stamps = new Stamps();
 
 function report(extra: object = {}) {
   const cpu = cpuMicros() - cpuStart;
@@ -40,6 +54,8 @@ function report(extra: object = {}) {
     // The watchdog thread's own share of cpuUs (0 with the watchdog off).
     watchdogCpuUs: threadCpuMicros('uring-watchdog') - watchdogStart,
     maxRssKb: process.resourceUsage().maxRSS,
+    ...(slow ? { handlerMs } : {}),
+    ...(stamping ? stamps.toJSON() : {}),
     ...extra,
   };
 }
@@ -47,52 +63,99 @@ function report(extra: object = {}) {
 function start() {
   datagrams = 0;
   bytes = 0;
+  handlerMs = 0;
+  stamps.reset();
   cpuStart = cpuMicros();
   userStart = userMicros();
   watchdogStart = threadCpuMicros('uring-watchdog');
   timeStart = performance.now();
 }
 
-if (driver === 'dgram') {
-  const socket = dgram.createSocket({ type, recvBufferSize: RECV_BUFFER });
-  socket.on('message', (msg) => {
-    datagrams++;
-    bytes += msg.length;
-  });
-  socket.bind(0, host, () => serve(socket.address().port, start, () => report()));
-} else if (driver === 'uring-message' || driver === 'uring-batch') {
-  const socket = createSocket({ type, recvBufferSize: RECV_BUFFER, ...batch, ...(watchdog ? {} : { watchdog: false }) });
-  if (driver === 'uring-batch') {
-    socket.onBatch((batch) => {
-      datagrams += batch.count;
-      for (let i = 0; i < batch.count; i++) bytes += batch.length(i);
-    });
-  } else {
-    socket.on('message', (msg) => {
+/** The 'message' listener of this run's kind (dgram's and uring-udp's alike). */
+function messageListener(): (msg: Buffer) => void {
+  if (slow) {
+    return (msg) => {
+      const t0 = performance.now();
       datagrams++;
       bytes += msg.length;
+      if (datagrams % SLOW_MESSAGE_EVERY === 0) busyWait(SLOW_MESSAGE_MS);
+      handlerMs += performance.now() - t0;
+    };
+  }
+  if (stamping) {
+    return (msg) => {
+      datagrams++;
+      bytes += msg.length;
+      stamps.add(datagrams - 1, datagrams);
+    };
+  }
+  return (msg) => {
+    datagrams++;
+    bytes += msg.length;
+  };
+}
+
+function batchHandler(): (batch: DatagramBatch) => void {
+  return (batch) => {
+    const t0 = slow ? performance.now() : 0;
+    const before = datagrams;
+    datagrams += batch.count;
+    for (let i = 0; i < batch.count; i++) bytes += batch.length(i);
+    if (stamping) stamps.add(before, datagrams);
+    if (slow) {
+      busyWait(SLOW_BATCH_MS - (performance.now() - t0));
+      handlerMs += performance.now() - t0;
+    }
+  };
+}
+
+/** Binds every socket, then speaks the protocol with the first one's port (and all ports listed). */
+function listen(sockets: Array<dgram.Socket | Socket>, onStart: () => void, onStop: () => object): void {
+  let bound = 0;
+  for (const socket of sockets) {
+    socket.bind(0, host, () => {
+      if (++bound < sockets.length) return;
+      const ports = sockets.map((s) => s.address().port);
+      serve(ports[0]!, onStart, onStop, {
+        ready: sockets.length > 1 ? { ports } : {},
+        onProgress: () => ({ datagrams }),
+      });
     });
   }
+}
+
+if (driver === 'dgram') {
+  const sockets = Array.from({ length: socketCount }, () => dgram.createSocket({ type, ...(RECV_BUFFER ? { recvBufferSize: RECV_BUFFER } : {}) }));
+  const listener = messageListener();
+  for (const socket of sockets) socket.on('message', listener);
+  listen(sockets, start, () => report({ recvBufferBytes: sockets[0]!.getRecvBufferSize() }));
+} else if (driver === 'uring-message' || driver === 'uring-batch') {
+  const sockets = Array.from({ length: socketCount }, () =>
+    createSocket({ type, ...(RECV_BUFFER ? { recvBufferSize: RECV_BUFFER } : {}), ...batch, ...(watchdog ? {} : { watchdog: false }) }),
+  );
+  const onBatch = driver === 'uring-batch' ? batchHandler() : undefined;
+  const listener = onBatch ? undefined : messageListener();
+  for (const socket of sockets) {
+    if (onBatch) socket.onBatch(onBatch);
+    else socket.on('message', listener!);
+  }
+  const sum = (key: 'kernelDrops' | 'batches' | 'enobufs') => sockets.reduce((total, s) => total + s.stats[key], 0);
   // Counters from 'start' on: the harness floods every receiver once before it (a warm-up).
   let atStart = { kernelDrops: 0, batches: 0, enobufs: 0 };
-  socket.bind(0, host, () =>
-    serve(
-      socket.address().port,
-      () => {
-        const s = socket.stats;
-        atStart = { kernelDrops: s.kernelDrops, batches: s.batches, enobufs: s.enobufs };
-        start();
-      },
-      () => {
-        const s = socket.stats;
-        return report({
-          backend: socket.backend,
-          kernelDrops: s.kernelDrops - atStart.kernelDrops,
-          batches: s.batches - atStart.batches,
-          enobufs: s.enobufs - atStart.enobufs,
-        });
-      },
-    ),
+  listen(
+    sockets,
+    () => {
+      atStart = { kernelDrops: sum('kernelDrops'), batches: sum('batches'), enobufs: sum('enobufs') };
+      start();
+    },
+    () =>
+      report({
+        backend: sockets[0]!.backend,
+        kernelDrops: sum('kernelDrops') - atStart.kernelDrops,
+        batches: sum('batches') - atStart.batches,
+        enobufs: sum('enobufs') - atStart.enobufs,
+        recvBufferBytes: sockets[0]!.getRecvBufferSize(),
+      }),
   );
 } else {
   process.stderr.write(`unknown driver ${driver}\n`);

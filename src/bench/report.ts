@@ -2,7 +2,7 @@
 // of the project, and SVG charts (vega-lite, rendered headless).
 import Table from 'cli-table3';
 
-import type { BenchResults, FloodRow } from './harness';
+import type { BenchResults, DrainRow, FloodRow } from './harness';
 
 export interface Target {
   name: string;
@@ -12,6 +12,7 @@ export interface Target {
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const mib = (kb: number) => `${fmt(kb / 1024, 1)} MiB`;
 
 /** The run with the median of `key` among rows (the lower middle one of an even count). */
 function medianRow<T>(rows: T[], key: (row: T) => number): T | undefined {
@@ -107,6 +108,177 @@ export function targets(results: BenchResults): Target[] {
       });
     }
   }
+  out.push(...loadTargets(results), ...drainTargets(results), ...slowHandlerTargets(results), ...socketTargets(results));
+  return out;
+}
+
+/** Median of `key` over the rows that pass `filter` (NaN when none). */
+function med<T>(rows: T[] | undefined, filter: (row: T) => boolean, key: (row: T) => number): number {
+  return median((rows ?? []).filter(filter).map(key));
+}
+
+const ratioText = (r: number) => (Number.isFinite(r) ? `${fmt(r, 2)}x` : 'n/a');
+
+/** Issue 21's rows on the flood and echo scenarios: every offered rate, 1200 B loss, memory, echo vs C. */
+function loadTargets(results: BenchResults): Target[] {
+  const out: Target[] = [];
+  const sizes = [...new Set(results.flood.map((r) => r.size))];
+  const moderate = [...new Set(results.flood.map((r) => r.offered))].filter((rate) => rate >= 50_000 && rate <= 400_000).sort((a, b) => a - b);
+  for (const [driver, limit] of [['uring-batch', 1.5], ['uring-message', 2.5]] as const) {
+    for (const size of sizes) {
+      const ratios = moderate
+        .map((rate) => {
+          const at = (d: string) => med(results.flood, (r) => r.driver === d && r.size === size && r.offered === rate, (r) => r.cpuPerDatagramUs);
+          return { rate, ratio: at(driver) / at('c-liburing') };
+        })
+        .filter((x) => Number.isFinite(x.ratio));
+      if (!ratios.length) continue;
+      const worst = ratios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+      out.push({
+        name: `${driver === 'uring-batch' ? 'batch API' : "'message' API"}, ${size} B, offered 50k-400k/s`,
+        goal: `CPU/datagram <= ${limit}x the C reference at every rate`,
+        measured: `worst ${ratioText(worst.ratio)} at ${fmt(worst.rate)}/s (${ratios.map((x) => `${fmt(x.rate / 1000)}k ${fmt(x.ratio, 2)}`).join(', ')})`,
+        met: ratios.every((x) => x.ratio <= limit),
+      });
+    }
+  }
+  if (sizes.includes(1200)) {
+    const loss = (d: string) => med(results.flood, (r) => r.driver === d && r.size === 1200 && r.offered === 0, (r) => r.lossPct);
+    const batch = loss('uring-batch');
+    const c = loss('c-liburing');
+    if (Number.isFinite(batch) && Number.isFinite(c)) {
+      out.push({ name: 'batch API, 1200 B flood', goal: "loss <= the C reference's + 0.1 %", measured: `${fmt(batch, 2)} % vs ${fmt(c, 2)} % (medians)`, met: batch <= c + 0.1 });
+    }
+  }
+  for (const driver of ['uring-batch', 'uring-message']) {
+    const parts: string[] = [];
+    let met = true;
+    for (const size of sizes) {
+      const rss = (d: string) => med(results.flood, (r) => r.driver === d && r.size === size && r.offered === 0, (r) => r.maxRssKb);
+      const ours = rss(driver);
+      const dgram = rss('dgram');
+      if (!Number.isFinite(ours) || !Number.isFinite(dgram)) continue;
+      parts.push(`${size} B: ${mib(ours)} vs ${mib(dgram)}`);
+      met &&= ours <= dgram + 16 * 1024;
+    }
+    if (parts.length) out.push({ name: `peak RSS, ${driver} flooded`, goal: "<= node:dgram's + 16 MiB", measured: parts.join('; '), met });
+  }
+  const rtps = (d: string) => med(results.echo, (r) => r.driver === d && r.inflight === 64, (r) => r.roundTripsPerSec);
+  const echoBatch = rtps('uring-batch');
+  const echoC = rtps('c-recvmmsg');
+  if (Number.isFinite(echoBatch) && Number.isFinite(echoC)) {
+    out.push({ name: 'echo uring-batch, 64 in flight', goal: ">= 0.8x the C server's round trips/s", measured: `${ratioText(echoBatch / echoC)} (${fmt(echoBatch)} vs ${fmt(echoC)}/s)`, met: echoBatch / echoC >= 0.8 });
+  }
+  return out;
+}
+
+/** The median drain run of a driver and size (by rate), failed runs left out. */
+function drainMedian(results: BenchResults, driver: string, size: number): DrainRow | undefined {
+  return medianRow((results.drain ?? []).filter((r) => r.driver === driver && r.size === size && !r.error && r.drainPerSec > 0), (r) => r.drainPerSec);
+}
+
+/** Issue 21's drain rows: capacity against the C reference, and 'message' against Bun. */
+function drainTargets(results: BenchResults): Target[] {
+  const out: Target[] = [];
+  for (const size of [...new Set((results.drain ?? []).map((r) => r.size))]) {
+    const c = drainMedian(results, 'c-liburing', size);
+    for (const driver of ['uring-batch', 'uring-message']) {
+      const ours = drainMedian(results, driver, size);
+      if (!ours || !c) continue;
+      const ratio = ours.drainPerSec / c.drainPerSec;
+      out.push({ name: `drain ${driver}, ${size} B`, goal: ">= 1.0x the C reference's datagrams/s", measured: `${ratioText(ratio)} (${fmt(ours.drainPerSec)} vs ${fmt(c.drainPerSec)}/s)`, met: ratio >= 1 });
+    }
+    const message = drainMedian(results, 'uring-message', size);
+    const bun = drainMedian(results, 'bun', size);
+    if (message && bun) {
+      const rate = message.drainPerSec / bun.drainPerSec;
+      out.push({ name: `drain uring-message vs Bun, ${size} B`, goal: ">= 2x Bun's datagrams/s", measured: `${ratioText(rate)} (${fmt(message.drainPerSec)} vs ${fmt(bun.drainPerSec)}/s)`, met: rate >= 2 });
+      const cpu = message.cpuPerDatagramUs / bun.cpuPerDatagramUs;
+      out.push({ name: `drain uring-message vs Bun, ${size} B`, goal: "CPU/datagram <= 0.4x Bun's", measured: `${ratioText(cpu)} (${fmt(message.cpuPerDatagramUs, 2)} vs ${fmt(bun.cpuPerDatagramUs, 2)} us)`, met: cpu <= 0.4 });
+    }
+  }
+  return out;
+}
+
+/** Issue 14's rows: per size and API, every backend, against node:dgram at that size. */
+function slowHandlerTargets(results: BenchResults): Target[] {
+  const out: Target[] = [];
+  const rows = results.slowHandler ?? [];
+  for (const size of [...new Set(rows.map((r) => r.size))]) {
+    const dgram = rows.find((r) => r.driver === 'dgram' && r.size === size && !r.error);
+    for (const driver of ['uring-batch', 'uring-message'] as const) {
+      const ours = rows.filter((r) => r.driver === driver && r.size === size);
+      if (!ours.length) continue;
+      const api = driver === 'uring-batch' ? 'batch API' : "'message' API";
+      const rss = (r: (typeof ours)[number]) => (r.error ? `${r.backend} failed` : `${r.backend} ${mib(r.peakRssKb)}${r.capped ? ' (capped)' : ''}`);
+      if (dgram) {
+        out.push({
+          name: `slow handler, ${api}, ${size} B`,
+          goal: "peak RSS <= node:dgram's + 64 MiB",
+          measured: `${ours.map(rss).join(', ')} vs ${mib(dgram.peakRssKb)}`,
+          met: ours.every((r) => !r.error && !r.capped && r.peakRssKb <= dgram.peakRssKb + 64 * 1024),
+        });
+      }
+      out.push({
+        name: `slow handler, ${api}, ${size} B`,
+        goal: 'received + kernelDrops = sent',
+        measured: ours.map((r) => (r.error ? `${r.backend} failed` : `${r.backend} ${r.accounted ? '=' : `${fmt(r.received + r.kernelDrops - r.sent)} off`}`)).join(', '),
+        met: ours.every((r) => !r.error && r.accounted),
+      });
+    }
+  }
+  return out;
+}
+
+/** Issue 16's rows: churn, many, spread. */
+function socketTargets(results: BenchResults): Target[] {
+  const out: Target[] = [];
+  const churn = (d: string, key: 'socketsPerSec' | 'cpuPerSocketUs') => med(results.churn, (r) => r.driver === d && !r.error, (r) => r[key]);
+  const rate = churn('uring-message', 'socketsPerSec') / churn('dgram', 'socketsPerSec');
+  const cpu = churn('uring-message', 'cpuPerSocketUs') / churn('dgram', 'cpuPerSocketUs');
+  if ((results.churn ?? []).some((r) => r.driver === 'uring-message')) {
+    out.push({ name: 'churn (bind, 1 round trip, close)', goal: ">= 0.9x node:dgram's sockets/s", measured: ratioText(rate), met: rate >= 0.9 });
+    out.push({ name: 'churn (bind, 1 round trip, close)', goal: "CPU/socket <= 1.2x node:dgram's", measured: ratioText(cpu), met: cpu <= 1.2 });
+  }
+  const many = (results.many ?? []).filter((r) => r.driver === 'uring-message');
+  if (many.length) {
+    const dgramRss = med(results.many, (r) => r.driver === 'dgram' && !r.error, (r) => r.rssKb);
+    const sockets = many[0]!.sockets;
+    const failure = many.find((r) => r.error);
+    const cores = results.machine.cpus;
+    out.push({
+      name: `many: ${fmt(sockets)} sockets`,
+      goal: 'all bound, every one receives',
+      measured: failure ? failure.error! : `${many.map((r) => fmt(r.received)).join(', ')} of ${fmt(sockets)} received`,
+      met: many.every((r) => !r.error && r.allReceived),
+    });
+    const threads = Math.max(...many.map((r) => r.threads));
+    out.push({
+      name: `many: ${fmt(sockets)} sockets`,
+      goal: `receiver threads <= cores + 2 (${cores + 2})`,
+      measured: failure ? 'failed' : `${fmt(threads)} threads`,
+      met: !failure && threads <= cores + 2,
+    });
+    const rss = med(many, (r) => !r.error, (r) => r.rssKb);
+    out.push({
+      name: `many: ${fmt(sockets)} sockets`,
+      goal: "RSS <= node:dgram's + 64 MiB",
+      measured: failure ? 'failed' : `${mib(rss)} vs ${mib(dgramRss)}`,
+      met: !failure && rss <= dgramRss + 64 * 1024,
+    });
+  }
+  const spread = results.spread ?? [];
+  const count = Math.max(0, ...spread.map((r) => r.sockets));
+  for (const driver of ['uring-batch', 'uring-message']) {
+    for (const size of [...new Set(spread.map((r) => r.size))]) {
+      const at = (sockets: number, key: 'deliveredPerSec' | 'cpuPerDatagramUs') => med(spread, (r) => r.driver === driver && r.size === size && r.sockets === sockets, (r) => r[key]);
+      if (count <= 1 || !Number.isFinite(at(1, 'deliveredPerSec'))) continue;
+      const delivered = at(count, 'deliveredPerSec') / at(1, 'deliveredPerSec');
+      const cpuRatio = at(count, 'cpuPerDatagramUs') / at(1, 'cpuPerDatagramUs');
+      out.push({ name: `${count} sockets flooded at once, ${driver}, ${size} B`, goal: ">= 1.0x one socket's delivered/s", measured: `${ratioText(delivered)} (${fmt(at(count, 'deliveredPerSec'))} vs ${fmt(at(1, 'deliveredPerSec'))}/s)`, met: delivered >= 1 });
+      out.push({ name: `${count} sockets flooded at once, ${driver}, ${size} B`, goal: "CPU/datagram <= 1.1x one socket's", measured: `${ratioText(cpuRatio)} (${fmt(at(count, 'cpuPerDatagramUs'), 2)} vs ${fmt(at(1, 'cpuPerDatagramUs'), 2)} us)`, met: cpuRatio <= 1.1 });
+    }
+  }
   return out;
 }
 
@@ -122,8 +294,13 @@ export function formatResults(results: BenchResults): string {
   const lines: string[] = [];
   lines.push(
     `uring-udp benchmark — ${results.date} — ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memoryGiB} GiB, ` +
-      `Linux ${results.kernel}, Node ${results.node}${results.quick ? ' (quick)' : ''}, ${results.seconds} s per run`,
+      `Linux ${results.kernel}, Node ${results.node}${results.quick ? ' (quick)' : ''}, ${results.seconds} s per run` +
+      (results.durationSeconds !== undefined ? `, ${fmt(results.durationSeconds / 60, 1)} min in all` : ''),
   );
+  for (const runtime of results.runtimes ?? []) {
+    lines.push(runtime.version ? `${runtime.runtime}: ${runtime.version} (${runtime.package})` : `${runtime.runtime}: not run — ${runtime.error}`);
+  }
+  for (const note of results.notes ?? []) lines.push(`Note: ${note}`);
   const flood = new Table({
     head: ['receiver', 'size', 'offered/s', 'sent/s', 'delivered/s', 'loss', 'CPU/datagram', 'vs dgram', 'vs C', 'peak RSS'],
     style: { head: [], border: [], compact: true },
@@ -185,6 +362,138 @@ export function formatResults(results: BenchResults): string {
     }
     lines.push('', 'Watchdog overhead (64 B flood at the sender maximum)', wd.toString());
   }
+  if (results.drain?.length) {
+    const drain = new Table({
+      head: ['receiver', 'size', 'round', 'buffer', 'queued', 'fill', 'datagrams', 'drain/s', 'vs C', 'CPU/datagram', 'vs C'],
+      style: { head: [], border: [], compact: true },
+    });
+    for (const row of results.drain) {
+      const c = results.drain.find((r) => r.driver === 'c-liburing' && r.size === row.size && r.round === row.round && !r.error);
+      drain.push([
+        row.driver,
+        `${row.size} B`,
+        row.round,
+        `${fmt(row.recvBufferBytes / 2 ** 20)} MiB`,
+        `${fmt(row.queuedBytes / 2 ** 20)} MiB`,
+        `${fmt(row.fillSeconds, 1)} s`,
+        row.error ? `failed: ${row.error}` : fmt(row.datagrams),
+        row.error ? '' : fmt(row.drainPerSec),
+        c && !row.error ? `${fmt(row.drainPerSec / c.drainPerSec, 2)}x` : '',
+        row.error ? '' : `${fmt(row.cpuPerDatagramUs, 2)} us`,
+        c && !row.error ? `${fmt(row.cpuPerDatagramUs / c.cpuPerDatagramUs, 2)}x CPU` : '',
+      ]);
+    }
+    lines.push('', 'Drain (receiver stopped while its socket buffer fills, then timed emptying it; datagrams/s between the first and last 64th)', drain.toString());
+  }
+  if (results.slowHandler?.length) {
+    const slow = new Table({
+      head: ['receiver', 'backend', 'size', 'sent', 'received', 'kernel drops', 'sum = sent', 'peak RSS', 'RSS drained', 'RSS later', 'handler', 'per handler-s'],
+      style: { head: [], border: [], compact: true },
+    });
+    for (const row of results.slowHandler) {
+      if (row.error) {
+        slow.push([row.driver, row.backend, `${row.size} B`, { colSpan: 9, content: `failed: ${row.error}` }]);
+        continue;
+      }
+      slow.push([
+        row.driver,
+        row.backend,
+        `${fmt(row.size)} B`,
+        fmt(row.sent),
+        fmt(row.received),
+        fmt(row.kernelDrops),
+        row.accounted ? 'yes' : `no (${fmt(row.received + row.kernelDrops - row.sent)})`,
+        `${mib(row.peakRssKb)}${row.capped ? ' (capped: sender stopped)' : ''}`,
+        mib(row.rssDrainedKb),
+        mib(row.rssAfterKb),
+        `${fmt(row.handlerSeconds, 2)} s`,
+        fmt(row.perHandlerSecond),
+      ]);
+    }
+    lines.push('', 'Slow handler (onBatch 5 ms per batch; \'message\' 2 ms every 100; C sender at its maximum; recvBufferSize 8 MiB)', slow.toString());
+  }
+  if (results.churn?.length) {
+    const churn = new Table({ head: ['client', 'round', 'sockets', 'sockets/s', 'CPU/socket', 'vs dgram', 'lost', 'threads after', 'fds after'], style: { head: [], border: [], compact: true } });
+    for (const row of results.churn) {
+      const dgram = results.churn.find((r) => r.driver === 'dgram' && r.round === row.round && !r.error);
+      churn.push(
+        row.error
+          ? [row.driver, row.round, row.sockets, { colSpan: 6, content: `failed: ${row.error}` }]
+          : [
+              row.driver,
+              row.round,
+              fmt(row.sockets),
+              fmt(row.socketsPerSec),
+              `${fmt(row.cpuPerSocketUs, 0)} us`,
+              dgram ? `${fmt(row.socketsPerSec / dgram.socketsPerSec, 2)}x, ${fmt(row.cpuPerSocketUs / dgram.cpuPerSocketUs, 2)}x CPU` : '',
+              row.lost,
+              row.threadsAfter,
+              row.fdsAfter,
+            ],
+      );
+    }
+    lines.push('', 'Churn (create, send one query, receive the answer, close; in sequence, against a node:dgram echo server)', churn.toString());
+  }
+  if (results.many?.length) {
+    const many = new Table({
+      head: ['receiver', 'round', 'sockets', 'fd limit', 'bound', 'received', 'threads', 'fds', 'RSS', 'bind', 'deliver', 'close'],
+      style: { head: [], border: [], compact: true },
+    });
+    for (const row of results.many) {
+      many.push(
+        row.error
+          ? [
+              row.driver,
+              row.round,
+              fmt(row.sockets),
+              fmt(row.fdLimit),
+              fmt(row.bound),
+              '-',
+              row.threads > 0 ? fmt(row.threads) : '-',
+              row.fds > 0 ? fmt(row.fds) : '-',
+              row.rssKb > 0 ? mib(row.rssKb) : '-',
+              { colSpan: 3, content: `failed: ${row.error}` },
+            ]
+          : [
+              row.driver,
+              row.round,
+              fmt(row.sockets),
+              fmt(row.fdLimit),
+              fmt(row.bound),
+              fmt(row.received),
+              fmt(row.threads),
+              fmt(row.fds),
+              mib(row.rssKb),
+              `${fmt(row.bindMs)} ms`,
+              `${fmt(row.deliverMs)} ms`,
+              `${fmt(row.closeMs)} ms`,
+            ],
+      );
+    }
+    lines.push('', 'Many (bound sockets in one process, one datagram to each)', many.toString());
+  }
+  if (results.spread?.length) {
+    const spread = new Table({
+      head: ['receiver', 'sockets', 'size', 'round', 'sent/s', 'delivered/s', 'loss', 'CPU/datagram', 'vs 1 socket', 'peak RSS'],
+      style: { head: [], border: [], compact: true },
+    });
+    for (const row of results.spread) {
+      const one = results.spread.find((r) => r.driver === row.driver && r.size === row.size && r.round === row.round && r.sockets === 1);
+      spread.push([
+        row.driver,
+        row.sockets,
+        `${row.size} B`,
+        row.round,
+        fmt(row.sentPerSec),
+        fmt(row.deliveredPerSec),
+        `${fmt(row.lossPct, 1)} %`,
+        `${fmt(row.cpuPerDatagramUs, 2)} us`,
+        one && row.sockets > 1 ? `${fmt(row.deliveredPerSec / one.deliveredPerSec, 2)}x, ${fmt(row.cpuPerDatagramUs / one.cpuPerDatagramUs, 2)}x CPU` : '',
+        mib(row.maxRssKb),
+      ]);
+    }
+    lines.push('', 'Spread (one receiver process, its sockets flooded at once by one sender, round-robin, at its maximum)', spread.toString());
+  }
   const t = targets(results);
   if (t.length) {
     const table = new Table({ head: ['target', 'goal', 'measured', ''], style: { head: [], border: [], compact: true } });
@@ -199,7 +508,7 @@ export function summaryMarkdown(results: BenchResults): string {
   const rows: string[] = ['| receiver | size | delivered/s at saturation | vs node:dgram | CPU per datagram | vs node:dgram |', '|---|---|---|---|---|---|'];
   for (const size of [...new Set(results.flood.map((r) => r.size))]) {
     const dgram = saturation(results, 'dgram', size);
-    for (const driver of ['dgram', 'uring-message', 'uring-batch', 'c-liburing']) {
+    for (const driver of ['dgram', 'uring-message', 'uring-batch', 'c-liburing', 'bun', 'deno']) {
       const row = saturation(results, driver, size);
       if (!row || !dgram) continue;
       rows.push(
@@ -257,7 +566,7 @@ export async function charts(results: BenchResults): Promise<{ flood: string; cp
       height: 220,
       mark: 'bar',
       encoding: {
-        x: { field: 'receiver', type: 'nominal', sort: ['dgram', 'uring-message', 'uring-batch', 'c-liburing'], title: null },
+        x: { field: 'receiver', type: 'nominal', sort: ['dgram', 'uring-message', 'uring-batch', 'c-liburing', 'bun', 'deno'], title: null },
         y: { field: 'cpu', type: 'quantitative', title: 'CPU microseconds per datagram' },
         color: { field: 'receiver', type: 'nominal', legend: null },
       },
