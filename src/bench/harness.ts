@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
-import { ensureRuntime, runtimeCommand, RUNTIMES, type Runtime, type RuntimeInfo } from './runtimes';
+import { ensureRuntime, runtimeCommand, runtimeEnv, RUNTIMES, type Runtime, type RuntimeInfo } from './runtimes';
 import { canWriteSysctls, countFds, countTasks, procStatus, readSysctl, socketRecvBuffer, system, udpQueue, udpQueues, withSocketDefaults } from './system';
 
 export const RECEIVERS = ['dgram', 'uring-message', 'uring-batch', 'c-liburing', 'bun', 'deno'] as const;
@@ -266,7 +266,10 @@ export function buildPeers(): string {
 }
 
 interface PeerOptions {
+  /** Added to the harness's environment. */
   env?: NodeJS.ProcessEnv;
+  /** Instead of it. */
+  envReplace?: NodeJS.ProcessEnv;
   /** Do not print the peer's stderr when it fails: the row reports the failure. */
   quiet?: boolean;
 }
@@ -280,7 +283,8 @@ class Peer {
   exitCode: number | null | undefined;
 
   constructor(command: string, args: string[], options: PeerOptions = {}) {
-    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
+    const env = options.envReplace ?? (options.env ? { ...process.env, ...options.env } : undefined);
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     this.child.stdin.on('error', () => {}); // a peer that died: its result says so
     const lines = readline.createInterface({ input: this.child.stdout });
     lines.on('line', (line) => {
@@ -363,6 +367,12 @@ interface ReceiverSpec {
 
 const isRuntime = (driver: string): driver is Runtime => (RUNTIMES as readonly string[]).includes(driver);
 
+/** A Bun or Deno peer, in runtimeEnv(): without the sanitizer runtimes of npm run test:asan. */
+function runtimePeer(ctx: Context, runtime: Runtime, args: string[]): Peer {
+  const [command, argv] = runtimeCommand(ctx.runtimes.get(runtime)!, args);
+  return new Peer(command, argv, { envReplace: runtimeEnv() });
+}
+
 /** What SO_RCVBUF / SO_SNDBUF `bytes` gives a socket here: clamped to the maximum, then doubled by the kernel. */
 function effectiveBuffer(bytes: number, which: 'rmem' | 'wmem'): number {
   try {
@@ -379,10 +389,7 @@ function receiverPeer(driver: Receiver, ctx: Context, spec: ReceiverSpec = {}): 
       '--port', '0', '--buffers', '4096', '--buffer-size', '2048', '--rcvbuf', String(recvBuffer), '--stamps', spec.stamps ? '1' : '0',
     ]);
   }
-  if (isRuntime(driver)) {
-    const [command, args] = runtimeCommand(ctx.runtimes.get(driver)!, ['--mode', 'receiver', ...(spec.stamps ? ['--stamps'] : [])]);
-    return new Peer(command, args);
-  }
+  if (isRuntime(driver)) return runtimePeer(ctx, driver, ['--mode', 'receiver', ...(spec.stamps ? ['--stamps'] : [])]);
   return new Peer(process.execPath, [
     path.join(__dirname, 'receiver.js'),
     '--driver', driver,
@@ -409,10 +416,7 @@ async function startReceiver(driver: Receiver, ctx: Context, spec: ReceiverSpec 
 
 function echoPeer(driver: EchoServer, ctx: Context): Peer {
   if (driver === 'c-recvmmsg') return new Peer(path.join(ctx.peers, 'udp-echo-server'), ['--port', '0']);
-  if (isRuntime(driver)) {
-    const [command, args] = runtimeCommand(ctx.runtimes.get(driver)!, ['--mode', 'echo']);
-    return new Peer(command, args);
-  }
+  if (isRuntime(driver)) return runtimePeer(ctx, driver, ['--mode', 'echo']);
   return new Peer(process.execPath, [path.join(__dirname, 'echo-server.js'), '--driver', driver]);
 }
 

@@ -71,7 +71,7 @@ export function ensureRuntime(runtime: Runtime): RuntimeInfo {
         fs.rmSync(staging, { recursive: true, force: true });
       }
     }
-    info.version = execFileSync(binary, pkg.versionArgs, { encoding: 'utf8', timeout: 30_000 }).trim().split('\n')[0]!;
+    info.version = execFileSync(binary, pkg.versionArgs, { encoding: 'utf8', timeout: 30_000, env: runtimeEnv() }).trim().split('\n')[0]!;
     info.binary = binary;
   } catch (error) {
     const e = error as Error & { stderr?: Buffer | string };
@@ -79,6 +79,17 @@ export function ensureRuntime(runtime: Runtime): RuntimeInfo {
     info.error = `could not install ${info.package} into ${dir} (npm pack + tar): ${detail}`;
   }
   return info;
+}
+
+/**
+ * The environment for Bun and Deno: the harness's, less the sanitizer runtimes npm run
+ * test:asan preloads into every process (in another project's binaries they would only break
+ * them or report their leaks).
+ */
+export function runtimeEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['LD_PRELOAD', 'ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS']) delete env[name];
+  return env;
 }
 
 /** The command line that runs the peer script under a runtime. */
