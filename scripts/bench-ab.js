@@ -14,6 +14,10 @@
 // two configurations: ARGS_B='--buffers 4096 --max-datagram 2048' node scripts/bench-ab.js 9 64 . .
 // WARMUP_A / WARMUP_B / WARMUP_C set one side's warm-up seconds (default WARMUP_SECONDS), e.g.
 // the warm-up study in docs/benchmark.md: WARMUP_A=0.25 node scripts/bench-ab.js 7 64 . .
+// MODE=drain (root): the drain scenario of docs/benchmark.md instead of a flood — each run's
+// receiver stopped while a 1 GiB socket buffer fills, then timed draining it — with the paired
+// medians of both the drain rate and the CPU per datagram. Both builds' lib/bench/receiver.js
+// must know --stamps (this commit's or later).
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -98,7 +102,48 @@ const median = (values) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** MODE=drain: one drain run of side 'A', 'B' or 'C', through the harness of this checkout. */
+async function drainOne(side) {
+  const { drainOnce } = require(path.join(root, 'lib', 'bench', 'harness.js'));
+  const row =
+    side === 'C'
+      ? await drainOnce('c-liburing', Number(size))
+      : await drainOnce(driver, Number(size), { script: path.join(side === 'A' ? dirA : dirB, 'lib', 'bench', 'receiver.js'), args: extraArgs(side) });
+  if (row.error) throw new Error(`drain ${side}: ${row.error}`);
+  return { got: row.datagrams, rate: row.drainPerSec, cpuNs: row.cpuPerDatagramUs * 1000 };
+}
+
+async function drainMain() {
+  const results = { A: [], B: [], C: [] };
+  for (let r = 0; r < Number(rounds); r++) {
+    for (const which of r % 2 ? ['C', 'B', 'A'] : ['C', 'A', 'B']) {
+      const x = await drainOne(which);
+      results[which].push(x);
+      console.log(`round ${r + 1} ${which}: ${x.got} datagrams drained at ${x.rate.toFixed(0)}/s, ${x.cpuNs.toFixed(0)} ns/datagram`);
+    }
+  }
+  for (const which of ['A', 'B']) {
+    const rate = results[which].map((x, i) => x.rate / results.C[i].rate);
+    const cpu = results[which].map((x, i) => x.cpuNs / results.C[i].cpuNs);
+    console.log(
+      `${which}: median ${median(results[which].map((x) => x.rate)).toFixed(0)}/s, ${median(results[which].map((x) => x.cpuNs)).toFixed(0)} ns/datagram; ` +
+        `vs C same round: rate ${median(rate).toFixed(2)}x, CPU ${median(cpu).toFixed(2)}x`,
+    );
+  }
+  const rate = results.B.map((x, i) => x.rate / results.A[i].rate);
+  const cpu = results.B.map((x, i) => x.cpuNs / results.A[i].cpuNs);
+  console.log(
+    `C: median ${median(results.C.map((x) => x.rate)).toFixed(0)}/s; B/A paired medians: rate ${median(rate).toFixed(3)} (${rate.map((x) => x.toFixed(2)).join(' ')}), ` +
+      `CPU ${median(cpu).toFixed(3)} (${cpu.map((x) => x.toFixed(2)).join(' ')})`,
+  );
+}
+
 (async () => {
+  if (process.env.MODE === 'drain') return drainMain();
+  if (process.env.MODE && process.env.MODE !== 'flood') {
+    console.error(`MODE must be flood (the default) or drain, got ${process.env.MODE}`);
+    process.exit(2);
+  }
   const results = { A: [], B: [], C: [] };
   for (let r = 0; r < Number(rounds); r++) {
     for (const which of r % 2 ? ['C', 'B', 'A'] : ['C', 'A', 'B']) {

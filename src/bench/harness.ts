@@ -142,6 +142,14 @@ export interface SlowHandlerRow {
   perHandlerSecond: number;
   /** The sender was stopped early because the receiver passed SLOW_HANDLER_RSS_CAP_KB. */
   capped: boolean;
+  /**
+   * The longest the receiver took to answer 'progress' once the flood was over: how long its
+   * event loop went without a turn (stdin is read there) while the handler worked through what
+   * the process held.
+   */
+  longestStallMs: number;
+  /** Bytes left in the socket of a receiver that stopped reading (then `error` says so). */
+  stuckBytes?: number;
   recvBufferBytes: number;
   error?: string;
 }
@@ -363,6 +371,9 @@ interface ReceiverSpec {
   stamps?: boolean;
   /** receiver.js --sockets. */
   sockets?: number;
+  /** Another build's receiver.js (scripts/bench-ab.js), and arguments to add to it. */
+  script?: string;
+  args?: string[];
 }
 
 const isRuntime = (driver: string): driver is Runtime => (RUNTIMES as readonly string[]).includes(driver);
@@ -391,12 +402,13 @@ function receiverPeer(driver: Receiver, ctx: Context, spec: ReceiverSpec = {}): 
   }
   if (isRuntime(driver)) return runtimePeer(ctx, driver, ['--mode', 'receiver', ...(spec.stamps ? ['--stamps'] : [])]);
   return new Peer(process.execPath, [
-    path.join(__dirname, 'receiver.js'),
+    spec.script ?? path.join(__dirname, 'receiver.js'),
     '--driver', driver,
     '--watchdog', spec.watchdog === false ? 'off' : 'on',
     '--recv-buffer', String(recvBuffer),
     ...(spec.stamps ? ['--stamps'] : []),
     ...(spec.sockets ? ['--sockets', String(spec.sockets)] : []),
+    ...(spec.args ?? []),
   ]);
 }
 
@@ -532,27 +544,45 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
 
 /**
  * Asks a receiver how many datagrams it has had until two answers `stableMs` apart agree and
- * its sockets' queues are empty: its backlog is handled.
+ * its sockets' queues are empty: its backlog is handled. 'stuck': the count has not moved for
+ * STUCK_MS while datagrams wait in its sockets — it has stopped reading.
  */
-async function settle(receiver: Peer, ports: number | number[], timeoutMs: number, stableMs = 250): Promise<boolean> {
+async function settle(
+  receiver: Peer,
+  ports: number | number[],
+  timeoutMs: number,
+  stableMs = 250,
+  answer?: { timeoutMs: number; longestMs: number },
+): Promise<'settled' | 'stuck' | 'timeout'> {
   let last = -1;
+  let movedAt = performance.now();
+  let state: 'settled' | 'stuck' | 'timeout' = 'timeout';
   const list = Array.isArray(ports) ? ports : [ports];
-  return waitFor(
+  await waitFor(
     async () => {
+      const asked = performance.now();
       receiver.send('progress');
-      const got = await receiver.lineWith('progress', 30_000);
+      const got = await receiver.lineWith('progress', answer?.timeoutMs ?? 30_000);
+      if (answer) answer.longestMs = Math.max(answer.longestMs, performance.now() - asked);
       if (got.exited) return true;
       const now = num(got.datagrams);
       let queued = 0;
       for (const q of udpQueues(list).values()) queued += q.rxQueueBytes;
+      if (now !== last) movedAt = performance.now();
       const done = now === last && queued === 0;
       last = now;
-      return done;
+      if (done) state = 'settled';
+      else if (queued > 0 && performance.now() - movedAt > STUCK_MS) state = 'stuck';
+      return state !== 'timeout';
     },
     timeoutMs,
     stableMs,
   );
+  return state;
 }
+
+/** A receiver whose count has not moved for this long while its socket holds datagrams has stopped reading. */
+const STUCK_MS = 10_000;
 
 /**
  * Drain (issue 21): the receiver is stopped (SIGSTOP) while one sender fills its socket's
@@ -563,10 +593,10 @@ async function settle(receiver: Peer, ports: number | number[], timeoutMs: numbe
  * the sender could offer. CPU per datagram: the receiver's CPU time from 'start' (just before
  * the stop) to the end over the datagrams it received.
  */
-async function drainRun(driver: Receiver, size: number, round: number, buffer: number, warmupSeconds: number, ctx: Context): Promise<DrainRow> {
+async function drainRun(driver: Receiver, size: number, round: number, buffer: number, warmupSeconds: number, ctx: Context, spec: ReceiverSpec = {}): Promise<DrainRow> {
   const row: DrainRow = { driver, size, round, recvBufferBytes: 0, queuedBytes: 0, fillSeconds: 0, datagrams: 0, drainPerSec: 0, drainSeconds: 0, cpuPerDatagramUs: 0 };
   const { value: started } = await withSocketDefaults({ rmem: buffer }, async () => {
-    const peer = receiverPeer(driver, ctx, { recvBuffer: 0, stamps: true });
+    const peer = receiverPeer(driver, ctx, { ...spec, recvBuffer: 0, stamps: true });
     return { peer, ready: await peer.line() };
   });
   const receiver = started.peer;
@@ -627,7 +657,7 @@ async function drainRun(driver: Receiver, size: number, round: number, buffer: n
 async function slowHandlerRun(driver: SlowHandlerRow['driver'], backend: string | undefined, size: number, seconds: number, afterMs: number, ctx: Context): Promise<SlowHandlerRow> {
   const row: SlowHandlerRow = {
     driver, backend: backend ?? (driver === 'dgram' ? 'node:dgram' : 'auto'), size, sent: 0, received: 0, kernelDrops: 0, procDrops: 0, accounted: false,
-    peakRssKb: 0, rssDrainedKb: 0, rssAfterKb: 0, handlerSeconds: 0, perHandlerSecond: 0, capped: false, recvBufferBytes: 0,
+    peakRssKb: 0, rssDrainedKb: 0, rssAfterKb: 0, handlerSeconds: 0, perHandlerSecond: 0, capped: false, longestStallMs: 0, recvBufferBytes: 0,
   };
   const receiver = new Peer(
     process.execPath,
@@ -657,7 +687,15 @@ async function slowHandlerRun(driver: SlowHandlerRow['driver'], backend: string 
     sender = new Peer(path.join(ctx.peers, 'udp-sender'), senderArgs({ port }, size, 0, seconds));
     const sent = await sender.line(seconds * 1000 + 30_000);
     row.sent = num(sent.sent);
-    await settle(receiver, port, 120_000);
+    // A handler 5 ms per batch of 64 (the recvmmsg backends) works through 262,144 held
+    // datagrams in 20 s, and may not let the event loop turn meanwhile: wait for it.
+    const answer = { timeoutMs: 600_000, longestMs: 0 };
+    const settled = await settle(receiver, port, 900_000, 250, answer);
+    row.longestStallMs = Math.round(answer.longestMs);
+    if (settled === 'stuck') {
+      row.stuckBytes = udpQueue(port)?.rxQueueBytes ?? 0;
+      row.error = `the receiver stopped reading: ${row.stuckBytes} bytes left in its socket, nothing received for ${STUCK_MS / 1000} s`;
+    }
     sample();
     row.rssDrainedKb = procStatus(receiver.pid)?.rssKb ?? 0;
     await sleep(afterMs);
@@ -789,6 +827,22 @@ async function manyRun(driver: ManyRow['driver'], round: number, sockets: number
     ports?.dispose();
   }
   return row;
+}
+
+/**
+ * One drain run outside runBench (scripts/bench-ab.js MODE=drain): `script` is another build's
+ * lib/bench/receiver.js (it must know --stamps and --recv-buffer), `args` more of its arguments.
+ * Needs root (net.core.rmem_default); restores it and continues the receiver on every way out.
+ */
+export async function drainOnce(driver: Receiver, size: number, options: { script?: string; args?: string[]; buffer?: number; warmupSeconds?: number } = {}): Promise<DrainRow> {
+  if (!canWriteSysctls()) throw new Error('the drain sets net.core.rmem_default for a moment, which needs root');
+  const ctx: Context = { peers: buildPeers(), runtimes: new Map() };
+  const spec: ReceiverSpec = { ...(options.script ? { script: options.script } : {}), ...(options.args ? { args: options.args } : {}) };
+  try {
+    return await drainRun(driver, size, 1, options.buffer ?? DRAIN_BUFFER, options.warmupSeconds ?? 1, ctx, spec);
+  } finally {
+    system.restoreAll();
+  }
 }
 
 /** RTT percentiles from the client's raw samples (uint32 ns), through an HDR histogram. */

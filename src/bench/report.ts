@@ -210,19 +210,20 @@ function slowHandlerTargets(results: BenchResults): Target[] {
       const ours = rows.filter((r) => r.driver === driver && r.size === size);
       if (!ours.length) continue;
       const api = driver === 'uring-batch' ? 'batch API' : "'message' API";
-      const rss = (r: (typeof ours)[number]) => (r.error ? `${r.backend} failed` : `${r.backend} ${mib(r.peakRssKb)}${r.capped ? ' (capped)' : ''}`);
+      const failed = (r: (typeof ours)[number]) => `${r.backend} ${r.stuckBytes !== undefined ? 'stopped reading' : 'failed'}`;
+      const rss = (r: (typeof ours)[number]) => (r.error && !r.received ? failed(r) : `${r.backend} ${mib(r.peakRssKb)}${r.capped ? ' (capped)' : ''}`);
       if (dgram) {
         out.push({
-          name: `slow handler, ${api}, ${size} B`,
+          name: `slow handler, ${api}, ${fmt(size)} B`,
           goal: "peak RSS <= node:dgram's + 64 MiB",
           measured: `${ours.map(rss).join(', ')} vs ${mib(dgram.peakRssKb)}`,
           met: ours.every((r) => !r.error && !r.capped && r.peakRssKb <= dgram.peakRssKb + 64 * 1024),
         });
       }
       out.push({
-        name: `slow handler, ${api}, ${size} B`,
+        name: `slow handler, ${api}, ${fmt(size)} B`,
         goal: 'received + kernelDrops = sent',
-        measured: ours.map((r) => (r.error ? `${r.backend} failed` : `${r.backend} ${r.accounted ? '=' : `${fmt(r.received + r.kernelDrops - r.sent)} off`}`)).join(', '),
+        measured: ours.map((r) => (r.error ? failed(r) : `${r.backend} ${r.accounted ? '=' : `${fmt(r.received + r.kernelDrops - r.sent)} off`}`)).join(', '),
         met: ours.every((r) => !r.error && r.accounted),
       });
     }
@@ -387,12 +388,12 @@ export function formatResults(results: BenchResults): string {
   }
   if (results.slowHandler?.length) {
     const slow = new Table({
-      head: ['receiver', 'backend', 'size', 'sent', 'received', 'kernel drops', 'sum = sent', 'peak RSS', 'RSS drained', 'RSS later', 'handler', 'per handler-s'],
+      head: ['receiver', 'backend', 'size', 'sent', 'received', 'kernel drops', 'sum = sent', 'peak RSS', 'RSS drained', 'RSS later', 'handler', 'per handler-s', 'loop stall', ''],
       style: { head: [], border: [], compact: true },
     });
     for (const row of results.slowHandler) {
-      if (row.error) {
-        slow.push([row.driver, row.backend, `${row.size} B`, { colSpan: 9, content: `failed: ${row.error}` }]);
+      if (row.error && !row.received) {
+        slow.push([row.driver, row.backend, `${fmt(row.size)} B`, { colSpan: 11, content: `failed: ${row.error}` }]);
         continue;
       }
       slow.push([
@@ -408,6 +409,8 @@ export function formatResults(results: BenchResults): string {
         mib(row.rssAfterKb),
         `${fmt(row.handlerSeconds, 2)} s`,
         fmt(row.perHandlerSecond),
+        `${fmt(row.longestStallMs)} ms`,
+        row.error ?? '',
       ]);
     }
     lines.push('', 'Slow handler (onBatch 5 ms per batch; \'message\' 2 ms every 100; C sender at its maximum; recvBufferSize 8 MiB)', slow.toString());

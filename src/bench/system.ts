@@ -42,18 +42,6 @@ export function countFds(pid: number): number {
   }
 }
 
-/** User + system CPU time of a process (every thread, live or exited), in microseconds, from /proc/PID/stat. */
-export function procCpuMicros(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 a second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
-  } catch {
-    return 0;
-  }
-}
-
 export interface UdpQueue {
   /** Bytes waiting in the socket's receive queue (sk_rmem_alloc, skb truesize). */
   rxQueueBytes: number;
