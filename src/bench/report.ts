@@ -326,7 +326,7 @@ export function formatResults(results: BenchResults): string {
       `${fmt(row.maxRssKb / 1024, 1)} MiB`,
     ]);
   }
-  lines.push('', 'Flood (delivered datagrams/s; CPU per datagram of the receiver process)', flood.toString());
+  if (results.flood.length) lines.push('', 'Flood (delivered datagrams/s; CPU per datagram of the receiver process)', flood.toString());
   if (results.echo.length) {
     const echo = new Table({ head: ['echo server', 'in flight', 'round', 'round trips/s', 'p50', 'p99', 'p99.9', 'lost', 'vs dgram'], style: { head: [], border: [], compact: true } });
     for (const row of results.echo) {

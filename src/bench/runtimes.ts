@@ -56,7 +56,9 @@ export function ensureRuntime(runtime: Runtime): RuntimeInfo {
       fs.mkdirSync(cacheDir(), { recursive: true });
       const staging = fs.mkdtempSync(path.join(cacheDir(), '.install-'));
       try {
-        const out = execFileSync('npm', ['pack', `${pkg.name}@${pkg.version}`, '--silent', '--pack-destination', staging], {
+        // Two tries, not npm's default of three with back-off: a registry that cannot be reached
+        // costs the run seconds, not minutes.
+        const out = execFileSync('npm', ['pack', `${pkg.name}@${pkg.version}`, '--loglevel=error', '--fetch-retries=1', '--pack-destination', staging], {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'pipe'],
           timeout: 300_000,
