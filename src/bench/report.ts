@@ -172,9 +172,11 @@ function loadTargets(results: BenchResults): Target[] {
   return out;
 }
 
-/** The median drain run of a driver and size (by rate), failed runs left out. */
-function drainMedian(results: BenchResults, driver: string, size: number): DrainRow | undefined {
-  return medianRow((results.drain ?? []).filter((r) => r.driver === driver && r.size === size && !r.error && r.drainPerSec > 0), (r) => r.drainPerSec);
+/** The median drain rate and CPU per datagram of a driver and size (with two rounds: their means), failed runs left out. */
+function drainMedian(results: BenchResults, driver: string, size: number): { drainPerSec: number; cpuPerDatagramUs: number } | undefined {
+  const rows = (results.drain ?? []).filter((r: DrainRow) => r.driver === driver && r.size === size && !r.error && r.drainPerSec > 0);
+  if (!rows.length) return undefined;
+  return { drainPerSec: median(rows.map((r) => r.drainPerSec)), cpuPerDatagramUs: median(rows.map((r) => r.cpuPerDatagramUs)) };
 }
 
 /** Issue 21's drain rows: capacity against the C reference, and 'message' against Bun. */
