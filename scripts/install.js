@@ -84,18 +84,28 @@ function nodeGyp() {
   }
 }
 
+// A build/Release older than a native source or binding.gyp (a clone where git moved them
+// since the last build) is stale even though it loads.
+function stale(addon) {
+  if (!addon.startsWith(path.join(root, 'build') + path.sep)) return false;
+  const built = fs.statSync(addon).mtimeMs;
+  const native = path.join(root, 'native');
+  const sources = [path.join(root, 'binding.gyp'), ...(fs.existsSync(native) ? fs.readdirSync(native).map((f) => path.join(native, f)) : [])];
+  return sources.some((f) => fs.existsSync(f) && fs.statSync(f).mtimeMs > built);
+}
+
 function main() {
-  const fromSource = process.env.npm_config_build_from_source === 'true';
-  if (!fromSource) {
+  let why = 'npm_config_build_from_source is set';
+  if (process.env.npm_config_build_from_source !== 'true') {
     const addon = loadable();
-    if (addon) {
+    if (addon && !stale(addon)) {
       console.log(`uring-udp: using ${path.relative(root, addon)}`);
       return 0;
     }
+    why = addon
+      ? `${path.relative(root, addon)} is older than the native sources`
+      : `no prebuilt addon loads here (${process.platform}-${process.arch}, Node ${process.version})`;
   }
-  const why = fromSource
-    ? 'npm_config_build_from_source is set'
-    : `no prebuilt addon loads here (${process.platform}-${process.arch}, Node ${process.version})`;
   const missing = missingForBuild();
   if (missing.length > 0) {
     tellWhatToInstall(missing, why);
