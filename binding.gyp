@@ -22,11 +22,14 @@
         "native/ring_core.cc",
         "native/ring_thread.cc",
         "native/ring_wrap.cc",
+        "native/receiver_plain.cc",
+        "native/receiver_pool.cc",
+        "native/receiver_ring.cc",
+        "native/socket_receive.cc",
         "native/testing.cc",
         "native/thread_owner.cc",
         "native/udp_delivery.cc",
         "native/udp_direct.cc",
-        "native/udp_receiver.cc",
         "native/udp_socket.cc",
         "native/udp_wrap.cc",
         "native/watchdog.cc"
@@ -46,6 +49,10 @@
       "cflags_cc": ["-std=gnu++20", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "<(werror)"],
       # liburing is linked statically: the built .node needs no liburing.so at run time.
       "libraries": ["<!(pkg-config --variable=libdir liburing)/liburing.a"],
+      # -z nodelete: the addon stays mapped when Node dlcloses it at an environment's teardown:
+      # the process-wide watchdog and receiver threads run its code, and a receiver thread stuck
+      # in the kernel (never joined, deliberately left) may return into it at any time.
+      "ldflags": ["-Wl,-z,nodelete"],
       "conditions": [
         ["sanitize==1", {
           # -O1 -g and frame pointers for readable stacks; every UBSan finding is fatal.

@@ -1,9 +1,11 @@
-// Module entry point. Per-environment state only: each worker thread that loads the addon
-// gets its own class constructors; nothing native is shared between environments.
+// Module entry point. Each worker thread that loads the addon gets its own class constructors
+// and its own per-environment state (EnvData); what is shared between environments is the
+// watchdog thread and the receiver pool, both process-wide.
 #include <napi.h>
 
 #include "boundary.h"
 #include "probe.h"
+#include "receiver.h"
 #include "ring_core.h"
 #include "ring_wrap.h"
 #include "testing.h"
@@ -19,6 +21,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setWatchdogHandler", Napi::Function::New(env, SetWatchdogHandler, "setWatchdogHandler"));
   exports.Set("configureWatchdog", Napi::Function::New(env, ConfigureWatchdog, "configureWatchdog"));
   exports.Set("watchdogInfo", Napi::Function::New(env, WatchdogInfo, "watchdogInfo"));
+  exports.Set("configureReceivers", Napi::Function::New(env, ConfigureReceivers, "configureReceivers"));
+  exports.Set("receiverInfo", Napi::Function::New(env, ReceiverInfo, "receiverInfo"));
   exports.Set("receiveLayout", Napi::Function::New(env, ReceiveLayoutMethod, "receiveLayout"));
   exports.Set("constants", BoundaryConstants(env));
   exports.Set("testing", TestingExports(env));

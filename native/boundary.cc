@@ -8,7 +8,7 @@
 #include "recv_batch.h"
 #include "ring_core.h"
 #include "udp_direct.h"
-#include "udp_receiver.h"
+#include "socket_receive.h"
 
 namespace uring_udp {
 

@@ -1,4 +1,4 @@
-// What a ring thread (or socket receiver thread) publishes for the watchdog: plain atomics,
+// What a ring thread (or a receiver thread) publishes for the watchdog: plain atomics,
 // written by the thread, read by the watchdog. No lock is shared between them, so a thread
 // stuck forever in the kernel cannot hold up the watchdog (shared/DESIGN.md).
 #pragma once
@@ -20,12 +20,6 @@ struct ThreadObservation {
   std::atomic<uint32_t> sq_head{0}, sq_tail{0}, cq_head{0}, cq_tail{0};
   std::atomic<uint64_t> cq_overflow{0};         // the kernel's counter (*cq.koverflow)
   std::atomic<uint64_t> overflow_flag_seen{0};  // IORING_SQ_CQ_OVERFLOW seen after an enter
-  // Receiver threads: the socket whose multishot request should be armed, and when a CQE
-  // last came for it.
-  std::atomic<int> recv_fd{-1};
-  std::atomic<bool> recv_expected{false};
-  std::atomic<int64_t> recv_last_cqe_ns{0};
-  std::atomic<bool> backpressured{false};  // JS is behind and the thread stopped reaping on purpose
   std::atomic<bool> running{true};
   // Bumped each time the thread comes back from io_uring_enter: a thread whose count moved
   // since the watchdog's last look is not stuck, and is not worth a /proc read.
@@ -47,6 +41,15 @@ struct DeadlineSlot {
 };
 
 constexpr unsigned kDeadlineSlots = 1024;
+
+// What the watchdog reads of one socket on a receiver thread (which serves many): whether a
+// receive (or poll) should be armed on its fd, and when a completion last came for it.
+struct RecvWatch {
+  std::atomic<int> fd{-1};
+  std::atomic<bool> expected{false};       // a receive (or poll) should be armed: the receiver reads it
+  std::atomic<bool> backpressured{false};  // JS is behind: the receiver holds back on purpose
+  std::atomic<int64_t> last_cqe_ns{0};
+};
 
 struct DeadlineTable {
   DeadlineSlot slots[kDeadlineSlots];

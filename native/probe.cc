@@ -13,7 +13,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include <liburing.h>
@@ -216,7 +219,8 @@ void TryBufferRings(io_uring* ring, std::vector<Feature>* out) {
   out->push_back(incremental);
 }
 
-ProbeResult RunProbe() {
+// receive_only: what a socket's receive path needs (ReceiveCapabilitiesOnce), not the whole report.
+ProbeResult RunProbe(bool receive_only) {
   ProbeResult result;
   io_uring ring;
   io_uring_params params;
@@ -228,7 +232,7 @@ ProbeResult RunProbe() {
   result.usable = true;
   result.features = params.features;
 
-  io_uring_probe* probe = io_uring_get_probe_ring(&ring);
+  io_uring_probe* probe = receive_only ? nullptr : io_uring_get_probe_ring(&ring);
   if (probe) {
     result.last_op = probe->last_op;
     for (unsigned op = 0; op < probe->ops_len; op++)
@@ -239,6 +243,7 @@ ProbeResult RunProbe() {
   result.tried.push_back(TryMultishotPoll(&ring));
   TryBufferRings(&ring, &result.tried);
   io_uring_queue_exit(&ring);
+  if (receive_only) return result;
 
   result.tried.push_back(TryFlags("singleIssuer", IORING_SETUP_SINGLE_ISSUER));
   result.tried.push_back(TryFlags("deferTaskrun", IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN));
@@ -252,7 +257,7 @@ class ProbeWorker : public Napi::AsyncWorker {
   ProbeWorker(Napi::Env env, Napi::Promise::Deferred deferred)
       : Napi::AsyncWorker(env, "uring-udp probe"), deferred_(deferred) {}
 
-  void Execute() override { result_ = RunProbe(); }
+  void Execute() override { result_ = RunProbe(false); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -283,6 +288,47 @@ class ProbeWorker : public Napi::AsyncWorker {
 };
 
 }  // namespace
+
+namespace {
+// Errnos that say "not now" rather than "not here": a probe that met one is not remembered.
+bool Transient(int err) { return err == EMFILE || err == ENFILE || err == ENOMEM || err == EAGAIN || err == ENOBUFS; }
+}  // namespace
+
+ReceiveCapabilities ReceiveCapabilitiesNow() {
+  static std::mutex mutex;
+  static ReceiveCapabilities known;
+  static bool settled = false;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (settled) return known;
+  ReceiveCapabilities found;
+  try {
+    // On a thread of its own, joined at once: the probe sets up, enters and closes a ring, which
+    // the JS thread never does. A fresh ring and a loopback datagram: the wait is bounded (each
+    // completion waited for at most a second).
+    std::thread([&found] {
+      const ProbeResult result = RunProbe(true);
+      found.io_uring = result.usable;
+      found.setup_errno = result.setup_errno;
+      for (const Feature& feature : result.tried) {
+        const std::string name = feature.name;
+        if (name == "multishotPoll") {
+          found.multishot_poll = feature.supported;
+          found.multishot_poll_errno = feature.error;
+        } else if (name == "multishotRecvmsg") {
+          found.multishot_recvmsg = feature.supported;
+          found.multishot_recvmsg_errno = feature.error;
+        }
+      }
+    }).join();
+  } catch (const std::system_error& e) {
+    found.setup_errno = e.code().value() ? e.code().value() : EAGAIN;  // no thread to probe on
+  }
+  if (!Transient(found.setup_errno) && !Transient(found.multishot_poll_errno) && !Transient(found.multishot_recvmsg_errno)) {
+    known = found;
+    settled = true;
+  }
+  return found;
+}
 
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(info.Env());

@@ -7,8 +7,7 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <mutex>
 
@@ -20,7 +19,8 @@ class ReceiveBudget {
   ReceiveBudget(const ReceiveBudget&) = delete;
   ReceiveBudget& operator=(const ReceiveBudget&) = delete;
 
-  // Set by the receiver thread once its backend is known, before any datagram is taken.
+  // Set once the socket's backend (and so what it holds whatever the traffic) is known, before
+  // any datagram is taken.
   void SetLimit(int64_t limit) { limit_.store(limit, std::memory_order_release); }
   int64_t limit() const { return limit_.load(std::memory_order_acquire); }
   int64_t held() const { return held_.load(std::memory_order_acquire); }
@@ -30,35 +30,45 @@ class ReceiveBudget {
   void Hold(int64_t bytes) { held_.fetch_add(bytes, std::memory_order_acq_rel); }
   void Release(int64_t bytes) {
     held_.fetch_sub(bytes, std::memory_order_seq_cst);
-    // Seq_cst on both sides (here and in WaitForRoom): either the waiter sees the new total
-    // before it sleeps, or this sees the waiter and wakes it.
-    if (waiting_.load(std::memory_order_seq_cst)) Wake();
-  }
-  void Wake() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    room_changed_.notify_all();
+    // Seq_cst on both sides (here and in WakeAt): either the receiver sees the new total when it
+    // arms the wake-up, or this sees the wake-up armed and calls it.
+    int64_t at = wake_at_.load(std::memory_order_seq_cst);
+    if (at > 0 && SeqCstRoom() >= at && wake_at_.compare_exchange_strong(at, 0, std::memory_order_seq_cst)) CallWaker();
   }
 
-  // Receiver thread: waits up to timeout_ms for `bytes` of room (or for Wake). True if there is.
-  bool WaitForRoom(int64_t bytes, int timeout_ms) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    waiting_.store(true, std::memory_order_seq_cst);
-    if (SeqCstRoom() < bytes) room_changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms));
-    waiting_.store(false, std::memory_order_relaxed);
-    return room() >= bytes;
+  // The receiver serving the socket: how it is woken when a full budget gets room again (it
+  // writes the receiver's eventfd). Set when the socket attaches, cleared before it leaves.
+  void SetWaker(std::function<void()> waker) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    waker_ = std::move(waker);
   }
+  // Receiver thread: the budget is full; wake me once there are `bytes` of room. True when there
+  // already are (then no call comes).
+  bool WakeAt(int64_t bytes) {
+    wake_at_.store(bytes, std::memory_order_seq_cst);
+    if (SeqCstRoom() >= bytes) {
+      wake_at_.store(0, std::memory_order_relaxed);
+      return true;
+    }
+    return false;
+  }
+  void CancelWake() { wake_at_.store(0, std::memory_order_relaxed); }
 
  private:
-  // The waiter's side of the handshake with Release: its store of waiting_ and this load are both
-  // seq_cst, so they cannot pass each other (an acquire load could, and a release in between
-  // went unseen: the receiver slept its whole timeout).
+  // The receiver's side of the handshake with Release: its store of wake_at_ and this load are
+  // both seq_cst, so they cannot pass each other (an acquire load could, and a release in
+  // between went unseen: the receiver slept its whole timeout).
   int64_t SeqCstRoom() const { return limit() - held_.load(std::memory_order_seq_cst); }
+  void CallWaker() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (waker_) waker_();
+  }
 
   std::atomic<int64_t> limit_{0};
   std::atomic<int64_t> held_{0};
-  std::atomic<bool> waiting_{false};
+  std::atomic<int64_t> wake_at_{0};
   std::mutex mutex_;
-  std::condition_variable room_changed_;
+  std::function<void()> waker_;
 };
 
 }  // namespace uring_udp

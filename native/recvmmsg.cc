@@ -14,7 +14,8 @@ RecvmmsgScratch::~RecvmmsgScratch() {
   if (data_) munmap(data_, bytes());
 }
 
-int RecvmmsgScratch::Receive(int fd, unsigned count) {
+int RecvmmsgScratch::Receive(int fd, unsigned count, uint32_t max_datagram) {
+  call_max_ = max_datagram == 0 ? max_datagram_ : std::min(max_datagram, max_datagram_);
   if (!data_) {
     void* memory = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (memory == MAP_FAILED) return -errno;
@@ -26,7 +27,7 @@ int RecvmmsgScratch::Receive(int fd, unsigned count) {
   count = std::min(count, capacity_);
   for (unsigned i = 0; i < count; i++) {
     pieces_[i].iov_base = data_ + static_cast<size_t>(i) * max_datagram_;
-    pieces_[i].iov_len = max_datagram_;
+    pieces_[i].iov_len = call_max_;
     msghdr& header = messages_[i].msg_hdr;
     header.msg_name = &names_[i];
     header.msg_namelen = sizeof(sockaddr_storage);
@@ -41,7 +42,7 @@ int RecvmmsgScratch::Receive(int fd, unsigned count) {
     const int received = recvmmsg(fd, messages_.data(), count, MSG_DONTWAIT | MSG_TRUNC, nullptr);
     if (received >= 0) {
       for (int i = 0; i < received; i++)
-        largest_since_trim_ = std::max(largest_since_trim_, std::min(messages_[i].msg_len, max_datagram_));
+        largest_since_trim_ = std::max(largest_since_trim_, std::min(messages_[i].msg_len, call_max_));
       return received;
     }
     if (errno == EINTR) continue;
@@ -54,9 +55,9 @@ ReceivedDatagram RecvmmsgScratch::datagram(unsigned i) const {
   const uint32_t wire = messages_[i].msg_len;
   return ReceivedDatagram{
       static_cast<const uint8_t*>(pieces_[i].iov_base),
-      std::min(wire, max_datagram_),
+      std::min(wire, call_max_),
       wire,
-      (header.msg_flags & MSG_TRUNC) != 0 || wire > max_datagram_,
+      (header.msg_flags & MSG_TRUNC) != 0 || wire > call_max_,
       header.msg_name,
       header.msg_namelen,
   };

@@ -31,8 +31,9 @@ class RecvmmsgScratch {
   size_t bytes() const { return static_cast<size_t>(capacity_) * max_datagram_; }
   // One recvmmsg of up to `count` (<= capacity) datagrams, non-blocking: how many it read, or
   // -errno (-EAGAIN when there was nothing). MSG_TRUNC: a datagram cut at max_datagram still
-  // reports its real length, so the cut is known.
-  int Receive(int fd, unsigned count);
+  // reports its real length, so the cut is known. max_datagram: this socket's (at most the
+  // scratch's own; 0: the scratch's), when sockets share one scratch.
+  int Receive(int fd, unsigned count, uint32_t max_datagram = 0);
   ReceivedDatagram datagram(unsigned i) const;
   // While nobody reads: gives back the pages datagrams bigger than a page touched.
   void Trim();
@@ -40,6 +41,7 @@ class RecvmmsgScratch {
  private:
   const uint32_t max_datagram_;
   const unsigned capacity_;
+  uint32_t call_max_ = 0;  // the last Receive's max_datagram
   uint8_t* data_ = nullptr;
   uint32_t largest_since_trim_ = 0;
   std::vector<mmsghdr> messages_;

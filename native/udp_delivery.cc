@@ -19,16 +19,16 @@ Napi::Value UdpWrap::SettleMethod(const Napi::CallbackInfo& info) {
 }
 
 void UdpWrap::AfterRelease() {
-  if (!direct_paused_ || !shared_ || joined_) return;
-  if (shared_->budget->room() < static_cast<int64_t>(direct_max_datagram_ + sizeof(DatagramRecord))) return;
+  if (!direct_paused_ || !receive_) return;
+  if (receive_->budget->room() < static_cast<int64_t>(receive_->config.max_datagram + sizeof(DatagramRecord))) return;
   direct_paused_ = false;
-  StartDirect();
+  // Still the JS thread's to read (a burst may have moved it to a receiver meanwhile).
+  if (where_ == Where::kDirect || where_ == Where::kAttaching || where_ == Where::kWarm) StartDirect();
 }
 
-// Batches of up to this many payload bytes are copied into a JS ArrayBuffer (a request, a
-// sparse socket's datagram) and their arena goes back to the pool at once; bigger ones are lent
+// Batches of up to kCopyArenaBytes payload bytes are copied into a JS ArrayBuffer (a request, a
+// sparse socket's datagram) and their arena goes back to its pool at once; bigger ones are lent
 // (an external ArrayBuffer over the arena), which pays off only for a busy socket's batches.
-constexpr size_t kCopyArenaBytes = 4096;
 
 // Every batch comes to JS with a token: its entry in lent_ (index and generation), and a low bit
 // set when its arena is lent (what JS keeps of it past the batch's handler, it must copy or
@@ -51,6 +51,7 @@ uint32_t UdpWrap::Lend(std::unique_ptr<RecvBatch>& batch, bool lent) {
   entry.generation = (entry.generation + 1) & kTokenGenerationMask;
   entry.held_bytes = batch->held_bytes;
   entry.arena = lent ? batch->arena : nullptr;
+  entry.origin = lent ? batch->origin : nullptr;
   return (entry.generation << kTokenGenerationShift) | (index << 1) | (lent ? 1u : 0u);
 }
 
@@ -62,9 +63,10 @@ void UdpWrap::Settle(uint32_t token, bool reuse) {
   if (index >= lent_.size() || !lent_[index].active || lent_[index].generation != token >> kTokenGenerationShift) return;
   LentBatch& entry = lent_[index];
   entry.active = false;
-  if (reuse && entry.arena && shared_) shared_->pool->Give(std::move(entry.arena));
+  if (reuse && entry.arena && entry.origin) entry.origin->Give(std::move(entry.arena));
   entry.arena.reset();
-  if (entry.held_bytes && shared_) shared_->budget->Release(entry.held_bytes);
+  entry.origin.reset();
+  if (entry.held_bytes && receive_) receive_->budget->Release(entry.held_bytes);
   entry.held_bytes = 0;
   free_lent_.push_back(index);
 }
@@ -84,7 +86,7 @@ bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, i
       void* copied = nullptr;
       if (napi_create_arraybuffer(env, batch->size, &copied, &arena) != napi_ok) return false;
       if (batch->size) std::memcpy(copied, batch->arena->data(), batch->size);
-      if (shared_) shared_->pool->Give(std::move(batch->arena));
+      if (batch->origin) batch->origin->Give(std::move(batch->arena));
     } else {
       // The ArrayBuffer holds a reference to the arena: its memory outlives every view of it.
       auto* hold = new std::shared_ptr<Arena>(batch->arena);
@@ -114,20 +116,39 @@ bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, i
   return napi_create_int32(env, error, &args[1]) == napi_ok && napi_get_boolean(env, stopped, &args[2]) == napi_ok;
 }
 
-void UdpWrap::OnWake(void* arg) {
-  UdpShared* shared = static_cast<UdpShared*>(arg);
-  UdpWrap* self = shared->owner;
-  if (!self) return;
+// What the receiver has for this socket: its batches first, then what it says — the hand-back
+// (the JS thread reads again), the let-go (its buffers are gone), the close's "stopped".
+void UdpWrap::OnReceiverEvents() {
   std::vector<std::unique_ptr<RecvBatch>> batches;
-  int error = 0;
+  RecvEvents events;
+  receive_->Take(&batches, &events);
   bool stopped = false;
-  bool handoff = false;
-  shared->receiver->TakeBatches(&batches, &error, &stopped, &handoff);
-  if (!batches.empty() || error || stopped) self->CallOnBatch(batches, error, stopped);
-  if (shared->owner) shared->owner->AfterRelease();
-  // After the ring's last batches: from now on the JS thread reads the socket itself. (The
-  // callback may have closed the socket: owner is cleared then.)
-  if (handoff && !stopped && shared->owner) shared->owner->StartDirect();
+  int error = events.error;
+  if (events.stopped || (events.detached && where_ == Where::kLeaving)) {
+    // Nothing reads the fd any more: the close can finish (after these last batches).
+    LeaveReceiver();
+    where_ = Where::kClosed;
+    stopped = true;
+  } else if (events.detached) {
+    LeaveReceiver();
+    // A socket asked to be on a receiver from bind (hybrid: false) is told why it is not.
+    if (events.attach_error && !receive_->config.hybrid) error = error ? error : events.attach_error;
+    if (events.attach_error) {
+      direct_->CountAttachFailure();
+      attach_retry_ns_ = MonotonicNs() + 1000LL * 1000000;
+    }
+    where_ = Where::kDirect;
+    StartDirect();
+  } else if (events.handoff && where_ == Where::kReceiver) {
+    where_ = Where::kWarm;
+    StartDirect();
+    // Handed back for want of traffic: only a burst brings it back within the next second.
+    if (poll_) steady_after_ms_ = uv_now(poll_->loop) + kSteadyQuietMs;
+  }
+  UpdateLoopRef();
+  if (!batches.empty() || error || stopped) CallOnBatch(batches, error, stopped);
+  // The callback may have closed the socket (owner is cleared then, when it is gone for good).
+  if (receive_ && receive_->owner == this) AfterRelease();
 }
 
 void UdpWrap::CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped) {
@@ -175,7 +196,7 @@ void UdpWrap::CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int 
   tokens.swap(delivery_tokens_);
   napi_close_handle_scope(env, scope);
   // The callback may have closed the socket, which leaves the context to be released here.
-  if (joined_) ReleaseAsyncContext();
+  if (where_ == Where::kClosed && fd_ < 0) ReleaseAsyncContext();
 }
 
 void UdpWrap::ReleaseAsyncContext() {

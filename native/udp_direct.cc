@@ -6,19 +6,53 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common.h"
 #include "udp_wrap.h"
 
 namespace uring_udp {
 
-DirectReader::DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats)
-    : fd_(fd), stats_(stats), scratch_(max_datagram, batch) {}
+namespace {
 
-int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned limit, ArenaPool& pool, int* error) {
+// The JS thread's recvmmsg scratch, for all its sockets (each reads at most its own
+// max_datagram and recvmmsg batch): 64 datagrams of up to 65535 bytes, 4 MiB of address space,
+// resident only where datagrams were written.
+RecvmmsgScratch& ThreadScratch() {
+  thread_local RecvmmsgScratch scratch(65535, 64);
+  return scratch;
+}
+
+// The JS thread's copy-sized arenas: a small read goes into one, is copied into its own
+// ArrayBuffer when delivered, and the arena comes straight back. A socket that never bursts
+// maps no memory of its own.
+const std::shared_ptr<ArenaPool>& ThreadSmallArenas() {
+  thread_local std::shared_ptr<ReceiveBudget> budget = [] {
+    auto b = std::make_shared<ReceiveBudget>();
+    b->SetLimit(16 * kCopyArenaBytes);
+    return b;
+  }();
+  thread_local std::shared_ptr<ArenaPool> pool = [] {
+    auto p = std::make_shared<ArenaPool>(budget);
+    p->Configure(kCopyArenaBytes);
+    return p;
+  }();
+  return pool;
+}
+
+}  // namespace
+
+DirectReader::DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats)
+    : fd_(fd), max_datagram_(max_datagram), batch_(std::clamp(batch, 1u, 64u)), stats_(stats) {}
+
+void DirectReader::TrimScratch() { ThreadScratch().Trim(); }
+
+int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned limit, const std::shared_ptr<ArenaPool>& pool,
+                        int* error) {
   *error = 0;
+  RecvmmsgScratch& scratch = ThreadScratch();
   unsigned total = 0;
   while (total < limit) {
-    const unsigned want = std::min(scratch_.capacity(), limit - total);
-    const int received = scratch_.Receive(fd_, want);
+    const unsigned want = std::min(batch_, limit - total);
+    const int received = scratch.Receive(fd_, want, max_datagram_);
     counters_[kDirectReads]++;
     if (received < 0) {
       // Datagrams already read go out first; the error stays pending on the socket and ends
@@ -26,10 +60,14 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
       if (received != -EAGAIN && total == 0) *error = -received;
       break;
     }
+    size_t bytes = 0;
+    for (int i = 0; i < received; i++) bytes += scratch.datagram(static_cast<unsigned>(i)).length;
+    const bool small = out->empty() && bytes <= kCopyArenaBytes;
     for (int i = 0; i < received; i++) {
-      const ReceivedDatagram d = scratch_.datagram(static_cast<unsigned>(i));
+      const ReceivedDatagram d = scratch.datagram(static_cast<unsigned>(i));
       if (out->empty() || !out->back()->Fits(d.length)) {
-        std::shared_ptr<Arena> arena = pool.Take();
+        const std::shared_ptr<ArenaPool>& from = small ? ThreadSmallArenas() : pool;
+        std::shared_ptr<Arena> arena = from->Take();
         if (!arena) {
           // Read but nowhere to put it: lost, and said so.
           *error = ENOMEM;
@@ -37,7 +75,8 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
         }
         out->push_back(std::make_unique<RecvBatch>());
         out->back()->arena = std::move(arena);
-        out->back()->records.reserve(std::min(limit, 256u));
+        out->back()->origin = from;
+        out->back()->records.reserve(small ? static_cast<unsigned>(received) : std::min(limit, 256u));
       }
       AppendDatagram(out->back().get(), d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length);
       counters_[kDirectDatagrams]++;
@@ -47,25 +86,65 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
     total += static_cast<unsigned>(received);
     if (*error || static_cast<unsigned>(received) < want) break;
   }
-  // JS thread: the stats array is this thread's own (the receiver thread has its own).
+  // JS thread: the stats array is this thread's own.
   for (unsigned i = 0; i < kDirectStatCount; i++) stats_[i] = static_cast<double>(counters_[i]);
   return static_cast<int>(total);
 }
 
-// ---- the direct path of a hybrid socket, on the JS thread (UdpWrap's) -------------------------
-
+// ---- the direct path, on the JS thread (UdpWrap's) ----------------------------------------------
 
 namespace {
 // One poll callback reads at most this many datagrams; this many or more in one go means the
-// traffic is no longer sparse, and the ring takes over again.
+// traffic is no longer sparse, and a receiver takes over.
 constexpr unsigned kDirectLimit = 256;
-constexpr unsigned kBackToRing = 256;
+constexpr unsigned kBurst = 256;
 // Reads (each delivered before the next) per readiness of the socket, at most.
 constexpr unsigned kDirectRounds = 32;
+// A steady load also moves a socket to a receiver: when its JS thread reads more than
+// kThreadBusy datagrams a window over all its sockets (it is busy reading), each socket that
+// brings kSocketSteady of them a window goes. One socket with a datagram per read (a
+// request/response server) stays: a receiver would add a thread hop per datagram; many busy
+// sockets go: a receiver takes them in turns and JS once for all of them.
+constexpr uint64_t kWindowMs = 50;
+constexpr uint64_t kThreadBusy = 2500;   // 50,000 datagrams/s
+constexpr uint64_t kSocketSteady = 64;   // 1,280 datagrams/s
+
+struct ThreadLoad {
+  uint64_t start_ms = 0;
+  uint64_t count = 0;
+  uint64_t prev = 0;
+};
+ThreadLoad& Load() {
+  thread_local ThreadLoad load;
+  return load;
+}
 }  // namespace
 
+// Counts a read into the JS thread's and the socket's windows; true when both say the socket
+// should move to a receiver.
+bool UdpWrap::SteadyLoad(unsigned read) {
+  uv_loop_t* loop = poll_ ? poll_->loop : nullptr;
+  if (!loop) return false;
+  const uint64_t now = uv_now(loop);  // the loop's cached time: no clock read
+  ThreadLoad& load = Load();
+  if (now - load.start_ms >= kWindowMs) {
+    load.prev = now - load.start_ms < 2 * kWindowMs ? load.count : 0;
+    load.count = 0;
+    load.start_ms = now;
+  }
+  load.count += read;
+  if (now - window_start_ms_ >= kWindowMs) {
+    window_prev_ = now - window_start_ms_ < 2 * kWindowMs ? window_count_ : 0;
+    window_count_ = 0;
+    window_start_ms_ = now;
+  }
+  window_count_ += read;
+  return now >= steady_after_ms_ && std::max(load.count, load.prev) >= kThreadBusy &&
+         std::max(window_count_, window_prev_) >= kSocketSteady;
+}
+
 void UdpWrap::StartDirect() {
-  if (!direct_ || joined_ || fd_ < 0) return;
+  if (!direct_ || fd_ < 0 || where_ == Where::kClosed || where_ == Where::kLeaving) return;
   if (!poll_) {
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env_, &loop) != napi_ok || !loop) return;
@@ -106,9 +185,9 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     if (!self || !self->polling_) return;
     // At most what the budget has room for, each datagram counted at its largest: what waits
     // in batches() queues holds part of it. None: stop reading until JS makes room (AfterRelease);
-    // the socket buffer holds what comes meanwhile, as it does for the receiver thread.
-    ReceiveBudget& budget = *self->shared_->budget;
-    const int64_t each = static_cast<int64_t>(self->direct_max_datagram_ + sizeof(DatagramRecord));
+    // the socket buffer holds what comes meanwhile, as it does for a receiver.
+    ReceiveBudget& budget = *self->receive_->budget;
+    const int64_t each = static_cast<int64_t>(self->receive_->config.max_datagram + sizeof(DatagramRecord));
     const unsigned limit = static_cast<unsigned>(std::clamp<int64_t>(budget.room() / each, 0, kDirectLimit));
     if (limit == 0 && status >= 0) {
       self->StopDirect();
@@ -118,23 +197,14 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     std::vector<std::unique_ptr<RecvBatch>>& batches = self->direct_batches_;
     batches.clear();
     int error = status < 0 ? -status : 0;
-    const int read = status < 0 ? 0 : self->direct_->Drain(&batches, limit, *self->shared_->pool, &error);
-    bool burst = false;
-    if (read >= static_cast<int>(std::min(limit, kBackToRing))) {
-      // A burst: hand the socket back to the ring thread before the next read, once its
-      // buffers are warm; until then keep reading here (the ring warms up meanwhile).
-      burst = true;
-      UdpReceiver& receiver = *self->shared_->receiver;
-      if (receiver.Warm()) {
-        self->StopDirect();
-        self->direct_->Trim();  // nobody reads here until the ring hands the socket back
-        receiver.ResumeRing();
-      } else {
-        receiver.RequestWarm();
-      }
-    }
+    const int read = status < 0 ? 0 : self->direct_->Drain(&batches, limit, self->receive_->arenas, &error);
+    const bool steady = read > 0 && self->SteadyLoad(static_cast<unsigned>(read));
+    const bool burst = steady || read >= static_cast<int>(std::min(limit, kBurst));
+    // A burst: a receiver takes the socket on (or over, once its buffers are warm) before the
+    // next read; until then the JS thread goes on reading.
+    if (burst) self->OnBurst();
     if (batches.empty() && !error) return;
-    // Held while JS has them, like batches from the receiver thread (settling releases them).
+    // Held while JS has them, like a receiver's batches (settling releases them).
     for (const std::unique_ptr<RecvBatch>& batch : batches) {
       batch->held_bytes = BatchBytes(*batch);
       budget.Hold(batch->held_bytes);
@@ -143,6 +213,39 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     batches.clear();
     if (read <= 0 || error || burst) return;
   }
+}
+
+// A burst on the direct path.
+void UdpWrap::OnBurst() {
+  switch (where_) {
+    case Where::kDirect: {
+      const int64_t now = MonotonicNs();
+      if (now < attach_retry_ns_) return;
+      std::string syscall;
+      // Nothing to take it on (out of fds, memory, threads, or every receiver full): it stays
+      // here, as a node:dgram socket would, and asks again in a second.
+      if (Attach(false, &syscall) != 0) {
+        direct_->CountAttachFailure();
+        attach_retry_ns_ = now + 1000LL * 1000000;
+      }
+      return;
+    }
+    case Where::kAttaching:
+    case Where::kWarm:
+      if (receive_->warm.load(std::memory_order_acquire)) HandOver();
+      return;
+    default:
+      return;
+  }
+}
+
+// The receiver reads from now on: the JS thread stops before its next read.
+void UdpWrap::HandOver() {
+  StopDirect();
+  DirectReader::TrimScratch();
+  receiver_->Send({Receiver::Op::kArm, receive_});
+  where_ = Where::kReceiver;
+  UpdateLoopRef();
 }
 
 }  // namespace uring_udp

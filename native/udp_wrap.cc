@@ -1,7 +1,8 @@
 // NativeUdp: a UDP socket's Node-API face. Its methods convert arguments and results; the socket
 // calls themselves are plain functions (udp_socket.h), run on the JS thread because none can
-// block in io_uring. Receiving runs on the socket's UdpReceiver thread, which owns its io_uring,
-// or on the JS thread's direct path (udp_direct.cc); batches reach JS through udp_delivery.cc.
+// block in io_uring. Receiving runs on the JS thread's direct path (udp_direct.cc) or, for busy
+// sockets, on a pooled receiver that owns its io_uring (receiver.h); batches reach JS through
+// udp_delivery.cc.
 #include "udp_wrap.h"
 
 #include <unistd.h>
@@ -13,8 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
 #include "errors.h"
-#include "thread_owner.h"
+#include "probe.h"
 #include "udp_direct.h"
 #include "udp_socket.h"
 
@@ -80,7 +82,6 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceMethod<&UdpWrap::MulticastInterface>("multicastInterface"),
                          InstanceMethod<&UdpWrap::StartReceiving>("startReceiving"),
                          InstanceMethod<&UdpWrap::StopReceiving>("stopReceiving"),
-                         InstanceMethod<&UdpWrap::Join>("join"),
                          InstanceMethod<&UdpWrap::CloseFd>("closeFd"),
                          InstanceMethod<&UdpWrap::Backend>("backend"),
                          InstanceMethod<&UdpWrap::Ref>("ref"),
@@ -89,6 +90,8 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceAccessor<&UdpWrap::ThreadId>("threadId"),
                          InstanceMethod<&UdpWrap::TestDisarm>("testDisarm"),
                          InstanceAccessor<&UdpWrap::Direct>("direct"),
+                         InstanceAccessor<&UdpWrap::Attached>("attached"),
+                         InstanceMethod<&UdpWrap::RecvStats>("recvStats"),
                          InstanceMethod<&UdpWrap::KernelDropsMethod>("kernelDrops"),
                          InstanceMethod<&UdpWrap::SettleMethod>("settle"),
                      });
@@ -110,40 +113,67 @@ UdpWrap::UdpWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpWrap>(inf
 
 UdpWrap::~UdpWrap() { Shutdown(kShutdownWaitMs); }
 
+
 void UdpWrap::OnEnvCleanup(void* arg) {
   UdpWrap* self = static_cast<UdpWrap*>(arg);
   self->cleanup_hook_registered_ = false;
   self->Shutdown(kShutdownWaitMs);
 }
 
+// Without JS (environment teardown, or a socket collected unclosed): a socket on a receiver
+// leaves it now, waiting up to timeout_ms; one whose receiver never answers (stuck in the
+// kernel) is abandoned there, and its fd left open: the stuck request may still hold it.
 void UdpWrap::Shutdown(int timeout_ms) {
   if (cleanup_hook_registered_) {
     napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
     cleanup_hook_registered_ = false;
   }
-  StopAndJoin(timeout_ms);
+  CloseDirect();
+  if (receiver_) {
+    if (where_ != Where::kLeaving) receiver_->Send({Receiver::Op::kDetach, receive_, true});
+    where_ = Where::kLeaving;
+    if (!receive_->WaitStopped(timeout_ms)) {
+      std::fprintf(stderr, "uring-udp: receiver %u did not let socket fd %d go within %d ms (stuck in the kernel?); leaving it\n",
+                   receiver_->id, fd_, timeout_ms);
+      receive_->abandoned.store(true, std::memory_order_release);
+      fd_ = -1;
+    }
+    LeaveReceiver();
+  }
+  where_ = Where::kClosed;
+  if (receive_) receive_->owner = nullptr;
+  UpdateLoopRef();
   if (fd_ >= 0) {
     RefreshKernelDrops();  // the total at close, for stats read afterwards
     close(fd_);
     fd_ = -1;
   }
+  ReleaseAsyncContext();
   // The callback captures the JS socket, which holds this wrapper: a strong reference kept
   // after close would make every socket uncollectable.
   on_batch_ref_ = nullptr;
   if (!on_batch_.IsEmpty()) on_batch_.Reset();
 }
 
-void UdpWrap::StopAndJoin(int timeout_ms) {
-  if (!shared_ || joined_) return;
-  joined_ = true;
-  CloseDirect();
-  shared_->owner = nullptr;
-  Unwatch(&watched_);
-  shared_->receiver->RequestStop();
-  // A stuck receiver still reads the socket: it must not be closed under it either.
-  if (!JoinOrLeave(*shared_->receiver, shared_, timeout_ms, "receiver")) fd_ = -1;
-  shared_->waker.Close();
-  ReleaseAsyncContext();
+// The socket has left its receiver (or is abandoning it): the pool counts it gone, and stops a
+// receiver left with none.
+void UdpWrap::LeaveReceiver() {
+  if (!receiver_) return;
+  std::shared_ptr<Receiver> receiver = std::move(receiver_);
+  receiver_.reset();
+  ReceiverPool::Instance().Release(receiver, *receive_);
+}
+
+// A referenced socket keeps the event loop alive while it receives: through its poll handle
+// while the JS thread reads it, through its environment's receiver wake-up while a receiver
+// does (and while a close waits for the receiver to let it go).
+void UdpWrap::UpdateLoopRef() {
+  const bool want = receive_ && receiver_ && (where_ == Where::kReceiver || where_ == Where::kLeaving) &&
+                    (refed_ || where_ == Where::kLeaving);
+  if (want == loop_ref_) return;
+  loop_ref_ = want;
+  if (want) receive_->env->Ref();
+  else receive_->env->Unref();
 }
 
 int UdpWrap::LiveFd(const Napi::CallbackInfo& info) {
@@ -314,30 +344,56 @@ Napi::Value UdpWrap::MulticastInterface(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// startReceiving(config, stats: Float64Array): the backend that runs (0, 1, 2).
+// The backend a socket's receivers use, from what this kernel can do (found once per process by
+// trying): the asked one, which must then be there (a forced backend is a requirement), or the
+// fastest there is. 0, or -errno with *syscall naming what failed.
+static int ResolveBackend(RecvBackend wanted, bool forced, RecvBackend* backend, std::string* syscall) {
+  const ReceiveCapabilities can = ReceiveCapabilitiesNow();
+  auto missing = [&](int err, const char* call) {
+    *syscall = call;
+    return -(err ? err : EINVAL);
+  };
+  if (forced) {
+    if (wanted == RecvBackend::kMultishotRecvmsg && !can.multishot_recvmsg)
+      return can.io_uring ? missing(can.multishot_recvmsg_errno, "io_uring_enter") : missing(can.setup_errno, "io_uring_setup");
+    if (wanted == RecvBackend::kPollRecvmmsg && !can.io_uring) return missing(can.setup_errno, "io_uring_setup");
+    *backend = wanted;
+    return 0;
+  }
+  *backend = can.multishot_recvmsg ? RecvBackend::kMultishotRecvmsg
+                                   : can.io_uring ? RecvBackend::kPollRecvmmsg : RecvBackend::kRecvmmsg;
+  return 0;
+}
+
+// startReceiving(config, directStats: Float64Array): the backend its receivers use (0, 1, 2).
+// The JS thread reads the socket from now on (unless config.hybrid is false: then a receiver
+// does, from the start); a burst moves it to a receiver.
 Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = LiveFd(info);
-  if (shared_) throw Napi::Error::New(env, "already receiving");
-  if (!info[0].IsObject() || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, "startReceiving(config, stats)");
+  const int fd = LiveFd(info);
+  if (receive_) throw Napi::Error::New(env, "already receiving");
+  if (!info[0].IsObject() || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, "startReceiving(config, directStats)");
   Napi::Object config_object = info[0].As<Napi::Object>();
-  Napi::TypedArray stats_array = info[1].As<Napi::TypedArray>();
-  if (stats_array.TypedArrayType() != napi_float64_array || stats_array.ElementLength() < kRecvStatCount)
-    throw Napi::TypeError::New(env, "stats must be a Float64Array of at least " + std::to_string(kRecvStatCount));
+  Napi::TypedArray direct_array = info[1].As<Napi::TypedArray>();
+  if (direct_array.TypedArrayType() != napi_float64_array || direct_array.ElementLength() < kDirectStatCount)
+    throw Napi::TypeError::New(env, "directStats must be a Float64Array of at least " + std::to_string(kDirectStatCount));
   auto field = [&](const char* key, uint32_t min, uint32_t max) {
     Napi::Value value = config_object.Get(key);
     if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + " must be a number");
     double number = value.As<Napi::Number>().DoubleValue();
-    if (!(number >= min && number <= max)) throw Napi::RangeError::New(env, std::string(key) + " out of range");
+    if (!(number >= min && number <= max) || std::floor(number) != number)
+      throw Napi::RangeError::New(env, std::string(key) + " out of range");
     return static_cast<uint32_t>(number);
   };
+  auto flag = [&](const char* key, bool fallback) {
+    Napi::Value value = config_object.Get(key);
+    if (value.IsUndefined()) return fallback;
+    if (!value.IsBoolean()) throw Napi::TypeError::New(env, std::string(key) + " must be a boolean");
+    return value.As<Napi::Boolean>().Value();
+  };
   RecvConfig config;
-  config.backend = static_cast<RecvBackend>(field("backend", 0, 2));
-  {
-    Napi::Value forced = config_object.Get("forced");
-    if (!forced.IsUndefined() && !forced.IsBoolean()) throw Napi::TypeError::New(env, "forced must be a boolean");
-    config.forced = forced.IsBoolean() && forced.As<Napi::Boolean>().Value();
-  }
+  const RecvBackend wanted = static_cast<RecvBackend>(field("backend", 0, 2));
+  const bool forced = flag("forced", false);
   config.max_datagram = field("maxDatagramSize", 1, 65535);
   config.buffer_size = field("bufferSize", 64, 1 << 24);
   config.buffer_count = field("bufferCount", 1, 32768);
@@ -352,110 +408,106 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(env, "receiveBudget out of range");
     config.budget_bytes = static_cast<uint64_t>(bytes);
   }
-  // The reproducer's tiny busy ring (RecvConfig); absent for every user socket.
+  // The reproducer's private ring (RecvConfig); absent for every user socket.
   if (!config_object.Get("cqEntries").IsUndefined()) {
     config.cq_entries = field("cqEntries", 2, 4096);
     if ((config.cq_entries & (config.cq_entries - 1)) != 0) throw Napi::RangeError::New(env, "cqEntries must be a power of two");
   }
-  Napi::Value busy_value = config_object.Get("busyWait");
-  if (!busy_value.IsUndefined() && !busy_value.IsBoolean()) throw Napi::TypeError::New(env, "busyWait must be a boolean");
-  config.busy_wait = busy_value.IsBoolean() && busy_value.As<Napi::Boolean>().Value();
-  Napi::Value hybrid_value = config_object.Get("hybrid");
-  config.hybrid = hybrid_value.IsBoolean() && hybrid_value.As<Napi::Boolean>().Value();
-  if (config.hybrid) {
-    if (info.Length() < 3 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        info[2].As<Napi::TypedArray>().ElementLength() < kDirectStatCount)
-      throw Napi::TypeError::New(env, "hybrid sockets need a direct stats Float64Array");
-  }
-  // Watchdog fields are optional: absent means watched with the process-wide thresholds.
-  auto optional = [&](const char* key, uint32_t max) {
-    return config_object.Get(key).IsUndefined() ? 0u : field(key, 0, max);
-  };
-  const uint32_t socket_id = optional("id", 0xffffffffu);
-  const uint32_t stuck_ms = optional("stuckMs", 3600000);
-  const uint32_t starved_ms = optional("starvedMs", 3600000);
-  Napi::Value watch_value = config_object.Get("watchdog");
-  if (!watch_value.IsUndefined() && !watch_value.IsBoolean()) throw Napi::TypeError::New(env, "watchdog must be a boolean");
-  const bool watch = watch_value.IsUndefined() ? true : watch_value.As<Napi::Boolean>().Value();
+  config.busy_wait = flag("busyWait", false);
+  config.hybrid = flag("hybrid", true) && config.cq_entries == 0;
   if (config.buffer_size < config.max_datagram + kRecvHeaderBytes)
     throw Napi::RangeError::New(env, "bufferSize too small for maxDatagramSize");
+  // Watchdog fields are optional: absent means watched with the process-wide thresholds.
+  auto optional = [&](const char* key, uint32_t max) { return config_object.Get(key).IsUndefined() ? 0u : field(key, 0, max); };
+  socket_id_ = optional("id", 0xffffffffu);
+  stuck_ms_ = optional("stuckMs", 3600000);
+  starved_ms_ = optional("starvedMs", 3600000);
+  watch_ = flag("watchdog", true);
 
-  Napi::Float64Array stats = info[1].As<Napi::Float64Array>();
-  stats_ref_ = Napi::Reference<Napi::Float64Array>::New(stats, 1);
-  shared_ = std::make_shared<UdpShared>();
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) throw Napi::Error::New(env, "no event loop");
-  UdpShared* raw = shared_.get();
-  if (const int err = raw->waker.Init(loop, OnWake, raw); err != 0) {
-    shared_.reset();
-    throw ErrnoError(env, -err, "uv_async_init");
-  }
+  std::string syscall;
+  if (const int result = ResolveBackend(wanted, forced, &config.backend, &syscall); result < 0)
+    throw ErrnoError(env, -result, syscall);
+  if (config.backend != RecvBackend::kMultishotRecvmsg && config.cq_entries != 0)
+    throw Napi::Error::New(env, "the reproducer's ring needs recvmsg-multishot");
+  receive_ = std::make_shared<SocketReceive>(fd, config, EnvLink::For(env));
+  receive_->owner = this;
   napi_value resource_name;
   napi_create_string_utf8(env, "uring-udp socket", NAPI_AUTO_LENGTH, &resource_name);
   napi_async_init(env, nullptr, resource_name, &async_context_);
-  auto observation = std::make_shared<ThreadObservation>();
-  shared_->receiver = std::make_unique<UdpReceiver>(
-      fd, config, stats.Data(), [raw] { raw->waker.Wake(); }, observation, shared_->budget, shared_->pool);
-  std::string failed;
-  const int result = shared_->receiver->Start(&failed);
-  const RecvBackend backend = shared_->receiver->backend();
-  shared_->owner = this;
-  if (result < 0) {
-    shared_->waker.Close();
-    shared_.reset();
-    ReleaseAsyncContext();
-    throw ErrnoError(env, -result, failed);
+  direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(info[1].As<Napi::Float64Array>(), 1);
+  direct_stats_ = info[1].As<Napi::Float64Array>().Data();
+  direct_ = std::make_unique<DirectReader>(fd, config.max_datagram, RecvmmsgBatchFor(config.budget_bytes, config.max_datagram),
+                                           direct_stats_);
+  where_ = Where::kDirect;
+  if (!config.hybrid) {
+    // On a receiver from the start: a failure to get one is the bind's.
+    if (const int result = Attach(true, &syscall); result != 0) {
+      receive_->owner = nullptr;
+      receive_.reset();
+      direct_.reset();
+      where_ = Where::kUnbound;
+      ReleaseAsyncContext();
+      throw ErrnoError(env, result, syscall);
+    }
+  } else {
+    StartDirect();
   }
-  if (watch) {
-    watched_ = WatchThread(env, "socket", socket_id, observation, nullptr, stuck_ms, starved_ms);
-  }
-  if (config.hybrid && backend == RecvBackend::kMultishotRecvmsg) {
-    Napi::Float64Array direct_stats = info[2].As<Napi::Float64Array>();
-    direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(direct_stats, 1);
-    direct_stats_ = direct_stats.Data();
-    direct_ = std::make_unique<DirectReader>(fd, config.max_datagram,
-                                             RecvmmsgBatchFor(config.budget_bytes, config.max_datagram), direct_stats_);
-    direct_max_datagram_ = config.max_datagram;
-    StartDirect();  // the receiver thread starts idle: JS reads until the traffic grows
-  }
-  return Napi::Number::New(env, static_cast<int>(backend));
+  return Napi::Number::New(env, static_cast<int>(config.backend));
 }
 
+// A receiver takes the socket on: it sets up and warms the socket's buffers, then reads it once
+// it is handed over (at once when `arm`). 0, or an errno with *syscall (the socket stays on the
+// JS thread's direct path then).
+int UdpWrap::Attach(bool arm, std::string* syscall) {
+  int error = 0;
+  receiver_ = ReceiverPool::Instance().Acquire(receive_, socket_id_, watch_, stuck_ms_, starved_ms_, &error, syscall);
+  if (!receiver_) return error ? error : EAGAIN;
+  receiver_->Send({Receiver::Op::kAttach, receive_});
+  where_ = Where::kAttaching;
+  if (arm) {
+    StopDirect();
+    receiver_->Send({Receiver::Op::kArm, receive_});
+    where_ = Where::kReceiver;
+  }
+  UpdateLoopRef();
+  return 0;
+}
+
+// stopReceiving(): true when nothing reads the socket any more; false when a receiver has it,
+// and its "stopped" comes through the batch callback once it has let it go.
 Napi::Value UdpWrap::StopReceiving(const Napi::CallbackInfo& info) {
-  if (shared_ && !joined_) shared_->receiver->RequestStop();
-  return info.Env().Undefined();
-}
-
-Napi::Value UdpWrap::Join(const Napi::CallbackInfo& info) {
-  if (shared_ && !joined_) {
-    if (!shared_->receiver->Exited()) throw Napi::Error::New(info.Env(), "receiver thread has not exited");
-    StopAndJoin(0);
+  CloseDirect();
+  if (receiver_ && where_ != Where::kLeaving) {
+    receiver_->Send({Receiver::Op::kDetach, receive_, true});
+    where_ = Where::kLeaving;
+    UpdateLoopRef();
   }
-  return info.Env().Undefined();
+  if (!receiver_) where_ = Where::kClosed;
+  return Napi::Boolean::New(info.Env(), !receiver_);
 }
 
 Napi::Value UdpWrap::CloseFd(const Napi::CallbackInfo& info) {
-  if (shared_ && !joined_) throw Napi::Error::New(info.Env(), "stop receiving before closing the socket");
+  if (receiver_) throw Napi::Error::New(info.Env(), "stop receiving before closing the socket");
   Shutdown(0);
   return info.Env().Undefined();
 }
 
 Napi::Value UdpWrap::Backend(const Napi::CallbackInfo& info) {
-  if (!shared_) return info.Env().Null();
-  return Napi::Number::New(info.Env(), static_cast<int>(shared_->receiver->backend()));
+  if (!receive_) return info.Env().Null();
+  return Napi::Number::New(info.Env(), static_cast<int>(receive_->config.backend));
 }
 
 Napi::Value UdpWrap::Ref(const Napi::CallbackInfo& info) {
   refed_ = true;
   if (poll_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
-  if (shared_ && !joined_) shared_->waker.Ref();
+  UpdateLoopRef();
   return info.Env().Undefined();
 }
 
 Napi::Value UdpWrap::Unref(const Napi::CallbackInfo& info) {
   refed_ = false;
   if (poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  if (shared_ && !joined_) shared_->waker.Unref();
+  UpdateLoopRef();
   return info.Env().Undefined();
 }
 
@@ -472,21 +524,37 @@ Napi::Value UdpWrap::KernelDropsMethod(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(last_kernel_drops_));
 }
 
-// Whether the JS thread is reading the socket itself right now (hybrid sockets).
+// Whether the JS thread is reading the socket itself right now.
 Napi::Value UdpWrap::Direct(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), polling_); }
+
+// Whether a receiver holds the socket (its buffers set up, or being set up).
+Napi::Value UdpWrap::Attached(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), receiver_ != nullptr && where_ != Where::kLeaving);
+}
+
+// recvStats(out: Float64Array): the receivers' counters for this socket, into out.
+Napi::Value UdpWrap::RecvStats(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[0].As<Napi::TypedArray>().ElementLength() < kRecvStatCount)
+    throw Napi::TypeError::New(info.Env(), "recvStats(out: Float64Array of " + std::to_string(kRecvStatCount) + ")");
+  if (receive_) receive_->ReadStats(info[0].As<Napi::Float64Array>().Data());
+  return info.Env().Undefined();
+}
 
 Napi::Value UdpWrap::Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 
+// The thread id of the receiver the socket is on (0: none).
 Napi::Value UdpWrap::ThreadId(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), shared_ ? shared_->receiver->tid() : 0);
+  return Napi::Number::New(info.Env(), receiver_ ? receiver_->tid() : 0);
 }
 
-// testDisarm(): test-only (URING_UDP_TEST_HOOKS=1), see UdpReceiver::TestDisarm.
+// testDisarm(): test-only (URING_UDP_TEST_HOOKS=1): the receiver cancels the socket's request
+// and never re-arms it, so the watchdog's starvation check can be shown to work.
 Napi::Value UdpWrap::TestDisarm(const Napi::CallbackInfo& info) {
   const char* hooks = std::getenv("URING_UDP_TEST_HOOKS");
   if (!hooks || std::string(hooks) != "1") throw Napi::Error::New(info.Env(), "test hooks are disabled");
-  if (!shared_ || joined_) throw Napi::Error::New(info.Env(), "not receiving");
-  shared_->receiver->TestDisarm();
+  if (!receiver_ || where_ != Where::kReceiver) throw Napi::Error::New(info.Env(), "not on a receiver");
+  receiver_->Send({Receiver::Op::kTestDisarm, receive_});
   return info.Env().Undefined();
 }
 

@@ -1,4 +1,6 @@
-// The JavaScript face of a UDP socket and its receiver thread.
+// The JavaScript face of a UDP socket: its syscalls (udp_socket.h), its direct path on the JS
+// thread (udp_direct.cc), its moves onto and off a pooled receiver (receiver.h), and the
+// delivery of its batches to JS (udp_delivery.cc).
 #pragma once
 
 #include <napi.h>
@@ -7,24 +9,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
-#include "js_waker.h"
+#include "receiver.h"
+#include "socket_receive.h"
 #include "udp_direct.h"
-#include "udp_receiver.h"
-#include "watchdog.h"
 
 namespace uring_udp {
-
-// Owned by the wrapper; leaked on purpose when the receiver thread is stuck in the kernel and
-// is detached (it keeps using the receiver and the waker).
-class UdpWrap;
-struct UdpShared {
-  std::shared_ptr<ReceiveBudget> budget = std::make_shared<ReceiveBudget>();
-  std::shared_ptr<ArenaPool> pool = std::make_shared<ArenaPool>(budget);
-  std::unique_ptr<UdpReceiver> receiver;
-  JsWaker waker;             // the receiver thread's "batches are waiting" (JsWaker says why not a TSFN)
-  UdpWrap* owner = nullptr;  // JS thread only; cleared before the wrapper goes away
-};
 
 class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
  public:
@@ -32,10 +23,16 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   explicit UdpWrap(const Napi::CallbackInfo& info);
   ~UdpWrap() override;
 
-  // Hybrid sockets: the JS thread reads the socket itself (the receiver handed it over).
-  void StartDirect();
+  // EnvLink: the receiver has batches or events for this socket.
+  void OnReceiverEvents();
 
  private:
+  // Where the socket is read. kDirect: by the JS thread, no receiver. kAttaching: by the JS
+  // thread, while a receiver warms its buffers. kWarm: by the JS thread, the receiver holding
+  // its warm buffers (handed back; the next burst moves it at once). kReceiver: by the receiver.
+  // kLeaving: closing, the receiver letting it go. kClosed: nothing reads it any more.
+  enum class Where { kUnbound, kDirect, kAttaching, kWarm, kReceiver, kLeaving, kClosed };
+
   Napi::Value SetOption(const Napi::CallbackInfo& info);
   Napi::Value GetOption(const Napi::CallbackInfo& info);
   Napi::Value Bind(const Napi::CallbackInfo& info);
@@ -50,7 +47,6 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value MulticastInterface(const Napi::CallbackInfo& info);
   Napi::Value StartReceiving(const Napi::CallbackInfo& info);
   Napi::Value StopReceiving(const Napi::CallbackInfo& info);
-  Napi::Value Join(const Napi::CallbackInfo& info);
   Napi::Value CloseFd(const Napi::CallbackInfo& info);
   Napi::Value Backend(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
@@ -59,15 +55,24 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value ThreadId(const Napi::CallbackInfo& info);
   Napi::Value TestDisarm(const Napi::CallbackInfo& info);
   Napi::Value Direct(const Napi::CallbackInfo& info);
+  Napi::Value Attached(const Napi::CallbackInfo& info);
+  Napi::Value RecvStats(const Napi::CallbackInfo& info);
   Napi::Value KernelDropsMethod(const Napi::CallbackInfo& info);
   Napi::Value SettleMethod(const Napi::CallbackInfo& info);
+
+  // The receiver: a burst asks for one, a second burst once it is warm hands the socket over.
+  int Attach(bool arm, std::string* syscall);
+  void OnBurst();
+  void HandOver();
+  void LeaveReceiver();
+  void UpdateLoopRef();
   // After the budget got room: a direct path paused for want of it reads again.
   void AfterRelease();
   void RefreshKernelDrops();
+  void StartDirect();
   void StopDirect();
   void CloseDirect();
   static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnWake(void* arg);
   // Calls the JS batch callback as libuv I/O callbacks are called (microtasks and ticks after),
   // then settles the batches JS did not defer.
   void CallOnBatch(std::vector<std::unique_ptr<RecvBatch>>& batches, int error, bool stopped);
@@ -80,24 +85,35 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   int LiveFd(const Napi::CallbackInfo& info);
   static void OnEnvCleanup(void* arg);
   void Shutdown(int timeout_ms);
-  void StopAndJoin(int timeout_ms);
 
   int fd_ = -1;
   int family_ = 4;
-  std::shared_ptr<UdpShared> shared_;
-  std::shared_ptr<Watched> watched_;
+  Where where_ = Where::kUnbound;
+  std::shared_ptr<SocketReceive> receive_;  // from startReceiving on
+  std::shared_ptr<Receiver> receiver_;      // while on one (from Acquire to its detached/stopped)
+  // The socket's watchdog settings, for each receiver it joins.
+  uint32_t socket_id_ = 0;
+  bool watch_ = true;
+  uint32_t stuck_ms_ = 0;
+  uint32_t starved_ms_ = 0;
+  int64_t attach_retry_ns_ = 0;  // a failed attach is not tried again before then
+  // The direct path's traffic over the last window (loop time, ms), and until when only a burst
+  // (not a steady rate) moves the socket: set by a hand-back, against moving to and fro.
+  uint64_t window_start_ms_ = 0;
+  uint64_t window_count_ = 0;
+  uint64_t window_prev_ = 0;
+  uint64_t steady_after_ms_ = 0;
+  bool SteadyLoad(unsigned read);
   Napi::FunctionReference on_batch_;
-  Napi::Reference<Napi::Float64Array> stats_ref_;
   napi_env env_ = nullptr;
   bool cleanup_hook_registered_ = false;
-  bool joined_ = false;
   bool refed_ = true;
+  bool loop_ref_ = false;  // holding its EnvLink's reference
   // The direct path (JS thread).
   std::unique_ptr<DirectReader> direct_;
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
-  bool direct_paused_ = false;
-  uint32_t direct_max_datagram_ = 0;  // the direct path stopped polling because the budget was full
+  bool direct_paused_ = false;  // the direct path stopped polling because the budget was full
   napi_async_context async_context_ = nullptr;
   bool delivering_ = false;  // inside CallOnBatch: the async context is in use
   // JS thread only: the batches JS has been handed and not yet settled (see Lend), the tokens of
@@ -106,7 +122,8 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
     bool active = false;
     uint32_t generation = 0;
     int64_t held_bytes = 0;
-    std::shared_ptr<Arena> arena;  // lent arenas only: back to the pool when settled for reuse
+    std::shared_ptr<Arena> arena;  // lent arenas only: back to their pool when settled for reuse
+    std::shared_ptr<ArenaPool> origin;
   };
   std::vector<LentBatch> lent_;
   std::vector<uint32_t> free_lent_;

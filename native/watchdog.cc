@@ -77,6 +77,13 @@ bool ReportObject(napi_env env, const StallReport& report, napi_value* out) {
       .Number("cqOverflow", static_cast<double>(report.cq_overflow))
       .Number("overflowFlagSeen", static_cast<double>(report.overflow_flag_seen))
       .Value("fdinfo", fdinfo, fdinfo_ok);
+  napi_value sockets;
+  bool sockets_ok = napi_create_array_with_length(env, report.sockets.size(), &sockets) == napi_ok;
+  for (size_t i = 0; sockets_ok && i < report.sockets.size(); i++) {
+    napi_value id;
+    sockets_ok = napi_create_uint32(env, report.sockets[i], &id) == napi_ok &&
+                 napi_set_element(env, sockets, static_cast<uint32_t>(i), id) == napi_ok;
+  }
   ObjectBuilder object(env);
   object.String("kind", report.kind);
   if (!report.recovered.empty()) object.String("recovered", report.recovered);
@@ -86,24 +93,13 @@ bool ReportObject(napi_env env, const StallReport& report, napi_value* out) {
       .Number("opcode", report.opcode)
       .Number("requestId", report.request_id)
       .Number("ageMs", report.age_ms)
+      .Value("sockets", sockets, sockets_ok)
       .Value("thread", thread.value(), thread.ok())
       .Value("ring", ring.value(), ring.ok());
   *out = object.value();
   return object.ok();
 }
 
-struct AddonData {
-  std::shared_ptr<WatchdogChannel> channel = std::make_shared<WatchdogChannel>();
-};
-
-AddonData* DataFor(Napi::Env env) {
-  AddonData* data = env.GetInstanceData<AddonData>();
-  if (!data) {
-    data = new AddonData();
-    env.SetInstanceData<AddonData>(data);
-  }
-  return data;
-}
 
 void CloseChannel(void* arg) { static_cast<WatchdogChannel*>(arg)->Close(); }
 
@@ -169,7 +165,39 @@ void WatchdogChannel::CallJs(Napi::Env env, Napi::Function callback, WatchdogCha
   napi_call_function(env, global, callback, 1, &list, nullptr);
 }
 
-std::shared_ptr<WatchdogChannel> ChannelFor(Napi::Env env) { return DataFor(env)->channel; }
+EnvData* EnvDataFor(Napi::Env env) {
+  EnvData* data = env.GetInstanceData<EnvData>();
+  if (!data) {
+    data = new EnvData();
+    data->channel = std::make_shared<WatchdogChannel>();
+    env.SetInstanceData<EnvData>(data);
+  }
+  return data;
+}
+
+std::shared_ptr<WatchdogChannel> ChannelFor(Napi::Env env) { return EnvDataFor(env)->channel; }
+
+// ---- receivers' members -------------------------------------------------------------------
+
+void WatchMembers::Add(std::shared_ptr<WatchMember> member) {
+  std::lock_guard<std::mutex> lock(mutex);
+  list.push_back(std::move(member));
+}
+
+bool WatchMembers::Remove(const std::shared_ptr<RecvWatch>& watch) {
+  std::lock_guard<std::mutex> lock(mutex);
+  const size_t before = list.size();
+  list.erase(std::remove_if(list.begin(), list.end(), [&](const auto& member) { return member->watch == watch; }), list.end());
+  return list.size() != before;
+}
+
+int64_t WatchMembers::StuckNs() {
+  std::lock_guard<std::mutex> lock(mutex);
+  int64_t strictest = 0;
+  for (const auto& member : list)
+    if (member->stuck_ns > 0 && (strictest == 0 || member->stuck_ns < strictest)) strictest = member->stuck_ns;
+  return strictest;
+}
 
 // ---- the watchdog thread ------------------------------------------------------------------
 
@@ -252,7 +280,7 @@ bool Watchdog::Check(Watched& watched, int64_t now) {
   if (sample) watched.next_proc_sample_ns = now + kSampleNs;
   CheckThread(watched, now, sample);
   const bool timed = watched.deadlines ? CheckDeadlines(watched, now, sample) : false;
-  if (sample) CheckReceiver(watched, now);
+  if (sample && watched.members) CheckMembers(watched, now);
   CheckOverflow(watched, now);
   return timed;
 }
@@ -261,7 +289,7 @@ void Watchdog::CheckThread(Watched& watched, int64_t now, bool sample) {
   ThreadObservation& observation = *watched.observation;
   const int tid = observation.tid.load(std::memory_order_acquire);
   if (tid == 0) return;
-  const int64_t stuck_ns = watched.thresholds.stuck_ns.load(std::memory_order_relaxed);
+  const int64_t stuck_ns = StuckNs(watched);
   if (sample) {
     // State D for longer than stuckMs is stuck wherever the thread is: the known bug also
     // strikes from task_work, outside io_uring_enter (shared/kernel-lab/README.md). A thread
@@ -288,19 +316,19 @@ void Watchdog::CheckThread(Watched& watched, int64_t now, bool sample) {
     if (overdue_in_kernel && overdue_in_d) since = std::min(enter_since, watched.d_state_since_ns);
     report.age_ms = static_cast<double>(now - since) / 1e6;
     report.in_kernel = enter_since != 0;
-    watched.channel->Post(std::move(report));
+    Post(watched, std::move(report));
   } else if (!overdue_in_kernel && watched.d_state_since_ns == 0 && watched.stuck_active) {
     watched.stuck_active = false;
     StallReport report = Describe(watched, "recover", false);
     report.recovered = "stuck";
-    watched.channel->Post(std::move(report));
+    Post(watched, std::move(report));
   }
 }
 
 bool Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
   bool timed = false;
   DeadlineTable& table = *watched.deadlines;
-  const int64_t starved_ns = watched.thresholds.starved_ns.load(std::memory_order_relaxed);
+  const int64_t starved_ns = StarvedNs(watched);
   for (unsigned i = 0; i < kDeadlineSlots; i++) {
     DeadlineSlot& slot = table.slots[i];
     const uint32_t id = slot.id.load(std::memory_order_acquire);
@@ -310,7 +338,7 @@ bool Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
         StallReport report = Describe(watched, "recover", false);
         report.recovered = "deadline";
         report.request_id = watched.deadline_active[i];
-        watched.channel->Post(std::move(report));
+        Post(watched, std::move(report));
         watched.deadline_active[i] = 0;
       }
       watched.slot_starved[i] = false;
@@ -331,13 +359,13 @@ bool Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
       report.opcode = slot.opcode.load(std::memory_order_relaxed);
       report.request_id = id;
       report.age_ms = static_cast<double>(now - (progress != 0 ? last_activity : submitted)) / 1e6;
-      watched.channel->Post(std::move(report));
+      Post(watched, std::move(report));
     } else if (!overdue && watched.deadline_active[i] == id) {
       watched.deadline_active[i] = 0;
       StallReport report = Describe(watched, "recover", false);
       report.recovered = "deadline";
       report.request_id = id;
-      watched.channel->Post(std::move(report));
+      Post(watched, std::move(report));
     }
     // Starvation: the fd is ready (our own zero-timeout poll says so) but no CQE came.
     const uint32_t events = slot.poll_events.load(std::memory_order_relaxed);
@@ -351,7 +379,7 @@ bool Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
         StallReport report = Describe(watched, "recover", false);
         report.recovered = "starved";
         report.request_id = id;
-        watched.channel->Post(std::move(report));
+        Post(watched, std::move(report));
       }
       continue;
     }
@@ -363,49 +391,107 @@ bool Watchdog::CheckDeadlines(Watched& watched, int64_t now, bool sample) {
       report.opcode = slot.opcode.load(std::memory_order_relaxed);
       report.request_id = id;
       report.age_ms = static_cast<double>(now - watched.slot_readable_since_ns[i]) / 1e6;
-      watched.channel->Post(std::move(report));
+      Post(watched, std::move(report));
     }
   }
   return timed;
 }
 
-void Watchdog::CheckReceiver(Watched& watched, int64_t now) {
-  ThreadObservation& observation = *watched.observation;
-  const int fd = observation.recv_fd.load(std::memory_order_relaxed);
-  if (fd < 0 || !observation.recv_expected.load(std::memory_order_acquire) ||
-      observation.backpressured.load(std::memory_order_acquire)) {
-    watched.readable_since_ns = 0;
+int64_t Watchdog::StuckNs(const Watched& watched) const {
+  const int64_t ns = watched.thresholds.stuck_ns.load(std::memory_order_relaxed);
+  return ns > 0 ? ns : default_stuck_ns_.load(std::memory_order_relaxed);
+}
+
+int64_t Watchdog::StarvedNs(const Watched& watched) const {
+  const int64_t ns = watched.thresholds.starved_ns.load(std::memory_order_relaxed);
+  return ns > 0 ? ns : default_starved_ns_.load(std::memory_order_relaxed);
+}
+
+void Watchdog::Post(Watched& watched, StallReport report) {
+  if (!watched.members) {
+    if (watched.channel) watched.channel->Post(std::move(report));
     return;
   }
-  const int64_t last_cqe = observation.recv_last_cqe_ns.load(std::memory_order_acquire);
-  const int64_t previous_sample = watched.last_sample_ns;
-  watched.last_sample_ns = now;
-  if (!watched.starved_active && previous_sample != 0 && last_cqe > previous_sample) {
+  // One report per environment, naming its sockets on the receiver.
+  std::vector<std::pair<std::shared_ptr<WatchdogChannel>, std::vector<uint32_t>>> told;
+  {
+    std::lock_guard<std::mutex> lock(watched.members->mutex);
+    for (const std::shared_ptr<WatchMember>& member : watched.members->list) {
+      auto it = std::find_if(told.begin(), told.end(), [&](const auto& entry) { return entry.first == member->channel; });
+      if (it == told.end()) {
+        told.emplace_back(member->channel, std::vector<uint32_t>{});
+        it = told.end() - 1;
+      }
+      it->second.push_back(member->socket_id);
+    }
+  }
+  for (auto& [channel, ids] : told) {
+    StallReport copy = report;
+    copy.sockets = std::move(ids);
+    channel->Post(std::move(copy));
+  }
+}
+
+// Every socket on a receiver: one whose fd stays readable with no completion for starvedMs,
+// while a receive should be armed on it, is starved. The receiver thread is not stuck then (that
+// is CheckThread's): its request is gone, or never comes back.
+void Watchdog::CheckMembers(Watched& watched, int64_t now) {
+  std::vector<std::shared_ptr<WatchMember>> members;
+  {
+    std::lock_guard<std::mutex> lock(watched.members->mutex);
+    members = watched.members->list;
+  }
+  for (const std::shared_ptr<WatchMember>& member : members) CheckMember(watched, *member, now);
+}
+
+void Watchdog::CheckMember(Watched& watched, WatchMember& member, int64_t now) {
+  RecvWatch& watch = *member.watch;
+  const int fd = watch.fd.load(std::memory_order_relaxed);
+  auto post = [&](StallReport report) {
+    report.owner = "socket";
+    report.owner_id = member.socket_id;
+    report.fd = fd;
+    member.channel->Post(std::move(report));
+  };
+  if (fd < 0 || !watch.expected.load(std::memory_order_acquire) || watch.backpressured.load(std::memory_order_acquire)) {
+    member.readable_since_ns = 0;
+    if (member.starved_active) {
+      // Handed back or paused for JS: whatever the cause was, the receiver stopped waiting on it.
+      member.starved_active = false;
+      StallReport report = Describe(watched, "recover", false);
+      report.recovered = "starved";
+      post(std::move(report));
+    }
+    return;
+  }
+  const int64_t last_cqe = watch.last_cqe_ns.load(std::memory_order_acquire);
+  const int64_t previous_sample = member.last_sample_ns;
+  member.last_sample_ns = now;
+  if (!member.starved_active && previous_sample != 0 && last_cqe > previous_sample) {
     // A completion since the last look: not starved, whatever poll(2) would say; count any
     // starvation from now on (as if the socket were readable now), without the syscall.
-    watched.readable_since_ns = now;
+    member.readable_since_ns = now;
     return;
   }
   pollfd probe{fd, POLLIN, 0};
   const bool readable = poll(&probe, 1, 0) == 1 && (probe.revents & POLLIN);
-  if (!readable || last_cqe > watched.readable_since_ns) {
-    watched.readable_since_ns = readable ? now : 0;
-    if (watched.starved_active && !readable) {
-      watched.starved_active = false;
+  if (!readable || last_cqe > member.readable_since_ns) {
+    member.readable_since_ns = readable ? now : 0;
+    if (member.starved_active && !readable) {
+      member.starved_active = false;
       StallReport report = Describe(watched, "recover", false);
       report.recovered = "starved";
-      report.fd = fd;
-      watched.channel->Post(std::move(report));
+      post(std::move(report));
     }
     return;
   }
-  if (!watched.starved_active && now - watched.readable_since_ns > watched.thresholds.starved_ns.load()) {
-    watched.starved_active = true;
+  const int64_t starved_ns = member.starved_ns > 0 ? member.starved_ns : default_starved_ns_.load(std::memory_order_relaxed);
+  if (!member.starved_active && now - member.readable_since_ns > starved_ns) {
+    member.starved_active = true;
     StallReport report = Describe(watched, "starved", true);
-    report.fd = fd;
     report.opcode = 10;  // IORING_OP_RECVMSG
-    report.age_ms = static_cast<double>(now - watched.readable_since_ns) / 1e6;
-    watched.channel->Post(std::move(report));
+    report.age_ms = static_cast<double>(now - member.readable_since_ns) / 1e6;
+    post(std::move(report));
   }
 }
 
@@ -418,7 +504,7 @@ void Watchdog::CheckOverflow(Watched& watched, int64_t now) {
   watched.last_overflow_report_ns = now;
   watched.reported_overflow = overflow;
   watched.reported_flag_seen = flag_seen;
-  watched.channel->Post(Describe(watched, "overflow", false));
+  Post(watched, Describe(watched, "overflow", false));
 }
 
 StallReport Watchdog::Describe(Watched& watched, const char* kind, bool with_proc) {

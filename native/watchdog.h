@@ -27,8 +27,9 @@ namespace uring_udp {
 struct StallReport {
   std::string kind;       // deadline | stuck | starved | overflow | recover
   std::string recovered;  // for recover: the kind that ended
-  std::string owner;      // ring | socket
+  std::string owner;      // ring | socket | receiver
   uint32_t owner_id = 0;
+  std::vector<uint32_t> sockets;  // receiver: the sockets on it (of the environment told)
   int fd = -1;
   uint32_t opcode = 0;
   uint32_t request_id = 0;
@@ -61,6 +62,29 @@ class WatchdogChannel {
   Function function_;
 };
 
+// One socket on a receiver thread, for the starvation check and for naming the sockets a
+// stall concerns. Added and removed by JS threads (under WatchMembers' mutex, which the receiver
+// thread never takes); the tracking fields are the watchdog thread's.
+struct WatchMember {
+  uint32_t socket_id = 0;
+  std::shared_ptr<WatchdogChannel> channel;  // its environment's
+  std::shared_ptr<RecvWatch> watch;
+  int64_t starved_ns = 0;  // 0: the watchdog's default
+  int64_t stuck_ns = 0;    // what the socket asked of its receiver's thread (0: the default)
+  // Watchdog thread only.
+  int64_t readable_since_ns = 0;
+  bool starved_active = false;
+  int64_t last_sample_ns = 0;
+};
+struct WatchMembers {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<WatchMember>> list;
+  void Add(std::shared_ptr<WatchMember> member);
+  bool Remove(const std::shared_ptr<RecvWatch>& watch);  // whether it was there
+  // The strictest stuck threshold a member asked for (0: none did).
+  int64_t StuckNs();
+};
+
 struct WatchedThresholds {
   std::atomic<int64_t> stuck_ns{2000LL * 1000000};
   std::atomic<int64_t> starved_ns{2000LL * 1000000};
@@ -68,12 +92,13 @@ struct WatchedThresholds {
 
 // One ring or socket under watch. The watchdog thread alone touches the tracking fields.
 struct Watched {
-  std::string owner;  // ring | socket
+  std::string owner;  // ring | receiver
   uint32_t owner_id = 0;
   std::shared_ptr<ThreadObservation> observation;
-  std::shared_ptr<DeadlineTable> deadlines;  // null for sockets
-  std::shared_ptr<WatchdogChannel> channel;
-  WatchedThresholds thresholds;
+  std::shared_ptr<DeadlineTable> deadlines;  // rings only
+  std::shared_ptr<WatchdogChannel> channel;  // rings: their environment's
+  std::shared_ptr<WatchMembers> members;     // receivers: their sockets (reports go to theirs)
+  WatchedThresholds thresholds;              // 0: the watchdog's defaults
 
   // Watchdog thread only.
   int64_t d_state_since_ns = 0;
@@ -110,7 +135,13 @@ class Watchdog {
   bool Check(Watched& watched, int64_t now);  // true: it has requests with deadlines armed
   void CheckThread(Watched& watched, int64_t now, bool sample);
   bool CheckDeadlines(Watched& watched, int64_t now, bool sample);
-  void CheckReceiver(Watched& watched, int64_t now);
+  void CheckMembers(Watched& watched, int64_t now);
+  void CheckMember(Watched& watched, WatchMember& member, int64_t now);
+  // To the ring's environment, or to every environment with sockets on the receiver (each told
+  // of its own sockets).
+  void Post(Watched& watched, StallReport report);
+  int64_t StuckNs(const Watched& watched) const;
+  int64_t StarvedNs(const Watched& watched) const;
   void CheckOverflow(Watched& watched, int64_t now);
   StallReport Describe(Watched& watched, const char* kind, bool with_proc);
 
@@ -134,5 +165,14 @@ Napi::Value SetWatchdogHandler(const Napi::CallbackInfo& info);
 Napi::Value ConfigureWatchdog(const Napi::CallbackInfo& info);
 Napi::Value WatchdogInfo(const Napi::CallbackInfo& info);
 std::shared_ptr<WatchdogChannel> ChannelFor(Napi::Env env);
+
+// What the addon keeps per environment (Node-API instance data): where its watchdog reports go,
+// and how receivers wake its JS thread (made on first use).
+class EnvLink;
+struct EnvData {
+  std::shared_ptr<WatchdogChannel> channel;
+  std::shared_ptr<EnvLink> receivers;
+};
+EnvData* EnvDataFor(Napi::Env env);
 
 }  // namespace uring_udp

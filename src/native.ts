@@ -53,7 +53,7 @@ export interface NativeAddress {
 
 export interface NativeRecvConfig {
   backend: number;
-  /** The backend is a requirement: the receiver does not fall back, startReceiving throws. */
+  /** The backend is a requirement: startReceiving throws where this kernel cannot run it. */
   forced?: boolean;
   maxDatagramSize: number;
   bufferSize: number;
@@ -88,9 +88,10 @@ export interface NativeUdp {
   membership(add: boolean, group: string, iface: string | null): void;
   sourceMembership(add: boolean, source: string, group: string, iface: string | null): void;
   multicastInterface(iface: string): void;
-  startReceiving(config: NativeRecvConfig, stats: Float64Array, directStats?: Float64Array): number;
-  stopReceiving(): void;
-  join(): void;
+  /** The backend its receivers use. The JS thread reads the socket until a burst moves it to one. */
+  startReceiving(config: NativeRecvConfig, directStats: Float64Array): number;
+  /** true: nothing reads the socket any more; false: a receiver lets it go first ('stopped' follows). */
+  stopReceiving(): boolean;
   closeFd(): void;
   backend(): number | null;
   ref(): void;
@@ -99,6 +100,10 @@ export interface NativeUdp {
   readonly threadId: number;
   testDisarm(): void;
   readonly direct: boolean;
+  /** A receiver holds the socket (its buffers set up or being set up). */
+  readonly attached: boolean;
+  /** The receivers' counters for this socket, into `out` (RECV_STATS order). */
+  recvStats(out: Float64Array): void;
   /** The kernel's drop counter for the socket (SO_MEMINFO); after close, its value at close. */
   kernelDrops(): number;
   /**
@@ -133,6 +138,8 @@ export interface NativeBinding {
     stats: Float64Array,
     onBatch: (records: Int32Array, closed: boolean) => void,
   ) => NativeRing;
+  configureReceivers(threads: number): void;
+  receiverInfo(): { receivers: number; sockets: number; threads: number };
   NativeUdp: new (
     family: 4 | 6,
     /** batches: [arena, records, token] per batch. Returns the tokens whose settling JS defers. */

@@ -47,12 +47,16 @@ export interface StallKernel {
   bugs: BugAssessment[];
 }
 
+/** Whose thread or request a report is about: a Ring's, a socket's request, or a receiver thread (which serves many sockets). */
+export type StallOwner = 'ring' | 'socket' | 'receiver';
+
 export interface Stall {
   kind: StallKind;
-  /** 'ring' or 'socket' */
-  owner: 'ring' | 'socket';
-  /** Ring.id or Socket.id */
+  owner: StallOwner;
+  /** Ring.id, Socket.id, or the receiver's id */
   id: number;
+  /** For a receiver: the ids of this environment's sockets on it (each gets the event too). */
+  sockets?: number[];
   fd: number;
   /** The request's opcode, by name ("READ", "POLL_ADD", "RECVMSG"); "" when not about one request. */
   opcode: string;
@@ -68,8 +72,10 @@ export interface Recovery {
   kind: 'recover';
   /** What ended: the kind of the stall reported before. */
   recovered: StallKind;
-  owner: 'ring' | 'socket';
+  owner: StallOwner;
   id: number;
+  /** For a receiver: the ids of this environment's sockets on it. */
+  sockets?: number[];
   requestId: number;
 }
 
@@ -129,8 +135,9 @@ function kernelInfo(): StallKernel {
 interface NativeReport {
   kind: StallKind | 'recover';
   recovered?: StallKind;
-  owner: 'ring' | 'socket';
+  owner: StallOwner;
   id: number;
+  sockets: number[];
   fd: number;
   opcode: number;
   requestId: number;
@@ -146,7 +153,13 @@ function describe(stall: Stall): string {
       `${stall.ring.overflowFlagSeen} times, kernel counter ${stall.ring.cqOverflow} (kernel ${stall.kernel.release})`
     );
   }
-  const what = stall.opcode ? ` ${stall.opcode} request ${stall.requestId} on fd ${stall.fd}` : stall.fd >= 0 ? ` fd ${stall.fd}` : '';
+  const what = stall.opcode
+    ? ` ${stall.opcode} request ${stall.requestId} on fd ${stall.fd}`
+    : stall.sockets
+      ? ` (sockets ${stall.sockets.join(', ')})`
+      : stall.fd >= 0
+        ? ` fd ${stall.fd}`
+        : '';
   const where = stall.thread.wchan ? `, wchan ${stall.thread.wchan}` : '';
   const affected = stall.kernel.bugs.filter((b) => b.verdict === 'affected').map((b) => b.id);
   return (
@@ -166,18 +179,32 @@ function onReports(reports: NativeReport[]): void {
   }
 }
 
+/** Who hears a report: the ring or socket it is about, or every socket on a receiver. */
+function targetsOf(report: NativeReport): EventEmitter[] {
+  const ids = report.owner === 'receiver' ? report.sockets : [report.id];
+  const kind = report.owner === 'receiver' ? 'socket' : report.owner;
+  const out: EventEmitter[] = [];
+  for (const id of ids) {
+    const target = owners.get(`${kind}:${id}`)?.deref();
+    if (target) out.push(target);
+  }
+  return out;
+}
+
 function dispatch(report: NativeReport): void {
   {
-    const target = owners.get(`${report.owner}:${report.id}`)?.deref();
+    const targets = targetsOf(report);
+    const sockets = report.owner === 'receiver' ? { sockets: report.sockets } : {};
     if (report.kind === 'recover') {
       const recovery: Recovery = {
         kind: 'recover',
         recovered: report.recovered ?? 'deadline',
         owner: report.owner,
         id: report.id,
+        ...sockets,
         requestId: report.requestId,
       };
-      target?.emit('recover', recovery);
+      for (const target of targets) target.emit('recover', recovery);
       watchdog.emit('recover', recovery);
       if (recoverChannel.hasSubscribers) recoverChannel.publish(recovery);
       return;
@@ -186,6 +213,7 @@ function dispatch(report: NativeReport): void {
       kind: report.kind,
       owner: report.owner,
       id: report.id,
+      ...sockets,
       fd: report.fd,
       opcode: report.kind === 'stuck' || report.kind === 'overflow' ? '' : opcodeName(report.opcode),
       requestId: report.requestId,
@@ -194,8 +222,9 @@ function dispatch(report: NativeReport): void {
       ring: report.ring,
       kernel: kernelInfo(),
     };
-    const heard = (target?.listenerCount('stall') ?? 0) + watchdog.listenerCount('stall') + (stallChannel.hasSubscribers ? 1 : 0);
-    target?.emit('stall', stall);
+    const heard =
+      targets.reduce((n, target) => n + target.listenerCount('stall'), 0) + watchdog.listenerCount('stall') + (stallChannel.hasSubscribers ? 1 : 0);
+    for (const target of targets) target.emit('stall', stall);
     watchdog.emit('stall', stall);
     if (stallChannel.hasSubscribers) stallChannel.publish(stall);
     // Nobody listening: one line per new stall, so a production process leaves a trace. A CQ
@@ -209,7 +238,7 @@ function dispatch(report: NativeReport): void {
 
 binding.setWatchdogHandler(onReports as (reports: unknown[]) => void);
 
-/** @internal how many rings and sockets the watchdog thread observes (for tests) */
+/** @internal how many threads (rings and receivers) the watchdog thread observes (for tests) */
 export function watchedCount(): number {
   return binding.watchdogInfo().watched;
 }

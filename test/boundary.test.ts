@@ -18,8 +18,8 @@ const RING_MEMBERS = {
 const UDP_MEMBERS = {
   setOption: true, getOption: true, bind: true, connect: true, disconnect: true, localAddress: true, remoteAddress: true,
   send: true, sendMany: true, membership: true, sourceMembership: true, multicastInterface: true, startReceiving: true,
-  stopReceiving: true, join: true, closeFd: true, backend: true, ref: true, unref: true, fd: true, threadId: true,
-  testDisarm: true, direct: true, kernelDrops: true, settle: true,
+  stopReceiving: true, closeFd: true, backend: true, ref: true, unref: true, fd: true, threadId: true,
+  testDisarm: true, direct: true, attached: true, recvStats: true, kernelDrops: true, settle: true,
 } satisfies Members<NativeUdp>;
 
 function nativeMembers(constructor: { prototype: object }): string[] {
@@ -40,7 +40,8 @@ t.test("the addon's counters are the public stats' fields", async (t) => {
   } satisfies Members<RingStats>;
   const socketFields = {
     datagrams: true, bytes: true, kernelDrops: true, enobufs: true, rearms: true, truncated: true, enters: true,
-    batches: true, directReads: true, overflowFlagSeen: true, budgetPauses: true,
+    batches: true, directReads: true, overflowFlagSeen: true, budgetPauses: true, attaches: true, handovers: true,
+    attachFailures: true,
   } satisfies Members<SocketStats>;
   const { RING_STATS, RECV_STATS, DIRECT_STATS } = binding.constants;
   t.same([...RING_STATS, 'batches'].sort(), Object.keys(ringFields).sort(), 'RING_STATS + batches = RingStats');

@@ -192,13 +192,18 @@ t.test("a socket whose receive request was cancelled behind its back raises 'sta
 t.test('a socket with watchdog: false is not observed', async (t) => {
   const { createSocket } = await import('../src/index');
   const { watchedCount } = await import('../src/watchdog');
+  const bind = (s: ReturnType<typeof createSocket>) => new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
   const before = watchedCount();
-  const socket = createSocket({ type: 'udp4', watchdog: false });
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  t.equal(watchedCount(), before);
-  const watched = createSocket('udp4');
-  await new Promise<void>((resolve) => watched.bind(0, '127.0.0.1', resolve));
-  t.equal(watchedCount(), before + 1);
-  await Promise.all([socket, watched].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  t.equal(watchedCount(), before);
+  const idle = createSocket('udp4');
+  await bind(idle);
+  t.equal(watchedCount(), before, 'a socket its JS thread reads has no thread to watch');
+  // hybrid: false puts a socket on a receiver from bind on.
+  const unwatched = createSocket({ type: 'udp4', hybrid: false, watchdog: false });
+  await bind(unwatched);
+  t.equal(watchedCount(), before, 'a receiver whose only socket opted out is not observed');
+  const watched = createSocket({ type: 'udp4', hybrid: false });
+  await bind(watched);
+  t.equal(watchedCount(), before + 1, "the watched socket's receiver is observed");
+  await Promise.all([idle, unwatched, watched].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  t.equal(watchedCount(), before, 'nothing is observed once they are closed');
 });

@@ -4,6 +4,7 @@
 import dns from 'node:dns';
 
 import { binding } from '../native';
+import { applyReceiverEnv } from '../receivers';
 import * as v from '../validate';
 import { badType, invalidArgType, outOfRange } from './errors';
 
@@ -47,12 +48,16 @@ export interface SocketOptions {
   /** Under load, wait up to `delayUs` for `count` datagrams before waking JS (default { count: 256, delayUs: 1000 }). recvmsg-multishot only. */
   batch?: { count?: number; delayUs?: number };
   /**
-   * recvmsg-multishot backend: read sparse traffic on the JS thread (recvmmsg, one thread hop
-   * per datagram instead of two) and hand the socket to the ring thread when traffic grows.
-   * Default true.
+   * Read sparse traffic on the JS thread (recvmmsg, one thread hop per datagram instead of two,
+   * and no native receiver at all until a burst) and move the socket to a pooled receiver when
+   * traffic grows. Default true; false: on a receiver from bind on.
    */
   hybrid?: boolean;
-  /** Watchdog thresholds for this socket's receiver thread, or false to leave it unwatched. */
+  /**
+   * The watchdog for this socket while a receiver reads it: starvedMs for its own request,
+   * stuckMs for its receiver's thread (shared: the strictest of its sockets' applies), or false
+   * to leave it out of the checks and reports.
+   */
   watchdog?: false | { stuckMs?: number; starvedMs?: number };
 }
 
@@ -157,6 +162,7 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
     if (!Number.isInteger(size) || size < 0 || size > 0x7fffffff) throw outOfRange(`options.${name}`, '>= 0 && <= 2147483647', size);
   }
   const backend = options.backend === undefined ? defaultBackend() : v.oneOf(options.backend, 'backend', ['auto', ...BACKENDS] as const);
+  applyReceiverEnv();
   const largest = MAX_UDP_PAYLOAD[type];
   const maxDatagramSize =
     options.maxDatagramSize === undefined ? largest : v.integer(options.maxDatagramSize, 'maxDatagramSize', 1, largest);

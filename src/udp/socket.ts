@@ -1,8 +1,9 @@
 // A UDP socket: a drop-in for node:dgram's Socket. This file keeps its state machine (bind,
 // connect, receive, close); options, errors, batches and the send path live beside it
 // (options.ts, errors.ts, batch.ts, send-queue.ts), as node's lib/dgram.js leans on internal/.
-// Receiving runs on a native thread through io_uring (or a fallback), or on the JS thread itself
-// while traffic is sparse, and reaches JS once per batch.
+// Receiving runs on the JS thread itself (as node:dgram's does) until a burst moves the socket to
+// a pooled native receiver (io_uring, or a fallback), and back when it goes quiet; it reaches JS
+// once per batch either way.
 import type dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -56,12 +57,21 @@ export interface SocketStats {
   /** Multishot requests re-armed after the kernel ended them. */
   rearms: number;
   truncated: number;
-  /** io_uring_enter calls made by the receiver thread. */
+  /** Waits of its receiver (io_uring_enter, or epoll_wait) that brought this socket datagrams. */
   enters: number;
-  /** Batches handed to JS (one JS call each), by the receiver thread or the JS thread's own reads. */
+  /** Batches handed to JS (one JS call each), by a receiver or the JS thread's own reads. */
   batches: number;
-  /** recvmmsg calls the JS thread made itself (hybrid sockets, sparse traffic). */
+  /** recvmmsg calls the JS thread made itself (the direct path: sparse traffic). */
   directReads: number;
+  /** Times a receiver took the socket on: a burst on the direct path, its buffers set up and warmed. */
+  attaches: number;
+  /** Times the receiver took over reading from the JS thread (each followed, once traffic is sparse, by a hand-back). */
+  handovers: number;
+  /**
+   * Bursts that found no receiver to take the socket on — out of descriptors, memory or threads,
+   * or every receiver full — so it went on being read by the JS thread (tried again a second later).
+   */
+  attachFailures: number;
   /**
    * Waits after which the kernel flagged a CQ overflow (IORING_SQ_CQ_OVERFLOW): completions
    * outran the receiver thread. The precondition of the 6.1.113–115 hang (docs/kernel-bugs.md).
@@ -163,11 +173,12 @@ export class Socket extends EventEmitter {
   }
 
   get stats(): SocketStats {
+    if (this.#receiving) this.#native.recvStats(this.#stats);
     const out = {} as Record<string, number>;
     RECV_STATS.forEach((name, i) => {
       out[name] = this.#stats[i] ?? 0;
     });
-    // The JS thread's own reads (hybrid sockets) add to the receiver thread's counts.
+    // The JS thread's own reads add to the receivers' counts.
     DIRECT_STATS.forEach((name, i) => {
       const key = name === 'reads' ? 'directReads' : name;
       out[key] = (out[key] ?? 0) + (this.#directStats[i] ?? 0);
@@ -178,15 +189,14 @@ export class Socket extends EventEmitter {
   }
 
   /**
-   * Memory this socket holds for receiving, in bytes: the buffer ring's buffers (virtual;
-   * pages are resident once a datagram has touched them) plus, for the recvmmsg backends,
-   * their scratch space.
+   * Memory this socket holds for receiving now, in bytes, besides the datagrams waiting for JS:
+   * on a receiver, its provided buffers (recvmsg-multishot; virtual, resident once a datagram
+   * has touched a page); otherwise none of its own (the JS thread's direct reads use scratch
+   * space the thread's sockets share, and recvmmsg receivers share theirs).
    */
   get receiveMemory(): number {
-    const r = this.#receive;
-    // Before bind: what the configured backend will hold (auto starts with recvmsg-multishot).
-    const backend = this.backend ?? (r.backend === 'auto' ? 'recvmsg-multishot' : r.backend);
-    return backend === 'recvmsg-multishot' ? r.bufferCount * r.bufferSize : r.scratchBytes;
+    if (!this.#receiving || this.#stopped || !this.#native.attached) return 0;
+    return this.backend === 'recvmsg-multishot' ? this.#receive.bufferCount * this.#receive.bufferSize : 0;
   }
 
   /** The most this socket holds for receiving, in bytes (the `receiveBudget` option). */
@@ -294,7 +304,6 @@ export class Socket extends EventEmitter {
           hybrid: c.hybrid,
           ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
         },
-        this.#stats,
         this.#directStats,
       );
     } catch (e) {
@@ -615,19 +624,15 @@ export class Socket extends EventEmitter {
     this.#sends.close(); // sends accepted before close() go out, as they would have uncorked; blocked ones are dropped
     this.#closed = true;
     this.#queue = undefined;
-    if (this.#receiving) {
-      this.#native.ref(); // until the receiver thread reports it stopped
-      this.#native.stopReceiving();
-    } else {
-      process.nextTick(() => this.#finishClose());
-    }
+    // A receiver that holds the socket lets it go first, and says so through the batch callback
+    // ('stopped'); the event loop is kept alive until then.
+    if (!this.#receiving || this.#native.stopReceiving()) process.nextTick(() => this.#finishClose());
     return this;
   }
 
   #finishClose(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#native.join();
     this.#native.closeFd();
     if (this.#receive.watch !== false) unregisterOwner('socket', this.id);
     for (const queue of this.#iterators) queue.end();
@@ -637,12 +642,20 @@ export class Socket extends EventEmitter {
     this.emit('close');
   }
 
-  /** Whether the JS thread is reading the socket itself right now (hybrid sockets, sparse traffic). */
+  /**
+   * Whether the JS thread is reading the socket itself right now: from bind on, and whenever its
+   * traffic is sparse; false while a receiver reads it (a burst moved it there; hybrid: false).
+   */
   get direct(): boolean {
     return this.#receiving && !this.#stopped ? this.#native.direct : false;
   }
 
-  /** @internal test hook (URING_UDP_TEST_HOOKS=1): cancels the receive request behind the receiver's back. */
+  /** @internal the thread id of the receiver the socket is on (0: none), for tests */
+  _receiverThread(): number {
+    return this.#native.threadId;
+  }
+
+  /** @internal test hook (URING_UDP_TEST_HOOKS=1): its receiver cancels its request and never re-arms it. */
   _testDisarm(): void {
     this.#native.testDisarm();
   }

@@ -1,6 +1,7 @@
-// Open/close churn leaves nothing behind: 10,000 Ring cycles and 10,000 UDP socket
-// create/bind/close cycles keep the process's descriptors and threads exactly flat and its RSS
-// within a stated bound. The loops run in a child started with --expose-gc, so garbage the
+// Open/close churn leaves nothing behind: 10,000 Ring cycles, 10,000 UDP socket
+// create/bind/close cycles and 1,000 cycles of sockets on receivers (hybrid: false: each batch
+// starts receivers, which stop and are joined when their last socket closes) keep the process's
+// descriptors and threads exactly flat and its RSS within a stated bound. The loops run in a child started with --expose-gc, so garbage the
 // collector would free is freed before each measurement and the figures are this package's own.
 import path from 'node:path';
 import t from 'tap';
@@ -24,6 +25,7 @@ interface Report {
   baseline: Sample;
   rings: Sample & { cycles: number; ms: number };
   sockets: Sample & { cycles: number; ms: number; stoppedEarly?: string; fdKinds: Record<string, number> };
+  receivers: Sample & { cycles: number; ms: number; fdKinds: Record<string, number> };
 }
 
 // The child: warm up (the watchdog thread, libuv's pool, malloc arenas, JIT), take a baseline,
@@ -55,9 +57,9 @@ async function ringCycles(cycles) {
     await tick();
   }
 }
-async function socketCycles(cycles, baselineFds) {
+async function socketCycles(cycles, baselineFds, options = 'udp4') {
   for (let done = 0; done < cycles; done += BATCH) {
-    const sockets = Array.from({ length: BATCH }, () => createSocket('udp4'));
+    const sockets = Array.from({ length: BATCH }, () => createSocket(options));
     await Promise.all(sockets.map((s) => new Promise((resolve, reject) => {
       s.once('error', reject);
       s.bind(0, '127.0.0.1', resolve);
@@ -82,17 +84,21 @@ async function socketCycles(cycles, baselineFds) {
   const stoppedEarly = await socketCycles(${CYCLES}, baseline.fds);
   await settle();
   const sockets = { ...sample(), cycles: ${CYCLES}, ms: Date.now() - started, stoppedEarly, fdKinds: fdKinds() };
-  console.log(JSON.stringify({ baseline, rings, sockets }));
+  started = Date.now();
+  await socketCycles(${CYCLES / 10}, baseline.fds, { type: 'udp4', hybrid: false });
+  await settle();
+  const receivers = { ...sample(), cycles: ${CYCLES / 10}, ms: Date.now() - started, fdKinds: fdKinds() };
+  console.log(JSON.stringify({ baseline, rings, sockets, receivers }));
 })().catch((error) => { console.error(error); process.exit(1); });
 `;
 
-t.test(`${CYCLES} Ring and ${CYCLES} socket open/close cycles leave descriptors, threads and memory flat`, async (t) => {
+t.test(`${CYCLES} Ring, ${CYCLES} socket and ${CYCLES / 10} receiver open/close cycles leave descriptors, threads and memory flat`, async (t) => {
   // ~40 s on an idle 2-core machine; the socket loop slows down as leaked sockets grow the heap.
   const result = await run(process.execPath, ['--expose-gc', '-e', CHILD], { timeoutMs: 200_000 });
   t.equal(result.timedOut, false, 'the loops finish');
   t.equal(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout) as Report;
-  const { baseline, rings, sockets } = report;
+  const { baseline, rings, sockets, receivers } = report;
   t.comment(`baseline: ${baseline.fds} fds, ${baseline.threads} threads, ${baseline.rssMiB.toFixed(1)} MiB`);
   t.comment(`rings: ${rings.cycles} cycles in ${rings.ms} ms -> ${rings.fds} fds, ${rings.threads} threads, ${rings.rssMiB.toFixed(1)} MiB`);
   t.comment(`sockets: ${sockets.cycles} cycles in ${sockets.ms} ms -> ${sockets.fds} fds, ${sockets.threads} threads, ${sockets.rssMiB.toFixed(1)} MiB`);
@@ -108,4 +114,9 @@ t.test(`${CYCLES} Ring and ${CYCLES} socket open/close cycles leave descriptors,
   t.equal(sockets.fds, baseline.fds, `sockets: no descriptor left behind (open now: ${JSON.stringify(sockets.fdKinds)})`);
   t.equal(sockets.threads, baseline.threads, 'sockets: every receiver thread joined');
   t.ok(sockets.rssMiB - baseline.rssMiB < RSS_BOUND_MIB, `sockets: RSS grew ${(sockets.rssMiB - baseline.rssMiB).toFixed(1)} MiB since the baseline (bound ${RSS_BOUND_MIB} MiB)`, rss);
+
+  t.comment(`receivers: ${receivers.cycles} cycles in ${receivers.ms} ms -> ${receivers.fds} fds, ${receivers.threads} threads, ${receivers.rssMiB.toFixed(1)} MiB`);
+  t.equal(receivers.fds, baseline.fds, `sockets on receivers: no descriptor left behind (open now: ${JSON.stringify(receivers.fdKinds)})`);
+  t.equal(receivers.threads, baseline.threads, 'sockets on receivers: every receiver thread joined');
+  t.ok(receivers.rssMiB - baseline.rssMiB < RSS_BOUND_MIB, `sockets on receivers: RSS grew ${(receivers.rssMiB - baseline.rssMiB).toFixed(1)} MiB since the baseline (bound ${RSS_BOUND_MIB} MiB)`, rss);
 });
