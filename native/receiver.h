@@ -66,11 +66,12 @@ enum class ReceiverKind { kRing, kPlain };
 
 class Receiver : public RingThread {
  public:
-  enum class Op { kAttach, kArm, kDetach, kTestDisarm };
+  enum class Op { kAttach, kArm, kDetach, kTestDisarm, kTestHold };
   struct Command {
     Op op;
     std::shared_ptr<SocketReceive> socket;
     bool closing = false;
+    uint32_t ms = 0;  // kTestHold
   };
 
   Receiver(const char* name, ReceiverKind kind, uint32_t id, std::shared_ptr<ThreadObservation> observation);
@@ -93,6 +94,7 @@ class Receiver : public RingThread {
   uint64_t load = 0;
   uint64_t capacity = ~0ull;
   bool shared = true;  // false: the reproducer's private ring
+  bool failed = false;  // reported stuck: its sockets left it, and no socket joins it again
 
  protected:
   // The receiver's own eventfd: commands, a budget with room again, stop.
@@ -125,6 +127,7 @@ class Receiver : public RingThread {
   void Advance(SocketReceive& s, int64_t now);
   void Finish(SocketReceive& s);
   void TrimWhenQuiet(SocketReceive& s, int64_t now);
+  void TestHold(uint32_t ms);
 
   std::atomic<bool> stop_{false};
   // Datagrams per turn, all sockets together, over a window (EndTurn).
@@ -210,6 +213,10 @@ class ReceiverPool {
   // JS thread: the socket has left `receiver` (its detached or stopped came, or it was abandoned):
   // a receiver left with no socket is stopped and its thread joined.
   void Release(const std::shared_ptr<Receiver>& receiver, const SocketReceive& socket);
+  // JS thread: the socket leaves a receiver reported stuck, without waiting for it. The
+  // receiver takes no socket again; once none is left it is asked to stop and kept (never
+  // destroyed under its thread), and joined only if it ever exits.
+  void Abandon(const std::shared_ptr<Receiver>& receiver, const SocketReceive& socket);
   // Receivers started per kind before sockets share them (0: the cores this process may run on).
   void Configure(unsigned threads);
   unsigned threads();
@@ -223,9 +230,12 @@ class ReceiverPool {
  private:
   ReceiverPool() = default;
   std::shared_ptr<Receiver> Start(ReceiverKind kind, const RecvConfig& config, int* error, std::string* syscall);
+  void Leave(const std::shared_ptr<Receiver>& receiver, const SocketReceive& socket);
+  void JoinRecovered();  // under mutex_
 
   std::mutex mutex_;
   std::vector<std::shared_ptr<Receiver>> receivers_;
+  std::vector<std::shared_ptr<Receiver>> abandoned_;  // stuck ones left behind
   unsigned threads_ = 0;
   uint32_t next_id_ = 1;
 };

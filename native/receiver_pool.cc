@@ -1,6 +1,7 @@
 // The receivers' common part (commands, the states a socket goes through on a receiver), the
 // pool that starts and stops them, and EnvLink, which carries their events to JS threads.
 #include <sched.h>
+#include <sys/wait.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -80,7 +81,7 @@ void EnvLink::OnWake(void* arg) {
   }
   // Each socket's owner is looked up afresh: a callback may close (or drop) any socket.
   for (const std::shared_ptr<SocketReceive>& socket : ready)
-    if (socket->owner) socket->owner->OnReceiverEvents();
+    if (socket->owner) socket->owner->OnReceiverEvents(socket.get());
 }
 
 void EnvLink::Ref() {
@@ -169,9 +170,28 @@ void Receiver::RunCommands() {
           CancelSocket(s);
         }
         break;
+      case Op::kTestHold:
+        TestHold(command.ms);
+        break;
     }
   }
   running_.clear();
+}
+
+// Test-only: holds this thread in a real blocking syscall, in state D, as the known kernel bugs
+// do (vfork suspends the parent uninterruptibly until the child exits; the child only sleeps).
+void Receiver::TestHold(uint32_t ms) {
+  EnterBegin();
+  const pid_t child = vfork();
+  if (child == 0) {
+    struct timespec ts;
+    ts.tv_sec = static_cast<time_t>(ms / 1000);
+    ts.tv_nsec = static_cast<long>(ms % 1000) * 1000000;
+    nanosleep(&ts, nullptr);
+    _exit(0);
+  }
+  if (child > 0) waitpid(child, nullptr, 0);
+  EnterEnd();
 }
 
 void Receiver::Attach(const std::shared_ptr<SocketReceive>& socket) {
@@ -267,6 +287,8 @@ void Receiver::EndTurn(int64_t now) {
     if (!socket) continue;
     SocketReceive& s = *socket;
     SocketReceive::ServedState& st = s.served;
+    // Its JS thread left it for good (this receiver was reported stuck): let it go now.
+    if (s.abandoned.load(std::memory_order_acquire) && st.state != SocketReceive::Served::kLeaving) Leave(s, false);
     const uint64_t got = st.counters[kRecvDatagrams] - st.turn_start;
     if (st.state == SocketReceive::Served::kArmed) {
       if (got > 0) st.counters[kRecvEnters]++;
@@ -482,8 +504,9 @@ std::shared_ptr<Receiver> ReceiverPool::Acquire(const std::shared_ptr<SocketRece
       unsigned of_kind = 0;
       std::shared_ptr<Receiver> best;
       bool idle_one = false;
+      JoinRecovered();
       for (const std::shared_ptr<Receiver>& receiver : receivers_) {
-        if (receiver->kind != kind || !receiver->shared) continue;
+        if (receiver->kind != kind || !receiver->shared || receiver->failed) continue;
         of_kind++;
         if (receiver->load + cost > receiver->capacity) continue;
         if (receiver->sockets == 0) idle_one = true;
@@ -523,20 +546,50 @@ std::shared_ptr<Receiver> ReceiverPool::Acquire(const std::shared_ptr<SocketRece
   return chosen;
 }
 
+// Under mutex_: the socket's share and watch leave the receiver.
+void ReceiverPool::Leave(const std::shared_ptr<Receiver>& receiver, const SocketReceive& socket) {
+  if (receiver->members->Remove(socket.watch)) {
+    receiver->watched->thresholds.stuck_ns.store(receiver->members->StuckNs(), std::memory_order_relaxed);
+    if (--receiver->watching == 0) Watchdog::Instance().Unregister(receiver->watched);
+  }
+  receiver->sockets--;
+  receiver->load -= CqCost(socket.config);
+}
+
+// Under mutex_: receivers left stuck that have come back and exited since are joined now.
+void ReceiverPool::JoinRecovered() {
+  for (auto it = abandoned_.begin(); it != abandoned_.end();) {
+    if ((*it)->Exited()) {
+      (*it)->Join();
+      it = abandoned_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ReceiverPool::Abandon(const std::shared_ptr<Receiver>& receiver, const SocketReceive& socket) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  receiver->failed = true;
+  Leave(receiver, socket);
+  if (receiver->sockets != 0) return;
+  receivers_.erase(std::remove(receivers_.begin(), receivers_.end(), receiver), receivers_.end());
+  // Should it ever come back, it lets its abandoned sockets go and exits.
+  receiver->RequestStop();
+  abandoned_.push_back(receiver);
+  JoinRecovered();
+}
+
 void ReceiverPool::Release(const std::shared_ptr<Receiver>& receiver, const SocketReceive& socket) {
   std::shared_ptr<Receiver> stop;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (receiver->members->Remove(socket.watch)) {
-      receiver->watched->thresholds.stuck_ns.store(receiver->members->StuckNs(), std::memory_order_relaxed);
-      if (--receiver->watching == 0) Watchdog::Instance().Unregister(receiver->watched);
-    }
-    receiver->sockets--;
-    receiver->load -= CqCost(socket.config);
+    Leave(receiver, socket);
     if (receiver->sockets == 0) {
       receivers_.erase(std::remove(receivers_.begin(), receivers_.end(), receiver), receivers_.end());
       stop = receiver;
     }
+    JoinRecovered();
   }
   if (!stop) return;
   // Its last socket left: the thread exits at once (its eventfd wakes it), and is joined here —

@@ -87,6 +87,7 @@ class ArenaPool {
 struct RecvBatch {
   std::shared_ptr<Arena> arena;  // payloads, back to back, from offset 0
   std::shared_ptr<ArenaPool> origin;  // where the arena goes back for reuse
+  std::shared_ptr<ReceiveBudget> budget;  // what it is held against (released when settled)
   size_t size = 0;               // payload bytes in the arena
   std::vector<DatagramRecord> records;
   int64_t held_bytes = 0;  // what the batch counts against its socket's ReceiveBudget

@@ -7,13 +7,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 
 #include "common.h"
+#include "probe.h"
 
 namespace uring_udp {
+
+namespace {
+// CQ entries kept free of counted requests in prevent mode: completions the ring thread cannot
+// count (liburing's own timeout on kernels without IORING_FEAT_EXT_ARG), and room for cancels.
+size_t CqSlack(size_t cq) { return std::min<size_t>(8, cq / 8); }
+size_t CancelReserve(size_t cq) { return std::min<size_t>(32, cq / 4); }
+// The smallest CQ prevent mode sets up: the wake-up poll, the slack and the cancel reserve
+// leave a smaller one no room for any request.
+constexpr unsigned kPreventMinCq = 8;
+}  // namespace
 
 RingCore::RingCore(const RingConfig& config, double* stats, Notify notify,
                    std::shared_ptr<ThreadObservation> observation, std::shared_ptr<DeadlineTable> deadlines)
@@ -58,9 +70,14 @@ int RingCore::Setup(std::string* failed_syscall) {
     if (!(drop & required)) flag_sets.push_back(wanted & ~drop);
   io_uring_params base;
   std::memset(&base, 0, sizeof(base));
-  if (config_.cq_entries) {
+  unsigned cq_wanted = config_.cq_entries;
+  // Prevent mode counts every completion against the CQ, and the ring's own wake-up poll and a
+  // reserve for cancels take room there: a CQ smaller than kPreventMinCq would leave requests no
+  // room at all, so it is raised to that.
+  if (config_.prevent_overflow && (cq_wanted ? cq_wanted : 2 * config_.entries) < kPreventMinCq) cq_wanted = kPreventMinCq;
+  if (cq_wanted) {
     base.flags |= IORING_SETUP_CQSIZE;
-    base.cq_entries = config_.cq_entries;
+    base.cq_entries = cq_wanted;
   }
   if (config_.sqpoll) {
     base.flags |= IORING_SETUP_SQPOLL;
@@ -79,6 +96,10 @@ int RingCore::Setup(std::string* failed_syscall) {
   ring_fd_ = ring_.ring_fd;
   features_ = params.features;
   setup_flags_ = ring_.flags;
+  cq_entries_ = params.cq_entries;
+  // Multishot polls are single-shot ones re-armed here when overflow is prevented, and where the
+  // kernel has no multishot poll (found by trying, once per process: ReceiveCapabilitiesNow).
+  single_shot_polls_ = config_.prevent_overflow || !ReceiveCapabilitiesNow().multishot_poll;
 
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) {
@@ -134,8 +155,69 @@ void RingCore::NotifyJs() {
 
 void RingCore::ArmWake() {
   io_uring_sqe* sqe = NextSqe();
-  io_uring_prep_poll_multishot(sqe, wake_fd_, POLLIN);
+  // Single-shot, re-armed after each wake-up: at most one completion pending, whatever the mode.
+  io_uring_prep_poll_add(sqe, wake_fd_, POLLIN);
   io_uring_sqe_set_data64(sqe, MakeUserData(kTagWake, 0));
+  Submitted();
+}
+
+// Prevent mode: whether the request may go to the kernel now, its completion counted against
+// the CQ's size. Cancels may use a reserve the other requests leave free, so a ring full of
+// armed polls can still cancel them.
+bool RingCore::Room(const Command& command) const {
+  if (!config_.prevent_overflow || command.kind == OpKind::kTestHold || command.kind == OpKind::kIowqMaxWorkers) return true;
+  const size_t reserve = std::max<size_t>(1, CancelReserve(cq_entries_));
+  const size_t limit = cq_entries_ > CqSlack(cq_entries_) + reserve + 1 ? cq_entries_ - CqSlack(cq_entries_) - reserve : 1;
+  if (command.kind == OpKind::kCancel) {
+    // A cancel of a request that is not in the kernel (waiting for room, or a poll waiting to be
+    // armed again) needs no room: it is ended here.
+    auto target = in_flight_.find(command.target);
+    if (target == in_flight_.end() || target->second.awaiting_rearm) return true;
+    return outstanding_ < limit + reserve;
+  }
+  // Polls stay armed until their fd is ready, perhaps for ever: they may take half the room,
+  // so other requests are never held up behind them (more polls are armed in turn).
+  if (PollClass(command)) return outstanding_ < limit && poll_outstanding_ < std::max<size_t>(1, limit / 2);
+  return outstanding_ < limit;
+}
+
+bool RingCore::PollClass(const Command& command) const {
+  return command.kind == OpKind::kRearm || (command.kind == OpKind::kPollMultishot && single_shot_polls_);
+}
+
+// Requests that waited for room, in order (polls in their own line), as far as there is room now.
+void RingCore::SubmitDeferred() {
+  for (std::deque<Command>* line : {&deferred_, &deferred_polls_}) {
+    while (!line->empty() && !closing_ && Room(line->front())) {
+      const Command command = line->front();
+      line->pop_front();
+      Prepare(command);
+    }
+  }
+}
+
+// A cancel of a request still waiting for room ends it here: the kernel never saw it.
+bool RingCore::CancelDeferred(uint32_t target) {
+  for (std::deque<Command>* line : {&deferred_, &deferred_polls_}) {
+    for (auto it = line->begin(); it != line->end(); ++it) {
+      if (it->id != target || it->kind == OpKind::kCancel) continue;
+      const bool rearm = it->kind == OpKind::kRearm;
+      if (!rearm && it->slot >= 0) deadlines_->slots[it->slot].id.store(0, std::memory_order_release);
+      line->erase(it);
+      if (rearm) EndIdlePoll(target, -ECANCELED);  // a poll waiting for room to be armed again
+      else Deliver(Completion{target, -ECANCELED, 0, kInfoFinal});
+      return true;
+    }
+  }
+  return false;
+}
+
+void RingCore::EndIdlePoll(uint32_t id, int32_t res) {
+  auto op = in_flight_.find(id);
+  if (op == in_flight_.end()) return;
+  io_uring_cqe ended{};
+  ended.res = res;
+  EndOp(op, ended);
 }
 
 void RingCore::Push(const Command& command) {
@@ -186,16 +268,35 @@ void RingCore::DrainCommands() {
     commands_batch_.swap(pending_commands_);
     close_now = close_requested_;
   }
-  for (const Command& command : commands_batch_) Prepare(command);
+  for (const Command& command : commands_batch_) {
+    // In order: a request waits behind those already waiting for room.
+    std::deque<Command>& line = PollClass(command) ? deferred_polls_ : deferred_;
+    const bool queued = !line.empty() && command.kind != OpKind::kCancel;
+    if (!closing_ && (queued || !Room(command))) {
+      line.push_back(command);
+      continue;
+    }
+    Prepare(command);
+  }
   commands_batch_.clear();
   if (close_now && !closing_) {
     closing_ = true;
     close_deadline_ns_ = MonotonicNs() + static_cast<int64_t>(config_.close_timeout_ms) * 1000000;
+    // What never reached the kernel ends now.
+    for (std::deque<Command>* line : {&deferred_, &deferred_polls_}) {
+      for (const Command& command : *line) {
+        if (command.kind == OpKind::kRearm) continue;  // its poll is ended below, with the other idle ones
+        if (command.slot >= 0) deadlines_->slots[command.slot].id.store(0, std::memory_order_release);
+        Deliver(Completion{command.id, -ECANCELED, 0, kInfoFinal});
+      }
+      line->clear();
+    }
     CancelAllInFlight();
   }
 }
 
 void RingCore::Prepare(const Command& command) {
+  if (closing_ && command.kind == OpKind::kRearm) return;  // its poll was ended with the close
   if (closing_ && command.kind != OpKind::kCancel) {
     // Raced with close: never reaches the kernel.
     if (command.slot >= 0) deadlines_->slots[command.slot].id.store(0, std::memory_order_release);
@@ -215,6 +316,28 @@ void RingCore::Prepare(const Command& command) {
     EnterEnd();
     Deliver(Completion{command.id, result, 0, kInfoFinal});
     return;
+  }
+  if (command.kind == OpKind::kRearm) {
+    // JS has seen a single-shot poll's events: arm it again (unless it ended meanwhile).
+    auto op = in_flight_.find(command.id);
+    if (op == in_flight_.end() || !op->second.awaiting_rearm) return;
+    op->second.awaiting_rearm = false;
+    io_uring_sqe* sqe = NextSqe();
+    io_uring_prep_poll_add(sqe, op->second.fd, op->second.poll_mask);
+    io_uring_sqe_set_data64(sqe, MakeUserData(kTagUser, command.id));
+    Submitted();
+    poll_outstanding_++;
+    return;
+  }
+  if (command.kind == OpKind::kCancel) {
+    auto target = in_flight_.find(command.target);
+    const bool idle = target != in_flight_.end() && target->second.awaiting_rearm;
+    if (idle || CancelDeferred(command.target)) {
+      // Never reached the kernel, or not in it now: ended here.
+      if (idle) EndIdlePoll(command.target, -ECANCELED);
+      Deliver(Completion{command.id, 0, 0, kInfoFinal});  // found and cancelled
+      return;
+    }
   }
   io_uring_sqe* sqe = NextSqe();
   switch (command.kind) {
@@ -236,17 +359,20 @@ void RingCore::Prepare(const Command& command) {
       op.timeout.tv_nsec = static_cast<long long>(command.timeout_ns % 1000000000);
       io_uring_prep_timeout(sqe, &op.timeout, 0, 0);
       io_uring_sqe_set_data64(sqe, MakeUserData(kTagUser, command.id));
+      Submitted();
       counters_[kStatSubmitted]++;
       return;
     }
     case OpKind::kPollMultishot:
-      io_uring_prep_poll_multishot(sqe, command.fd, command.poll_mask);
+      if (single_shot_polls_) io_uring_prep_poll_add(sqe, command.fd, command.poll_mask);
+      else io_uring_prep_poll_multishot(sqe, command.fd, command.poll_mask);
       break;
     case OpKind::kPollOnce:
       io_uring_prep_poll_add(sqe, command.fd, command.poll_mask);
       break;
     case OpKind::kTestHold:
     case OpKind::kIowqMaxWorkers:
+    case OpKind::kRearm:
       return;  // handled above; not an SQE
     case OpKind::kCancel: {
       auto target = in_flight_.find(command.target);
@@ -256,12 +382,15 @@ void RingCore::Prepare(const Command& command) {
     }
   }
   io_uring_sqe_set_data64(sqe, MakeUserData(kTagUser, command.id));
+  Submitted();
   OpState& op = in_flight_[command.id];
   op = OpState{};
   op.kind = command.kind;
   op.fd = command.fd;
   op.poll_mask = command.poll_mask;
   op.slot = command.slot;
+  op.single_shot = command.kind == OpKind::kPollMultishot && single_shot_polls_;
+  if (op.single_shot) poll_outstanding_++;
   if (command.kind == OpKind::kPollMultishot || command.kind == OpKind::kPollOnce) {
     struct stat st;
     if (fstat(command.fd, &st) == 0) {
@@ -281,6 +410,7 @@ void RingCore::CheckPolledFds() {
   const int64_t now = MonotonicNs();
   if (now < next_fd_check_ns_) return;
   next_fd_check_ns_ = now + 200 * 1000000LL;
+  std::vector<uint32_t> idle_gone;
   for (auto& entry : in_flight_) {
     OpState& op = entry.second;
     if ((op.kind != OpKind::kPollMultishot && op.kind != OpKind::kPollOnce) || op.cancelled) continue;
@@ -290,20 +420,33 @@ void RingCore::CheckPolledFds() {
     if (!gone) continue;
     op.cancelled = true;
     op.end_error = EBADF;
+    if (op.awaiting_rearm) {
+      idle_gone.push_back(entry.first);  // not in the kernel: ended below
+      continue;
+    }
     io_uring_sqe* sqe = NextSqe();
     io_uring_prep_cancel64(sqe, MakeUserData(kTagUser, entry.first), 0);
     io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+    Submitted();
   }
+  for (uint32_t id : idle_gone) EndIdlePoll(id, -EBADF);
 }
 
 void RingCore::CancelAllInFlight() {
+  std::vector<uint32_t> idle;
   for (auto& entry : in_flight_) {
     if (entry.second.kind == OpKind::kCancel) continue;
     entry.second.cancelled = true;
+    if (entry.second.awaiting_rearm) {
+      idle.push_back(entry.first);  // not in the kernel: nothing to cancel there
+      continue;
+    }
     io_uring_sqe* sqe = NextSqe();
     io_uring_prep_cancel64(sqe, MakeUserData(kTagUser, entry.first), 0);
     io_uring_sqe_set_data64(sqe, MakeUserData(kTagInternal, 0));
+    Submitted();
   }
+  for (uint32_t id : idle) EndIdlePoll(id, -ECANCELED);
 }
 
 bool RingCore::Backpressured() {
@@ -360,6 +503,7 @@ void RingCore::Reap() {
     count++;
   }
   if (count) io_uring_cq_advance(&ring_, count);
+  SubmitDeferred();
   // Stats first, so JS sees counters at least as new as the completions it is handed.
   PublishStats();
   if (!completions_batch_.empty()) {
@@ -376,11 +520,13 @@ void RingCore::Reap() {
 
 void RingCore::HandleCqe(const io_uring_cqe& cqe) {
   const uint64_t tag = TagOf(cqe.user_data);
+  const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  if ((tag == kTagWake || tag == kTagInternal || tag == kTagUser) && !more && outstanding_ > 0) outstanding_--;
   if (tag == kTagWake) {
     uint64_t value;
     ssize_t got = read(wake_fd_, &value, sizeof(value));
     (void)got;
-    if (!(cqe.flags & IORING_CQE_F_MORE) && !closing_) ArmWake();
+    if (!more && !closing_) ArmWake();
     return;
   }
   if (tag != kTagUser) return;  // internal cancels and liburing's own timeouts
@@ -394,6 +540,29 @@ void RingCore::HandleCqe(const io_uring_cqe& cqe) {
   }
   OpState& op = it->second;
   if (op.slot >= 0) deadlines_->slots[op.slot].last_cqe_ns.store(MonotonicNs(), std::memory_order_relaxed);
+  if (op.single_shot && poll_outstanding_ > 0) poll_outstanding_--;  // its one completion
+  if (op.single_shot) {
+    if (cqe.res < 0) {
+      EndOp(it, cqe);
+      return;
+    }
+    // An event of a multishot poll armed single-shot: to JS exactly what a multishot poll's CQE
+    // says (F_MORE: it goes on) — unless it was cancelled (or its fd closed) meanwhile, when it
+    // ends as a cancelled multishot poll does.
+    Deliver(Completion{id, cqe.res, cqe.flags | IORING_CQE_F_MORE, 0});
+    if (op.cancelled || closing_) {
+      io_uring_cqe ended = cqe;
+      ended.res = -ECANCELED;
+      ended.flags = 0;
+      EndOp(it, ended);
+      return;
+    }
+    // Armed again once JS has seen this event (kRearm, sent after its 'ready' listeners ran):
+    // as a multishot poll, a fd still readable then but not re-triggered is not reported again
+    // and again, and the CQ holds one completion per poll at most.
+    op.awaiting_rearm = true;
+    return;
+  }
   if (op.kind == OpKind::kPollMultishot && !(cqe.flags & IORING_CQE_F_MORE)) {
     if (cqe.res >= 0 && !op.cancelled && !closing_) {
       // The kernel ended the multishot request without an error (on 6.1 that happens when its
@@ -451,7 +620,9 @@ void RingCore::PublishStats() {
     PublishRing(ring_, counters_[kStatOverflowFlagSeen]);
   }
   counters_[kStatEnters] = enters();
-  counters_[kStatInFlight] = in_flight_.size();
+  size_t waiting = deferred_.size();
+  for (const Command& command : deferred_polls_) waiting += command.kind == OpKind::kRearm ? 0 : 1;
+  counters_[kStatInFlight] = in_flight_.size() + waiting;
   // Relaxed stores: each counter is read on its own; no reader needs them consistent
   // with one another.
   for (unsigned i = 0; i < kStatCount; i++) {

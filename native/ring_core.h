@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -39,11 +40,16 @@ struct RingConfig {
   unsigned batch_delay_us = 0;       // ... or this long, whichever comes first
   size_t max_pending_completions = 65536;  // past this the ring thread stops reaping
   unsigned close_timeout_ms = 2000;  // how long close waits for cancelled requests
+  // cqOverflow 'prevent': the CQ cannot overflow by construction — at most a CQ's worth of
+  // completions can be pending (requests beyond wait in the ring thread's queue) and polls are
+  // armed single-shot, re-armed by the ring thread after each event (docs/kernel-bugs.md).
+  bool prevent_overflow = false;
 };
 
 // kTestHold exists for the watchdog's tests only: it holds the ring thread in a real blocking
 // syscall (see RingCore::TestHold).
-enum class OpKind : uint8_t { kNop, kRead, kTimeout, kPollMultishot, kPollOnce, kCancel, kTestHold, kIowqMaxWorkers };
+// kRearm: JS has seen a single-shot poll's events; arm it again (Command.id is the poll's id).
+enum class OpKind : uint8_t { kNop, kRead, kTimeout, kPollMultishot, kPollOnce, kCancel, kTestHold, kIowqMaxWorkers, kRearm };
 
 struct Command {
   OpKind kind = OpKind::kNop;
@@ -102,6 +108,10 @@ class RingCore : public RingThread {
   int fd() const { return ring_fd_; }
   uint32_t features() const { return features_; }
   uint32_t setup_flags() const { return setup_flags_; }
+  // Polls JS asks to be multishot are armed single-shot: preventing overflow, or a kernel
+  // without multishot poll (before 5.13). Known after Start.
+  bool single_shot_polls() const { return single_shot_polls_; }
+  unsigned cq_entries() const { return cq_entries_; }
 
  private:
   struct OpState {
@@ -116,6 +126,10 @@ class RingCore : public RingThread {
     uint64_t dev = 0;
     uint64_t ino = 0;
     int32_t slot = -1;
+    // A multishot poll JS asked for, armed single-shot and re-armed after each event once JS
+    // has seen it (kRearm); waiting for that meanwhile, not in the kernel.
+    bool single_shot = false;
+    bool awaiting_rearm = false;
   };
 
   int Setup(std::string* failed_syscall) override;
@@ -136,6 +150,14 @@ class RingCore : public RingThread {
   void CheckPolledFds();
   void TestHold(uint64_t ns);
   bool Backpressured();
+  // An SQE that will complete once (prevent mode counts them against the CQ's size).
+  void Submitted() { outstanding_++; }
+  bool Room(const Command& command) const;
+  bool PollClass(const Command& command) const;
+  void SubmitDeferred();
+  bool CancelDeferred(uint32_t target);
+  // Ends a single-shot poll that is not in the kernel (awaiting its re-arm) with res.
+  void EndIdlePoll(uint32_t id, int32_t res);
 
   const RingConfig config_;
   double* const stats_;
@@ -168,6 +190,14 @@ class RingCore : public RingThread {
   int64_t next_fd_check_ns_ = 0;
   unsigned armed_polls_ = 0;
   uint64_t counters_[kStatCount] = {};
+  // Prevent mode: requests whose completion is not reaped yet, against the CQ's size, and the
+  // requests waiting for room.
+  bool single_shot_polls_ = false;
+  unsigned cq_entries_ = 0;
+  size_t outstanding_ = 0;
+  size_t poll_outstanding_ = 0;  // of them, single-shot polls
+  std::deque<Command> deferred_;        // one-shot requests waiting for room, in order
+  std::deque<Command> deferred_polls_;  // polls waiting to be armed (first time, or again)
 };
 
 }  // namespace uring_udp

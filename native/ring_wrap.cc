@@ -66,18 +66,18 @@ Napi::Function RingWrap::Define(Napi::Env env) {
                          InstanceMethod<&RingWrap::Watch>("watch"),
                          InstanceMethod<&RingWrap::TestHold>("testHold"),
                          InstanceMethod<&RingWrap::IowqMaxWorkers>("iowqMaxWorkers"),
+                         InstanceMethod<&RingWrap::ReadStats>("readStats"),
+                         InstanceMethod<&RingWrap::Rearm>("rearm"),
+                         InstanceMethod<&RingWrap::Leave>("leave"),
                      });
 }
 
-// new NativeRing(config, stats: Float64Array(kStatCount), onBatch(Int32Array, closed))
+// new NativeRing(config, onBatch(Int32Array, closed))
 RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsTypedArray() || !info[2].IsFunction())
-    throw Napi::TypeError::New(env, "NativeRing(config, stats, onBatch): bad arguments");
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "NativeRing(config, onBatch): bad arguments");
   Napi::Object config_object = info[0].As<Napi::Object>();
-  Napi::TypedArray stats_array = info[1].As<Napi::TypedArray>();
-  if (stats_array.TypedArrayType() != napi_float64_array || stats_array.ElementLength() < kStatCount)
-    throw Napi::TypeError::New(env, "stats must be a Float64Array of at least " + std::to_string(kStatCount));
 
   RingConfig config;
   config.entries = Uint32From(config_object, "entries", 1, 32768);
@@ -93,20 +93,18 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(
   config.max_wait_ms = Uint32From(config_object, "maxWaitMs", 1, 60000);
   config.batch_count = Uint32From(config_object, "batchCount", 1, 65536);
   config.batch_delay_us = Uint32From(config_object, "batchDelayUs", 0, 1000000);
+  config.prevent_overflow = BoolFrom(config_object, "preventOverflow");
   const bool watch = BoolFrom(config_object, "watchdog");
   const uint32_t ring_id = Uint32From(config_object, "id", 0, 0xffffffffu);
   const uint32_t stuck_ms = Uint32From(config_object, "stuckMs", 0, 3600000);
   const uint32_t starved_ms = Uint32From(config_object, "starvedMs", 0, 3600000);
-
-  Napi::Float64Array stats = info[1].As<Napi::Float64Array>();
-  stats_ref_ = Napi::Reference<Napi::Float64Array>::New(stats, 1);
 
   shared_ = std::make_shared<RingShared>();
   RingShared* raw = shared_.get();
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) throw Napi::Error::New(env, "no event loop");
   if (const int err = raw->waker.Init(loop, OnWake, raw); err != 0) throw ErrnoError(env, -err, "uv_async_init");
-  on_batch_ = Napi::Persistent(info[2].As<Napi::Function>());
+  on_batch_ = Napi::Persistent(info[1].As<Napi::Function>());
   observation_ = std::make_shared<ThreadObservation>();
   deadlines_ = std::make_shared<DeadlineTable>();
   // Tell V8 what a Ring holds outside its heap (the deadline table, ~56 KiB), so that many
@@ -115,7 +113,7 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingWrap>(
   napi_adjust_external_memory(env, static_cast<int64_t>(sizeof(DeadlineTable)), &external);
   external_bytes_ = sizeof(DeadlineTable);
   shared_->core = std::make_unique<RingCore>(
-      config, stats.Data(),
+      config, shared_->stats,
       [raw] {
         // Ring thread. The shared state outlives the thread: the thread is joined before the
         // waker is closed, or detached with the state leaked on purpose.
@@ -296,6 +294,38 @@ Napi::Value RingWrap::Close(const Napi::CallbackInfo& info) {
 }
 
 // After the closed batch arrived: the thread has finished, so this join does not block.
+// readStats(out: Float64Array): the ring thread's counters, into out.
+Napi::Value RingWrap::ReadStats(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[0].As<Napi::TypedArray>().ElementLength() < kStatCount)
+    throw Napi::TypeError::New(info.Env(), "readStats(out: Float64Array of " + std::to_string(kStatCount) + ")");
+  double* out = info[0].As<Napi::Float64Array>().Data();
+  for (unsigned i = 0; i < kStatCount; i++) __atomic_load(&shared_->stats[i], &out[i], __ATOMIC_RELAXED);
+  return info.Env().Undefined();
+}
+
+// rearm(ids: Uint32Array): JS has seen these single-shot polls' events: arm them again.
+Napi::Value RingWrap::Rearm(const Napi::CallbackInfo& info) {
+  RingCore& core = LiveCore(info);
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(info.Env(), "rearm(ids: Uint32Array)");
+  Napi::Uint32Array ids = info[0].As<Napi::Uint32Array>();
+  for (size_t i = 0; i < ids.ElementLength(); i++) {
+    Command command;
+    command.kind = OpKind::kRearm;
+    command.id = ids[i];
+    core.Push(command);
+  }
+  return info.Env().Undefined();
+}
+
+// leave(): the ring was reported stuck: stop waiting for its thread. It is left (never joined)
+// with everything it uses, and the wrap lets go of the event loop.
+Napi::Value RingWrap::Leave(const Napi::CallbackInfo& info) {
+  Shutdown(0);
+  return info.Env().Undefined();
+}
+
 Napi::Value RingWrap::Join(const Napi::CallbackInfo& info) {
   if (!shut_down_) {
     if (!shared_->core->Exited()) throw Napi::Error::New(info.Env(), "ring thread has not exited");
@@ -370,6 +400,8 @@ Napi::Value RingWrap::Info(const Napi::CallbackInfo& info) {
   result.Set("features", Napi::Number::New(env, core ? core->features() : 0));
   result.Set("setupFlags", Napi::Number::New(env, core ? core->setup_flags() : 0));
   result.Set("tid", Napi::Number::New(env, core ? core->tid() : 0));
+  result.Set("cqEntries", Napi::Number::New(env, core ? core->cq_entries() : 0));
+  result.Set("singleShotPolls", Napi::Boolean::New(env, core && core->single_shot_polls()));
   return result;
 }
 

@@ -17,6 +17,9 @@ namespace uring_udp {
 class RingWrap;
 struct RingShared {
   std::unique_ptr<RingCore> core;
+  // The counters the ring thread publishes: native memory, leaked with the rest should the thread
+  // be left stuck (a JS array could be collected under a thread that comes back).
+  double stats[kStatCount] = {};
   JsWaker waker;              // the ring thread's "completions are waiting", as a socket's (JsWaker says why not a TSFN)
   RingWrap* owner = nullptr;  // JS thread only; cleared before the wrapper goes away
 };
@@ -43,6 +46,9 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value TestHold(const Napi::CallbackInfo& info);
   Napi::Value IowqMaxWorkers(const Napi::CallbackInfo& info);
+  Napi::Value ReadStats(const Napi::CallbackInfo& info);
+  Napi::Value Rearm(const Napi::CallbackInfo& info);
+  Napi::Value Leave(const Napi::CallbackInfo& info);
 
   RingCore& LiveCore(const Napi::CallbackInfo& info);
   static void OnEnvCleanup(void* arg);
@@ -58,7 +64,6 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   std::shared_ptr<DeadlineTable> deadlines_;
   size_t external_bytes_ = 0;  // reported to V8 with napi_adjust_external_memory
   std::shared_ptr<Watched> watched_;
-  Napi::Reference<Napi::Float64Array> stats_ref_;
   napi_env env_ = nullptr;
   Napi::FunctionReference on_batch_;
   napi_async_context async_context_ = nullptr;

@@ -142,6 +142,7 @@ void SocketReceive::Flush() {
   ServedState& s = served;
   if (!s.batch || s.batch->records.empty()) return;
   s.batch->held_bytes = BatchBytes(*s.batch);
+  s.batch->budget = budget;
   budget->Hold(s.batch->held_bytes);  // released by the JS thread once it has handed the batch over
   s.counters[kRecvBatches]++;
   PublishStats();
@@ -158,6 +159,8 @@ void SocketReceive::FlushOrHold(bool stopping) {
 bool SocketReceive::DrainRecvmmsg(RecvmmsgScratch& scratch, bool stopping) {
   ServedState& s = served;
   s.drain_pending = false;
+  // Abandoned: its JS thread reads the fd now (and may have closed it): never touched here.
+  if (abandoned.load(std::memory_order_acquire)) return true;
   for (int round = 0; round < 64; round++) {
     unsigned want = std::min(scratch.capacity(), RecvmmsgBatchFor(config.budget_bytes, config.max_datagram));
     if (!stopping) {

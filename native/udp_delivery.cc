@@ -52,6 +52,7 @@ uint32_t UdpWrap::Lend(std::unique_ptr<RecvBatch>& batch, bool lent) {
   entry.held_bytes = batch->held_bytes;
   entry.arena = lent ? batch->arena : nullptr;
   entry.origin = lent ? batch->origin : nullptr;
+  entry.budget = batch->budget;
   return (entry.generation << kTokenGenerationShift) | (index << 1) | (lent ? 1u : 0u);
 }
 
@@ -66,7 +67,8 @@ void UdpWrap::Settle(uint32_t token, bool reuse) {
   if (reuse && entry.arena && entry.origin) entry.origin->Give(std::move(entry.arena));
   entry.arena.reset();
   entry.origin.reset();
-  if (entry.held_bytes && receive_) receive_->budget->Release(entry.held_bytes);
+  if (entry.held_bytes && entry.budget) entry.budget->Release(entry.held_bytes);
+  entry.budget.reset();
   entry.held_bytes = 0;
   free_lent_.push_back(index);
 }
@@ -118,9 +120,17 @@ bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, i
 
 // What the receiver has for this socket: its batches first, then what it says — the hand-back
 // (the JS thread reads again), the let-go (its buffers are gone), the close's "stopped".
-void UdpWrap::OnReceiverEvents() {
+void UdpWrap::OnReceiverEvents(SocketReceive* from) {
   std::vector<std::unique_ptr<RecvBatch>> batches;
   RecvEvents events;
+  if (from != receive_.get()) {
+    // A receive state abandoned with a receiver reported stuck, which came back: what it had
+    // taken is delivered (after what the JS thread read since: received once, if late); what
+    // it says about itself is over.
+    from->Take(&batches, &events);
+    if (!batches.empty()) CallOnBatch(batches, 0, false);
+    return;
+  }
   receive_->Take(&batches, &events);
   bool stopped = false;
   int error = events.error;

@@ -207,6 +207,7 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     // Held while JS has them, like a receiver's batches (settling releases them).
     for (const std::unique_ptr<RecvBatch>& batch : batches) {
       batch->held_bytes = BatchBytes(*batch);
+      batch->budget = self->receive_->budget;
       budget.Hold(batch->held_bytes);
     }
     self->CallOnBatch(batches, error, false);

@@ -94,6 +94,8 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceMethod<&UdpWrap::RecvStats>("recvStats"),
                          InstanceMethod<&UdpWrap::KernelDropsMethod>("kernelDrops"),
                          InstanceMethod<&UdpWrap::SettleMethod>("settle"),
+                         InstanceMethod<&UdpWrap::FailoverMethod>("failover"),
+                         InstanceMethod<&UdpWrap::TestHoldReceiver>("testHoldReceiver"),
                      });
 }
 
@@ -136,12 +138,15 @@ void UdpWrap::Shutdown(int timeout_ms) {
       std::fprintf(stderr, "uring-udp: receiver %u did not let socket fd %d go within %d ms (stuck in the kernel?); leaving it\n",
                    receiver_->id, fd_, timeout_ms);
       receive_->abandoned.store(true, std::memory_order_release);
+      ReceiverPool::Instance().Abandon(receiver_, *receive_);
+      receiver_.reset();
       fd_ = -1;
     }
     LeaveReceiver();
   }
   where_ = Where::kClosed;
   if (receive_) receive_->owner = nullptr;
+  for (const std::shared_ptr<SocketReceive>& old : abandoned_) old->owner = nullptr;
   UpdateLoopRef();
   if (fd_ >= 0) {
     RefreshKernelDrops();  // the total at close, for stats read afterwards
@@ -532,12 +537,65 @@ Napi::Value UdpWrap::Attached(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), receiver_ != nullptr && where_ != Where::kLeaving);
 }
 
-// recvStats(out: Float64Array): the receivers' counters for this socket, into out.
+// recvStats(out: Float64Array): the receivers' counters for this socket, into out (with those of
+// receive states it left behind at a failover).
 Napi::Value UdpWrap::RecvStats(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
       info[0].As<Napi::TypedArray>().ElementLength() < kRecvStatCount)
     throw Napi::TypeError::New(info.Env(), "recvStats(out: Float64Array of " + std::to_string(kRecvStatCount) + ")");
-  if (receive_) receive_->ReadStats(info[0].As<Napi::Float64Array>().Data());
+  double* out = info[0].As<Napi::Float64Array>().Data();
+  for (unsigned i = 0; i < kRecvStatCount; i++) out[i] = 0;
+  double one[kRecvStatCount];
+  for (const std::shared_ptr<SocketReceive>& state : abandoned_) {
+    state->ReadStats(one);
+    for (unsigned i = 0; i < kRecvStatCount; i++) out[i] += one[i];
+  }
+  if (receive_) {
+    receive_->ReadStats(one);
+    for (unsigned i = 0; i < kRecvStatCount; i++) out[i] += one[i];
+  }
+  return info.Env().Undefined();
+}
+
+// failover(receiverId): that receiver was reported stuck (the watchdog: state D, or past its
+// bound inside io_uring_enter). The socket leaves it without waiting — the stuck thread is left
+// behind — and goes on with a fresh receive state on the same fd whose receivers use no io_uring
+// ('recvmmsg'): the JS thread reads it from now on. Returns 'direct', 'closed' (it was closing:
+// nothing reads it any more), or '' (not on that receiver).
+Napi::Value UdpWrap::FailoverMethod(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t id = ArgUint32(info, 0, "receiver");
+  if (!receiver_ || receiver_->id != id || !receive_) return Napi::String::New(env, "");
+  std::shared_ptr<SocketReceive> old = receive_;
+  old->abandoned.store(true, std::memory_order_release);
+  ReceiverPool::Instance().Abandon(receiver_, *old);
+  receiver_.reset();
+  // Kept, owned by this wrap still: should the receiver come back, what it had taken is delivered.
+  abandoned_.push_back(old);
+  RecvConfig config = old->config;
+  config.backend = RecvBackend::kRecvmmsg;
+  config.hybrid = true;
+  config.cq_entries = 0;
+  config.busy_wait = false;
+  receive_ = std::make_shared<SocketReceive>(fd_, config, old->env);
+  receive_->owner = this;
+  const bool closing = where_ == Where::kLeaving;
+  where_ = closing ? Where::kClosed : Where::kDirect;
+  if (!closing) StartDirect();
+  UpdateLoopRef();
+  return Napi::String::New(env, closing ? "closed" : "direct");
+}
+
+// testHoldReceiver(ms): test-only (URING_UDP_TEST_HOOKS=1): the socket's receiver thread spends
+// ms in state D, as a thread stuck in the kernel does, so failover can be shown to work.
+Napi::Value UdpWrap::TestHoldReceiver(const Napi::CallbackInfo& info) {
+  const char* hooks = std::getenv("URING_UDP_TEST_HOOKS");
+  if (!hooks || std::string(hooks) != "1") throw Napi::Error::New(info.Env(), "test hooks are disabled");
+  const uint32_t ms = ArgUint32(info, 0, "ms");
+  if (!receiver_) throw Napi::Error::New(info.Env(), "not on a receiver");
+  Receiver::Command command{Receiver::Op::kTestHold, receive_};
+  command.ms = ms;
+  receiver_->Send(command);
   return info.Env().Undefined();
 }
 

@@ -23,8 +23,9 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   explicit UdpWrap(const Napi::CallbackInfo& info);
   ~UdpWrap() override;
 
-  // EnvLink: the receiver has batches or events for this socket.
-  void OnReceiverEvents();
+  // EnvLink: a receiver has batches or events for this socket (`from`: its receive state, or
+  // one it abandoned).
+  void OnReceiverEvents(SocketReceive* from);
 
  private:
   // Where the socket is read. kDirect: by the JS thread, no receiver. kAttaching: by the JS
@@ -59,6 +60,8 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value RecvStats(const Napi::CallbackInfo& info);
   Napi::Value KernelDropsMethod(const Napi::CallbackInfo& info);
   Napi::Value SettleMethod(const Napi::CallbackInfo& info);
+  Napi::Value FailoverMethod(const Napi::CallbackInfo& info);
+  Napi::Value TestHoldReceiver(const Napi::CallbackInfo& info);
 
   // The receiver: a burst asks for one, a second burst once it is warm hands the socket over.
   int Attach(bool arm, std::string* syscall);
@@ -91,6 +94,9 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Where where_ = Where::kUnbound;
   std::shared_ptr<SocketReceive> receive_;  // from startReceiving on
   std::shared_ptr<Receiver> receiver_;      // while on one (from Acquire to its detached/stopped)
+  // Receive states left with a receiver reported stuck (failover): should it come back, what it
+  // had taken is still delivered from them.
+  std::vector<std::shared_ptr<SocketReceive>> abandoned_;
   // The socket's watchdog settings, for each receiver it joins.
   uint32_t socket_id_ = 0;
   bool watch_ = true;
@@ -124,6 +130,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
     int64_t held_bytes = 0;
     std::shared_ptr<Arena> arena;  // lent arenas only: back to their pool when settled for reuse
     std::shared_ptr<ArenaPool> origin;
+    std::shared_ptr<ReceiveBudget> budget;  // what it is held against
   };
   std::vector<LentBatch> lent_;
   std::vector<uint32_t> free_lent_;

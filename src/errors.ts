@@ -111,6 +111,35 @@ export class RingClosedError extends Error {
   }
 }
 
+/** What a RingStuckError says of the stall that stuck its ring (a watchdog Stall). */
+export interface StuckReport {
+  id: number;
+  ageMs: number;
+  thread: { tid: number; state: string; wchan: string; inKernel: boolean };
+  kernel: { release: string };
+}
+
+/**
+ * A request on a ring the watchdog reported stuck (its thread in state D, or past its bound inside
+ * io_uring_enter): `code` ERR_URING_RING_STUCK, `stall` the report. Nothing on that ring can
+ * complete; close() still resolves.
+ */
+export class RingStuckError extends Error {
+  readonly code = 'ERR_URING_RING_STUCK';
+  readonly stall: StuckReport;
+  constructor(operation: string, stall: StuckReport) {
+    const where = stall.thread.inKernel ? 'inside io_uring_enter' : `in state ${stall.thread.state || 'D'}`;
+    const wchan = stall.thread.wchan ? `, wchan ${stall.thread.wchan}` : '';
+    super(
+      `${operation}: ring ${stall.id} is stuck: its thread ${stall.thread.tid} has been ${where} for ${Math.round(stall.ageMs)} ms ` +
+        `(kernel ${stall.kernel.release}${wchan}); no request on it can complete (docs/kernel-bugs.md)`,
+    );
+    this.name = 'Error';
+    this.stall = stall;
+    codedError(this, this.code);
+  }
+}
+
 /**
  * Rethrows an exception from user code as an uncaught exception, on the next tick. Completions
  * reach JS through Node-API thread-safe callbacks, where Node 20 only warns about a thrown

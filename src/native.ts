@@ -20,6 +20,8 @@ export interface NativeRingConfig {
   id: number;
   stuckMs: number;
   starvedMs: number;
+  /** cqOverflow 'prevent': at most a CQ's worth of completions pending, polls single-shot. */
+  preventOverflow: boolean;
 }
 
 export interface NativeRingInfo {
@@ -27,6 +29,9 @@ export interface NativeRingInfo {
   features: number;
   setupFlags: number;
   tid: number;
+  cqEntries: number;
+  /** Multishot polls are armed single-shot and re-armed (prevention, or no multishot poll here). */
+  singleShotPolls: boolean;
 }
 
 export interface NativeRing {
@@ -43,6 +48,12 @@ export interface NativeRing {
   ref(): void;
   unref(): void;
   info(): NativeRingInfo;
+  /** The ring thread's counters, into `out` (RING_STATS order). */
+  readStats(out: Float64Array): void;
+  /** JS has seen these single-shot polls' events: arm them again. */
+  rearm(ids: Uint32Array): void;
+  /** The ring was reported stuck: its thread is left behind, never joined. */
+  leave(): void;
 }
 
 export interface NativeAddress {
@@ -111,6 +122,10 @@ export interface NativeUdp {
    * leave the receive budget; reuse: its arena may take later batches (false: the batch was kept).
    */
   settle(token: number, reuse: boolean): void;
+  /** That receiver was reported stuck: 'direct' (the socket left it), 'closed' (it was closing), '' (not on it). */
+  failover(receiverId: number): '' | 'direct' | 'closed';
+  /** Test hook (URING_UDP_TEST_HOOKS=1): the receiver thread spends ms in state D. */
+  testHoldReceiver(ms: number): void;
 }
 
 export interface ReceiveLayout {
@@ -133,11 +148,7 @@ export interface NativeProbe {
 }
 
 export interface NativeBinding {
-  NativeRing: new (
-    config: NativeRingConfig,
-    stats: Float64Array,
-    onBatch: (records: Int32Array, closed: boolean) => void,
-  ) => NativeRing;
+  NativeRing: new (config: NativeRingConfig, onBatch: (records: Int32Array, closed: boolean) => void) => NativeRing;
   configureReceivers(threads: number): void;
   receiverInfo(): { receivers: number; sockets: number; threads: number };
   NativeUdp: new (

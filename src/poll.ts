@@ -154,6 +154,15 @@ export class PollHandle extends EventEmitter {
    */
   _cancelResult: number | undefined;
 
+  /** @internal the ring can never complete the request (stuck): it ends with this error */
+  _fail(error: Error): void {
+    if (this.#ended || this.#ending) return;
+    this.#endError = error;
+    this.#ending = true;
+    this.#cancelConfirmed = true;
+    this._flush();
+  }
+
   /** @internal the cancel request itself completed */
   _cancelConfirmed(res: number): void {
     this._cancelResult = res;

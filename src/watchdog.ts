@@ -57,6 +57,12 @@ export interface Stall {
   id: number;
   /** For a receiver: the ids of this environment's sockets on it (each gets the event too). */
   sockets?: number[];
+  /**
+   * What the package did about a 'stuck' thread: 'direct' — the sockets on that receiver left it
+   * and their JS threads read them (no io_uring from then on); 'rejected' — the ring's requests,
+   * and any new one, were rejected with ERR_URING_RING_STUCK. Absent otherwise.
+   */
+  failover?: 'direct' | 'rejected';
   fd: number;
   /** The request's opcode, by name ("READ", "POLL_ADD", "RECVMSG"); "" when not about one request. */
   opcode: string;
@@ -222,6 +228,14 @@ function dispatch(report: NativeReport): void {
       ring: report.ring,
       kernel: kernelInfo(),
     };
+    if (stall.kind === 'stuck') {
+      // Before anyone hears of it: the sockets on a stuck receiver fail over, a stuck ring
+      // rejects what it holds.
+      for (const target of targets) {
+        const done = (target as { _stalled?: (s: Stall) => string | undefined })._stalled?.(stall);
+        if (done === 'direct' || done === 'rejected') stall.failover = done;
+      }
+    }
     const heard =
       targets.reduce((n, target) => n + target.listenerCount('stall'), 0) + watchdog.listenerCount('stall') + (stallChannel.hasSubscribers ? 1 : 0);
     for (const target of targets) target.emit('stall', stall);

@@ -12,7 +12,7 @@ type Members<T> = Record<keyof T, true>;
 
 const RING_MEMBERS = {
   nop: true, read: true, timeout: true, poll: true, watch: true, testHold: true, iowqMaxWorkers: true,
-  cancel: true, close: true, join: true, ref: true, unref: true, info: true,
+  cancel: true, close: true, join: true, ref: true, unref: true, info: true, readStats: true, rearm: true, leave: true,
 } satisfies Members<NativeRing>;
 
 const UDP_MEMBERS = {
@@ -20,6 +20,7 @@ const UDP_MEMBERS = {
   send: true, sendMany: true, membership: true, sourceMembership: true, multicastInterface: true, startReceiving: true,
   stopReceiving: true, closeFd: true, backend: true, ref: true, unref: true, fd: true, threadId: true,
   testDisarm: true, direct: true, attached: true, recvStats: true, kernelDrops: true, settle: true,
+  failover: true, testHoldReceiver: true,
 } satisfies Members<NativeUdp>;
 
 function nativeMembers(constructor: { prototype: object }): string[] {

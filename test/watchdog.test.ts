@@ -95,17 +95,22 @@ t.test("a ring thread held in the kernel raises 'stuck' while JS timers keep run
   t.ok(stall.ageMs >= 400, `stuck for ${stall.ageMs} ms`);
   t.ok(stalls.some((s) => s.kind === 'stuck' && s.id === ring.id), 'also on the process-wide emitter');
   t.ok(published.some((s) => (s as Stall).kind === 'stuck'), 'and on diagnostics_channel uring-udp:stall');
+  // A stuck ring cannot complete anything: it says so instead of leaving promises pending.
+  t.equal(stall.failover, 'rejected', 'the stall says the ring rejects its requests');
+  t.equal(ring.stuck, true);
+  await t.rejects(ring.nop(), { code: 'ERR_URING_RING_STUCK', message: /ring \d+ is stuck: its thread \d+ has been/ }, 'a new request is rejected');
+  t.throws(() => ring.poll(0, 'readable'), { code: 'ERR_URING_RING_STUCK' });
+  await held; // the hold itself: ended with the ring's requests
   const recovery = await next<Recovery>(ring, 'recover');
   t.equal(recovery.recovered, 'stuck');
-  await held;
   clearInterval(timer);
   // Far below the 1500 ms hold either way; slower under test:asan.
   t.ok(worstLag < 100 * SLOWDOWN, `JS timers ran on time throughout (worst lag ${worstLag.toFixed(1)} ms)`);
-  await ring.nop();
+  await t.rejects(ring.nop(), { code: 'ERR_URING_RING_STUCK' }, 'a ring that was stuck stays failed');
 });
 
 t.test("a flood into a tiny CQ raises 'overflow' with the kernel's counters", async (t) => {
-  const ring = new Ring({ entries: 2, cqEntries: 2, batch: { count: 64, delayUs: 20_000 } });
+  const ring = new Ring({ entries: 2, cqEntries: 2, batch: { count: 64, delayUs: 20_000 }, cqOverflow: 'allow' });
   t.teardown(() => ring.close());
   // 64 multishot polls on one eventfd, woken by one write: the kernel posts 64 CQEs at once
   // into a CQ of 2, whatever the scheduler does. (64 eventfds written one by one let the ring

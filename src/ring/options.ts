@@ -3,6 +3,7 @@
 // setup flags the ring got.
 import type { NativeRingConfig } from '../native';
 import { binding } from '../native';
+import { resolveCqOverflow } from '../prevention';
 import * as v from '../validate';
 
 const { SETUP } = binding.constants;
@@ -32,6 +33,13 @@ export interface RingOptions {
   batch?: { count?: number; delayUs?: number };
   /** Watchdog thresholds for this ring, or false to leave it unwatched. Default: the process-wide ones. */
   watchdog?: false | { stuckMs?: number; starvedMs?: number };
+  /**
+   * 'prevent': the CQ cannot overflow — at most a CQ's worth of completions pending (requests
+   * beyond wait in the ring thread's queue) and polls armed single-shot, re-armed by the ring
+   * thread after each event. 'allow': the kernel's own multishot polls, unbounded. Default
+   * URING_UDP_CQ_OVERFLOW, else 'prevent' unless this kernel is known free of overflow-flush-lock.
+   */
+  cqOverflow?: 'prevent' | 'allow';
 }
 
 /** Per-request options for one-shot requests. */
@@ -59,6 +67,7 @@ export const RING_OPTIONS = [
   'maxWaitMs',
   'batch',
   'watchdog',
+  'cqOverflow',
 ] as const;
 
 /** The kernel's IORING_FEAT_* bits, by name. */
@@ -129,21 +138,36 @@ export interface RingSetup {
   singleIssuer: boolean;
   deferTaskrun: boolean;
   wait: 'block' | 'busy';
+  /** The CQ's size, as the kernel made it. */
+  cqEntries: number;
+  /** The overflow policy in force ('prevent' or 'allow'). */
+  cqOverflow: 'prevent' | 'allow';
+  /** How ring.poll() requests are armed: 'multishot', or 'single-shot' re-armed by the ring thread (prevention, or a kernel without multishot poll). */
+  polls: 'multishot' | 'single-shot';
 }
 
-
-export function decodeSetup(setupFlags: number, wait: 'block' | 'busy'): RingSetup {
+export function decodeSetup(
+  setupFlags: number,
+  wait: 'block' | 'busy',
+  cqEntries: number,
+  cqOverflow: 'prevent' | 'allow',
+  singleShotPolls: boolean,
+): RingSetup {
   return {
     sqpoll: (setupFlags & SETUP.SQPOLL) !== 0,
     coopTaskrun: (setupFlags & SETUP.COOP_TASKRUN) !== 0,
     singleIssuer: (setupFlags & SETUP.SINGLE_ISSUER) !== 0,
     deferTaskrun: (setupFlags & SETUP.DEFER_TASKRUN) !== 0,
     wait,
+    cqEntries,
+    cqOverflow,
+    polls: singleShotPolls ? 'single-shot' : 'multishot',
   };
 }
 
 /** What ring.options holds: the options as validated, the optional setup flags as asked. */
-export type ValidatedRingOptions = Readonly<Required<Omit<RingOptions, 'batch' | 'sqThreadCpu' | 'cqEntries' | 'watchdog' | 'coopTaskrun' | 'singleIssuer' | 'deferTaskrun'>>> & {
+export type ValidatedRingOptions = Readonly<Required<Omit<RingOptions, 'batch' | 'sqThreadCpu' | 'cqEntries' | 'watchdog' | 'coopTaskrun' | 'singleIssuer' | 'deferTaskrun' | 'cqOverflow'>>> & {
+  cqOverflow: 'prevent' | 'allow';
   coopTaskrun: boolean | 'auto';
   singleIssuer: boolean | 'auto';
   deferTaskrun: boolean | 'auto';
@@ -187,6 +211,7 @@ export function parseRingOptions(options: RingOptions | undefined): { options: V
     delayUs: batchOptions.delayUs === undefined ? 0 : v.integer(batchOptions.delayUs, 'batch.delayUs', 0, 1000000),
   };
   const watch = v.watchdogOption(o.watchdog, 'Ring');
+  const cqOverflow = resolveCqOverflow(o.cqOverflow);
 
   const validated: ValidatedRingOptions = {
     entries,
@@ -201,6 +226,7 @@ export function parseRingOptions(options: RingOptions | undefined): { options: V
     maxWaitMs,
     batch,
     watchdog: watch,
+    cqOverflow,
   };
   const config: Omit<NativeRingConfig, 'id'> = {
     entries,
@@ -218,6 +244,7 @@ export function parseRingOptions(options: RingOptions | undefined): { options: V
     watchdog: watch !== false,
     stuckMs: watch ? (watch.stuckMs ?? 0) : 0,
     starvedMs: watch ? (watch.starvedMs ?? 0) : 0,
+    preventOverflow: cqOverflow === 'prevent',
   };
   return { options: validated, config };
 }

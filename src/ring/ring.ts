@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 
-import { RingClosedError, errnoError, fromNative, rethrowLater } from '../errors';
+import { RingClosedError, RingStuckError, errnoError, fromNative, rethrowLater, type StuckReport } from '../errors';
 import { binding, type NativeRing, type NativeRingConfig } from '../native';
 import { PollHandle, pollMask, type PollEventName } from '../poll';
 import * as v from '../validate';
@@ -53,10 +53,14 @@ const ID_LIMIT = 0xffffffff;
 /** What a completion handler receives. */
 interface Operation {
   complete(res: number, flags: number, info: number): void;
+  /** The ring will never complete it (stuck): how it ends instead. */
+  fail?(error: Error): void;
   /** Memory the kernel writes into: kept reachable until the request has ended. */
   keep?: Uint8Array;
   /** Watchdog slot, freed when the request ends. */
   slot?: number;
+  /** A poll armed single-shot: armed again (rearm) once JS has seen its events. */
+  singleShot?: boolean;
 }
 
 let nextRingId = 1;
@@ -79,6 +83,7 @@ export class Ring extends EventEmitter {
   #closePromise: Promise<void> | undefined;
   #resolveClose: (() => void) | undefined;
   #closed = false;
+  #stuck: StuckReport | undefined;
   #userRef = true;
   #loopRef = false;
   readonly #fd: number;
@@ -95,7 +100,7 @@ export class Ring extends EventEmitter {
     this.#watched = watch !== false;
     const config: NativeRingConfig = { ...parsed.config, id: this.id };
     try {
-      this.#native = new binding.NativeRing(config, this.#stats, (records, closed) => this.#onBatch(records, closed));
+      this.#native = new binding.NativeRing(config, (records, closed) => this.#onBatch(records, closed));
     } catch (error) {
       throw fromNative(error, 'new Ring()');
     }
@@ -105,7 +110,7 @@ export class Ring extends EventEmitter {
     this.#fd = info.fd;
     this.#tid = info.tid;
     this.#features = decodeFeatures(info.features);
-    this.#setup = decodeSetup(info.setupFlags, parsed.options.wait);
+    this.#setup = decodeSetup(info.setupFlags, parsed.options.wait, info.cqEntries, parsed.options.cqOverflow, info.singleShotPolls);
     if (this.#watched) registerOwner('ring', this.id, this);
   }
 
@@ -132,6 +137,7 @@ export class Ring extends EventEmitter {
   }
 
   get stats(): RingStats {
+    this.#native.readStats(this.#stats);
     const out = {} as Record<string, number>;
     RING_STATS.forEach((name, i) => {
       out[name] = this.#stats[i] ?? 0;
@@ -144,9 +150,11 @@ export class Ring extends EventEmitter {
   nop(options?: RequestOptions): Promise<void> {
     this.#assertOpen('ring.nop()');
     const timeoutMs = requestTimeout(options);
+    if (this.#stuck) return Promise.reject(new RingStuckError('ring.nop()', this.#stuck));
     return new Promise((resolve, reject) => {
       const operation: Operation = {
         complete: (res) => (res < 0 ? reject(errnoError(res, 'io_uring nop')) : resolve()),
+        fail: reject,
       };
       const id = this.#register(operation);
       const slot = this.#watch(operation, id, -1, OP.NOP, timeoutMs, 0, 0);
@@ -172,10 +180,12 @@ export class Ring extends EventEmitter {
       position = o.position as number | null | undefined;
     }
     const offset = position === undefined || position === null ? -1 : v.integer(position, 'position', 0, Number.MAX_SAFE_INTEGER);
+    if (this.#stuck) return Promise.reject(new RingStuckError('ring.read()', this.#stuck));
     return new Promise((resolve, reject) => {
       const operation: Operation = {
         keep: buffer,
         complete: (res) => (res < 0 ? reject(errnoError(res, 'read')) : resolve(res)),
+        fail: reject,
       };
       const id = this.#register(operation);
       const slot = this.#watch(operation, id, fd, OP.READ, timeoutMs, 0, 0);
@@ -189,9 +199,11 @@ export class Ring extends EventEmitter {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 1e9) {
       throw (typeof ms === 'number' ? v.rangeError : v.typeError)(`"ms" must be a number in 0..1000000000, got ${v.describe(ms)}`);
     }
+    if (this.#stuck) return Promise.reject(new RingStuckError('ring.timeout()', this.#stuck));
     return new Promise((resolve, reject) => {
       const id = this.#register({
         complete: (res) => (res === -ETIME || res === 0 ? resolve() : reject(errnoError(res, 'io_uring timeout'))),
+        fail: reject,
       });
       this.#native.timeout(id, ms);
     });
@@ -213,12 +225,15 @@ export class Ring extends EventEmitter {
     } catch {
       throw errnoError(-EBADF, 'poll', `ring.poll(${fd})`);
     }
+    if (this.#stuck) throw new RingStuckError('ring.poll()', this.#stuck);
     const handle: PollHandle = new PollHandle(fd, mask, (h) => this.#cancelPoll(h));
     const operation: Operation = {
       complete: (res, flags, info) => {
         handle._record(res, flags, info);
         this.#touchedPolls.add(handle);
       },
+      fail: (error) => handle._fail(error),
+      singleShot: this.#setup.polls === 'single-shot',
     };
     const id = this.#register(operation);
     handle._id = id;
@@ -229,7 +244,7 @@ export class Ring extends EventEmitter {
   }
 
   #cancelPoll(handle: PollHandle): void {
-    if (this.#closed || handle._id === 0) return;
+    if (this.#closed || this.#stuck || handle._id === 0) return;
     const target = handle._id;
     const id = this.#register({ complete: (res) => handle._cancelConfirmed(res) });
     this.#native.cancel(id, target);
@@ -259,9 +274,46 @@ export class Ring extends EventEmitter {
       this.#resolveClose = resolve;
     });
     this.#native.close();
+    if (this.#stuck) {
+      // Its thread will never answer: closed now, the thread left behind (docs/kernel-bugs.md).
+      this.#finishClose(false);
+      process.nextTick(() => {
+        try {
+          this.emit('close');
+        } catch (error) {
+          rethrowLater(error);
+        }
+        this.#resolveClose?.();
+      });
+      return this.#closePromise;
+    }
     // Keep the loop alive until the ring thread reports the ring gone.
     this.#native.ref();
     return this.#closePromise;
+  }
+
+  /**
+   * @internal the watchdog reported this ring stuck: every request in flight is rejected with
+   * ERR_URING_RING_STUCK (nothing on the ring can complete), and so is every new one. Returns
+   * what was done, for the stall report.
+   */
+  _stalled(stall: StuckReport & { kind: string }): string | undefined {
+    if (stall.kind !== 'stuck' || this.#closed || this.#stuck) return undefined;
+    this.#stuck = stall;
+    const operations = [...this.#operations.values()];
+    this.#operations.clear();
+    let thrown: unknown;
+    for (const operation of operations) {
+      try {
+        if (operation.fail) operation.fail(new RingStuckError(`ring ${this.id}`, stall));
+        else operation.complete(-ECANCELED, 0, INFO_FINAL);
+      } catch (error) {
+        thrown ??= error;
+      }
+    }
+    this.#updateRef();
+    if (thrown !== undefined) rethrowLater(thrown);
+    return 'rejected';
   }
 
   /**
@@ -307,6 +359,11 @@ export class Ring extends EventEmitter {
     if (this.#closePromise) throw new RingClosedError(what);
   }
 
+  /** Whether the watchdog reported this ring stuck (its requests are rejected with ERR_URING_RING_STUCK). */
+  get stuck(): boolean {
+    return this.#stuck !== undefined;
+  }
+
   #register(operation: Operation): number {
     let id = this.#freeIds.pop();
     if (id === undefined) {
@@ -336,9 +393,11 @@ export class Ring extends EventEmitter {
   }
 
   #deliver(records: Int32Array, closed: boolean): void {
+    if (this.#closed) return; // closed while stuck: whatever it says now is for nobody
     const count = records.length / COMPLETION_WORDS;
     this.#batches++;
     let thrown: unknown;
+    let rearm: number[] | undefined;
     for (let i = 0; i < count; i++) {
       const base = i * COMPLETION_WORDS; // id, res, cqe flags, info (struct Completion)
       const id = records[base]! >>> 0;
@@ -347,6 +406,7 @@ export class Ring extends EventEmitter {
       const info = records[base + 3]!;
       const operation = this.#operations.get(id);
       if (!operation) continue;
+      if (operation.singleShot && !(info & INFO_FINAL) && res >= 0) (rearm ??= []).push(id);
       if (info & INFO_FINAL) {
         this.#operations.delete(id);
         this.#freeIds.push(id);
@@ -372,6 +432,9 @@ export class Ring extends EventEmitter {
         }
       }
     }
+    // Single-shot polls go again now that their events were seen (as a multishot poll, which
+    // reports a new readiness, not a fd that merely stayed ready).
+    if (rearm && !closed && !this.#closePromise && !this.#stuck) this.#native.rearm(Uint32Array.from(rearm));
     if (thrown !== undefined) rethrowLater(thrown);
     if (closed) {
       try {
@@ -385,10 +448,11 @@ export class Ring extends EventEmitter {
     }
   }
 
-  #finishClose(): void {
+  #finishClose(join = true): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#native.join();
+    if (join) this.#native.join();
+    else this.#native.leave();
     if (this.#watched) unregisterOwner('ring', this.id);
     // Anything the kernel never answered was ended by the ring thread with ECANCELED;
     // whatever is still registered here can never complete.

@@ -650,6 +650,26 @@ export class Socket extends EventEmitter {
     return this.#receiving && !this.#stopped ? this.#native.direct : false;
   }
 
+  /**
+   * @internal the watchdog reported a stall: when its receiver is stuck, the socket fails over —
+   * it leaves that receiver for good, the stuck thread left behind, and its JS thread reads it
+   * from now on (its receivers after that use no io_uring: 'recvmmsg'). Returns what was done,
+   * for the stall report.
+   */
+  _stalled(stall: { kind: string; owner: string; id: number }): string | undefined {
+    if (stall.kind !== 'stuck' || stall.owner !== 'receiver' || !this.#receiving || this.#stopped) return undefined;
+    const done = this.#native.failover(stall.id);
+    if (done === '') return undefined;
+    // A close waiting for that receiver finishes now.
+    if (done === 'closed') process.nextTick(() => this.#finishClose());
+    return 'direct';
+  }
+
+  /** @internal test hook (URING_UDP_TEST_HOOKS=1): the socket's receiver thread spends ms in state D. */
+  _testHoldReceiver(ms: number): void {
+    this.#native.testHoldReceiver(ms);
+  }
+
   /** @internal the thread id of the receiver the socket is on (0: none), for tests */
   _receiverThread(): number {
     return this.#native.threadId;
