@@ -34,7 +34,7 @@ async function flood(kind: 'uring' | 'dgram', api: 'batch' | 'message'): Promise
 
 t.test('a slow handler flooded with 60,000-byte datagrams: bounded like node:dgram, nothing lost inside', async (t) => {
   const dgram = await flood('dgram', 'message');
-  t.comment(`node:dgram 'message': idle ${dgram.idleKb >> 10} MiB, peak ${dgram.peakKb >> 10} MiB`);
+  t.comment(`node:dgram 'message': idle ${dgram.idleKb >> 10} MiB, peak ${dgram.peakKb >> 10} MiB, 3 s after ${dgram.afterKb >> 10} MiB`);
   for (const api of ['batch', 'message'] as const) {
     const r = await flood('uring', api);
     t.comment(
@@ -45,8 +45,12 @@ t.test('a slow handler flooded with 60,000-byte datagrams: bounded like node:dgr
     t.equal(r.received + (r.kernelDrops ?? 0), r.sent, `${api}: received + kernelDrops = sent (nothing lost inside the package)`);
     t.ok(r.received > 0 && (r.kernelDrops ?? 0) > 0, `${api}: the excess stayed in the kernel, which dropped it`);
     // The budget's memory (buffer pages big datagrams touched, free arenas) goes back after a
-    // quiet second; the handlers' garbage is collected before the look (--expose-gc): what
-    // remains is V8's heap, which it keeps as it likes.
-    t.ok(r.afterKb < r.idleKb + (SANITIZED ? 96 : 32) * MiB, `${api}: ${r.afterKb >> 10} MiB 3 s after the flood, idle ${r.idleKb >> 10} MiB`);
+    // quiet second; the handlers' garbage is collected before the look (--expose-gc). What
+    // 'message' leaves on top is glibc's: every datagram is copied into its own 60,000-byte
+    // Buffer, as node:dgram does, and malloc keeps the freed chunks for reuse (V8's heap is 8 MiB
+    // then; with glibc.malloc.mmap_threshold=32768 the retention goes away). node:dgram's process
+    // keeps as much after the same flood, so 'message' is held to node:dgram's retention.
+    const allowed = (SANITIZED ? 96 : 32) * MiB + (api === 'message' ? Math.max(0, dgram.afterKb - dgram.idleKb) : 0);
+    t.ok(r.afterKb - r.idleKb < allowed, `${api}: ${r.afterKb >> 10} MiB 3 s after the flood, idle ${r.idleKb >> 10} MiB (allowed ${allowed >> 10} MiB more)`);
   }
 });
