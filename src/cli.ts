@@ -22,7 +22,7 @@ Commands:
         [--rounds N] [--drain-rounds N] [--watchdog-rounds N] [--warmup SECONDS]
                     uring-udp against node:dgram, Bun, Deno and C receivers, side by side;
                     scenarios flood, echo, watchdog, drain, slow-handler, churn, many,
-                    spread; --only names scenarios, drivers (dgram, uring-message,
+                    spread, poll; --only names scenarios, drivers (dgram, uring-message,
                     uring-batch, c-liburing, c-recvmmsg, bun, deno) or both; results (JSON,
                     SVG charts) go to DIR (default bench/results)
   echo --port N [--host ADDRESS] [--type udp4|udp6] [--batch]
@@ -98,7 +98,10 @@ export function formatProbe(result: ProbeResult): string {
   }
   const bugs = new Table({ head: ['known bug', 'verdict', 'why'], style: { head: [], border: [], compact: true }, colWidths: [26, 14, 60], wordWrap: true });
   for (const bug of result.bugs) bugs.push([bug.id, VERDICT_TEXT[bug.verdict] ?? bug.verdict, bug.reason]);
-  lines.push('', bugs.toString(), '');
+  lines.push('', bugs.toString());
+  const guards = new Table({ head: ['protection', 'state', 'why'], style: { head: [], border: [], compact: true }, colWidths: [26, 7, 67], wordWrap: true });
+  for (const p of result.protections) guards.push([p.name, p.state, p.why]);
+  lines.push('', guards.toString(), '');
   return lines.join('\n');
 }
 
@@ -152,7 +155,7 @@ async function cmdDoctor(args: string[]): Promise<number> {
     if (affected.length > 0) {
       process.stdout.write(
         `\nWARNING: this kernel is affected by ${affected.map((b) => b.id).join(', ')}. ` +
-          'See docs/kernel-bugs.md: upgrade the kernel, or size the CQ so it never overflows.\n',
+          "See docs/kernel-bugs.md: upgrade the kernel. Until then the protections above are what the package does (Rings default to cqOverflow 'prevent').\n",
       );
     }
     process.stdout.write(`\n${ok ? 'OK' : 'PROBLEMS FOUND'}\n`);

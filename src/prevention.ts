@@ -55,3 +55,45 @@ export function resolveCqOverflow(option: unknown): CqOverflowPolicy {
   }
   return policy;
 }
+
+/** One of the package's protections against the known hangs, as `uring-udp probe` shows it. */
+export interface Protection {
+  /** What is protected. */
+  name: 'ring-cq-overflow' | 'socket-receivers' | 'stuck-ring' | 'sqpoll-iowq-max-workers';
+  /** 'on': the package prevents or handles it by default; 'off': it does not (why says what to do). */
+  state: 'on' | 'off';
+  /** Why, in a sentence. */
+  why: string;
+}
+
+/** What the package does about the known hangs on this kernel, with this process's settings. */
+export function protections(multishotPoll: boolean): Protection[] {
+  const d = cqOverflowDefault();
+  const from = d.source === 'env' ? `URING_UDP_CQ_OVERFLOW=${d.policy}` : `overflow-flush-lock verdict ${d.bug.verdict}`;
+  return [
+    {
+      name: 'ring-cq-overflow',
+      state: d.policy === 'prevent' ? 'on' : 'off',
+      why:
+        d.policy === 'prevent'
+          ? `Rings default to cqOverflow 'prevent' (${from}): their CQ cannot overflow, polls are armed single-shot`
+          : `Rings default to cqOverflow 'allow' (${from}${multishotPoll ? '' : '; polls are single-shot anyway: no multishot poll here'}): ` +
+            "an overflow cannot hang this kernel; set cqOverflow: 'prevent' or URING_UDP_CQ_OVERFLOW=prevent not to trust it",
+    },
+    {
+      name: 'socket-receivers',
+      state: 'on',
+      why: 'receiver rings admit no more completions than their CQ holds (they cannot overflow); a socket on a stuck receiver fails over to its JS thread',
+    },
+    {
+      name: 'stuck-ring',
+      state: 'on',
+      why: "a Ring the watchdog reports stuck rejects its requests with ERR_URING_RING_STUCK and close() resolves; its thread is left in the kernel",
+    },
+    {
+      name: 'sqpoll-iowq-max-workers',
+      state: 'off',
+      why: 'needs sqpoll: true and setIowqMaxWorkers() together, both off unless asked for: do not combine them on an affected kernel',
+    },
+  ];
+}

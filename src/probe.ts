@@ -1,6 +1,7 @@
 // probe(): the running kernel, what its io_uring can do (found by trying), and which known
 // kernel bugs affect it.
 import { assessKernel, type BugAssessment } from './bugs';
+import { protections, type Protection } from './prevention';
 import { errnoError } from './errors';
 import { readKernelIdentity, type KernelIdentity } from './kernel';
 import { binding } from './native';
@@ -38,6 +39,8 @@ export interface ProbeResult {
   };
   /** Known kernel bugs and whether they affect this kernel. */
   bugs: BugAssessment[];
+  /** What the package does about those bugs here, with this process's settings. */
+  protections: Protection[];
 }
 
 const FEATURE_NAMES = [
@@ -77,6 +80,7 @@ async function runProbe(): Promise<ProbeResult> {
     opcodes: raw.opcodes.map(opcodeName),
     features,
     bugs: assessKernel(kernel),
+    protections: protections(features.multishotPoll.supported),
   };
   if (!raw.usable && raw.setupError) {
     const error = errnoError(raw.setupError.errno, 'io_uring_setup');

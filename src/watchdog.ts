@@ -171,7 +171,12 @@ function describe(stall: Stall): string {
   return (
     `uring-udp watchdog: ${stall.kind} on ${stall.owner} ${stall.id}${what} for ${Math.round(stall.ageMs)} ms ` +
     `(thread ${stall.thread.tid} state ${stall.thread.state || '?'}${where}; kernel ${stall.kernel.release}` +
-    `${affected.length ? `, affected by ${affected.join(', ')}` : ''})`
+    `${affected.length ? `, affected by ${affected.join(', ')}` : ''})` +
+    (stall.failover === 'direct'
+      ? '; its sockets failed over to their JS threads and receive on'
+      : stall.failover === 'rejected' && stall.owner === 'ring'
+        ? `; its requests were rejected (ERR_URING_RING_STUCK)`
+        : '')
   );
 }
 

@@ -106,7 +106,7 @@ t.test('uring-udp bench rejects bad arguments', async (t) => {
   t.match(result.stderr, /--seconds must be in/);
   const only = await run(process.execPath, [CLI, 'bench', '--only', 'flood,speed']);
   t.equal(only.code, 2);
-  t.match(only.stderr, /--only takes a comma-separated list of scenarios \(flood, echo, watchdog, drain, slow-handler, churn, many, spread\) and drivers \(.*bun, deno.*\); got speed/);
+  t.match(only.stderr, /--only takes a comma-separated list of scenarios \(flood, echo, watchdog, drain, slow-handler, churn, many, spread, poll\) and drivers \(.*bun, deno.*\); got speed/);
   const rounds = await run(process.execPath, [CLI, 'bench', '--watchdog-rounds', '0']);
   t.equal(rounds.code, 2);
   t.match(rounds.stderr, /--watchdog-rounds must be an integer in 1..100, got 0/);
@@ -137,4 +137,19 @@ t.test('uring-udp bench --only churn,dgram: scenario and driver names narrow the
   t.same(json.scenarios, ['churn']);
   t.same(json.churn.map((r: { driver: string }) => r.driver), ['dgram'], 'node:dgram only');
   t.same([json.flood.length, json.echo.length, json.drain.length, json.runtimes.length], [0, 0, 0, 0], 'nothing else, and no runtime installed');
+});
+
+t.test('uring-udp bench --only poll: single-shot (prevent) against multishot (allow) polls, same run', { timeout: 120_000 }, async (t) => {
+  const out = t.testdir();
+  const result = await run(process.execPath, [CLI, 'bench', '--only', 'poll', '--rounds', '1', '--seconds', '0.5', '--json', '--out', out], { timeoutMs: 100_000 });
+  t.equal(result.code, 0, result.stderr);
+  const json = JSON.parse(result.stdout);
+  t.same(json.scenarios, ['poll']);
+  const rows = json.poll as { mode: string; polls: string; eventsPerSec: number; cpuPerEventUs: number; cqOverflows: number; error?: string }[];
+  t.same(rows.map((r) => [r.mode, r.polls]), [['allow', 'multishot'], ['prevent', 'single-shot']], 'both modes, as the ring set them up');
+  for (const row of rows) {
+    t.notOk(row.error, `${row.mode}: ran`);
+    t.ok(row.eventsPerSec > 1000 && row.cpuPerEventUs > 0, `${row.mode}: ${row.eventsPerSec} events/s, ${row.cpuPerEventUs.toFixed(2)} us CPU each`);
+  }
+  t.equal(rows[1]!.cqOverflows, 0, 'prevent: no CQ overflow');
 });

@@ -79,7 +79,7 @@ t.test('npm pack ships the sources a build needs and none of the tests', { skip:
   const packed = await run(which('npm')!, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, env: withoutSanitizerBuild(), timeoutMs: 60_000 });
   t.equal(packed.code, 0, packed.stderr);
   const files = (JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-  for (const needed of ['package.json', 'binding.gyp', 'lib/index.js', 'lib/index.d.ts', 'lib/cli.js', 'native/ring_core.cc', 'scripts/setup.sh', 'scripts/install.js', 'README.md']) {
+  for (const needed of ['package.json', 'binding.gyp', 'lib/index.js', 'lib/index.d.ts', 'lib/cli.js', 'native/ring_core.cc', 'scripts/setup.sh', 'scripts/install.js', 'README.md', 'bench/c/udp-sender.c', 'bench/runtimes/udp-peer.ts']) {
     t.ok(files.includes(needed), `ships ${needed}`);
   }
   t.same(files.filter((f) => /^(test|test-vm|build|build-sanitize|src)\//.test(f)), [], 'no tests, build trees or TypeScript sources');

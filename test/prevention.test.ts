@@ -55,6 +55,23 @@ t.test('URING_UDP_CQ_OVERFLOW sets it for the whole process; a bad value is an e
   t.match(bad.stderr, /URING_UDP_CQ_OVERFLOW must be "prevent" or "allow"/);
 });
 
+t.test('uring-udp probe says which protections are on and why, following the same default', async (t) => {
+  const cli = path.join(LIB, 'cli.js');
+  for (const value of ['prevent', 'allow'] as const) {
+    const result = await run(process.execPath, [cli, 'probe', '--json'], { env: { ...process.env, URING_UDP_CQ_OVERFLOW: value } });
+    t.equal(result.code, 0, result.stderr);
+    const { protections } = JSON.parse(result.stdout) as { protections: { name: string; state: string; why: string }[] };
+    const ring = protections.find((p) => p.name === 'ring-cq-overflow')!;
+    t.equal(ring.state, value === 'prevent' ? 'on' : 'off', `URING_UDP_CQ_OVERFLOW=${value}: ring-cq-overflow ${ring.state}`);
+    t.match(ring.why, `URING_UDP_CQ_OVERFLOW=${value}`, 'and says where the setting comes from');
+    t.same(protections.map((p) => p.name), ['ring-cq-overflow', 'socket-receivers', 'stuck-ring', 'sqpoll-iowq-max-workers']);
+  }
+  const text = await run(process.execPath, [cli, 'probe'], { env: { ...process.env, URING_UDP_CQ_OVERFLOW: '' } });
+  const verdict = overflowFlushLock().verdict;
+  t.match(text.stdout, /protection\s.*state/, 'the readable report has the table');
+  t.match(text.stdout.replace(/[\s│]+/g, ' '), `overflow-flush-lock verdict ${verdict}`, 'and names the verdict the default follows');
+});
+
 t.test('64 polls woken at once into the smallest CQ: prevent never overflows, allow does', async (t) => {
   for (const cqOverflow of ['prevent', 'allow'] as const) {
     const ring = new Ring({ entries: 2, cqEntries: 2, batch: { count: 64, delayUs: 20_000 }, cqOverflow });

@@ -4,7 +4,8 @@
 // (installed on demand, runtimes.ts). Scenarios: flood (offered rates), echo (round trips),
 // watchdog (on vs off), drain (receive capacity, the sender's speed out of the picture),
 // slow-handler (a handler slower than its traffic: what the process holds), churn (short-lived
-// sockets), many (10,000 sockets in one process) and spread (64 sockets flooded at once).
+// sockets), many (10,000 sockets in one process), spread (64 sockets flooded at once) and poll
+// (ring.poll() events, single-shot against multishot).
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +19,7 @@ export const RECEIVERS = ['dgram', 'uring-message', 'uring-batch', 'c-liburing',
 export type Receiver = (typeof RECEIVERS)[number];
 export const ECHO_SERVERS = ['dgram', 'uring-message', 'uring-batch', 'c-recvmmsg', 'bun', 'deno'] as const;
 export type EchoServer = (typeof ECHO_SERVERS)[number];
-export const SCENARIOS = ['flood', 'echo', 'watchdog', 'drain', 'slow-handler', 'churn', 'many', 'spread'] as const;
+export const SCENARIOS = ['flood', 'echo', 'watchdog', 'drain', 'slow-handler', 'churn', 'many', 'spread', 'poll'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** Every driver name a scenario knows: `--only` takes these too, to narrow the drivers. */
 export const DRIVERS = [...new Set<string>([...RECEIVERS, ...ECHO_SERVERS])];
@@ -155,6 +156,19 @@ export interface SlowHandlerRow {
 }
 
 /** Short-lived sockets (issue 16): create, one round trip, close, in sequence. */
+/** The poll scenario (issue 17): a Ring's poll events with cqOverflow 'prevent' (single-shot) and 'allow' (multishot). */
+export interface PollRow {
+  mode: 'prevent' | 'allow';
+  round: number;
+  polls: string;
+  fds: number;
+  eventsPerSec: number;
+  /** The client process's CPU time (every thread) per event. */
+  cpuPerEventUs: number;
+  cqOverflows: number;
+  error?: string;
+}
+
 export interface ChurnRow {
   driver: 'dgram' | 'uring-message';
   round: number;
@@ -224,6 +238,7 @@ export interface BenchResults {
   churn?: ChurnRow[];
   many?: ManyRow[];
   spread?: SpreadRow[];
+  poll?: PollRow[];
   /** What was skipped and why (a runtime that could not be installed, a scenario that needs root). */
   notes?: string[];
 }
@@ -265,6 +280,8 @@ const CHURN_SOCKETS = 2000;
 const CHURN_WARMUP = 200;
 /** The many scenario: sockets in one process; fds allowed: two per socket and 1,024 more (or the hard limit, if lower). */
 const MANY_SOCKETS = 10_000;
+/** The poll scenario: eventfds polled at once. */
+const POLL_FDS = 64;
 /** The spread scenario: sockets flooded at once. */
 const SPREAD_SOCKETS = 64;
 
@@ -758,6 +775,24 @@ async function churnRun(driver: ChurnRow['driver'], round: number, sockets: numb
   return row;
 }
 
+/** Poll (issue 17): one process, POLL_FDS eventfds each polled by one Ring, every event answered by a write. */
+async function pollRun(mode: PollRow['mode'], round: number, seconds: number): Promise<PollRow> {
+  const row: PollRow = { mode, round, polls: '', fds: POLL_FDS, eventsPerSec: 0, cpuPerEventUs: 0, cqOverflows: 0 };
+  try {
+    const client = new Peer(process.execPath, [path.join(__dirname, 'poll.js'), '--mode', mode, '--fds', String(POLL_FDS), '--seconds', String(seconds)], { quiet: true });
+    const got = await client.line(seconds * 1000 + 60_000);
+    await client.exited;
+    if (got.exited || client.exitCode) throw new Error(`the client failed: ${stderrTail(client)}`);
+    row.polls = String(got.polls);
+    row.eventsPerSec = Math.round(num(got.eventsPerSec));
+    row.cpuPerEventUs = num(got.cpuUs) / Math.max(1, num(got.events));
+    row.cqOverflows = num(got.cqOverflows);
+  } catch (error) {
+    row.error = (error as Error).message;
+  }
+  return row;
+}
+
 /** The fd limit of a running process (/proc/PID/limits "Max open files", soft). */
 function fdLimit(pid: number): number {
   try {
@@ -924,6 +959,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     churn: [],
     many: [],
     spread: [],
+    poll: [],
     notes,
   };
   // The runs the targets are judged on (the sender's maximum, the echo runs) are repeated,
@@ -1033,6 +1069,18 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
           label: `churn ${driver}${rounds > 1 ? ` #${round}` : ''}`,
           run: async () => {
             results.churn!.push(await churnRun(driver, round, quick ? 200 : CHURN_SOCKETS, quick ? 20 : CHURN_WARMUP, ctx));
+          },
+        });
+      }
+    }
+  }
+  if (scenarios.has('poll')) {
+    for (let round = 1; round <= rounds; round++) {
+      for (const mode of ['allow', 'prevent'] as const) {
+        jobs.push({
+          label: `poll ${mode}${rounds > 1 ? ` #${round}` : ''}`,
+          run: async () => {
+            results.poll!.push(await pollRun(mode, round, seconds));
           },
         });
       }

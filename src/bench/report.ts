@@ -441,6 +441,27 @@ export function formatResults(results: BenchResults): string {
     }
     lines.push('', 'Churn (create, send one query, receive the answer, close; in sequence, against a node:dgram echo server)', churn.toString());
   }
+  if (results.poll?.length) {
+    const poll = new Table({ head: ['cqOverflow', 'round', 'polls', 'eventfds', 'events/s', 'CPU/event', 'vs multishot', 'CQ overflows'], style: { head: [], border: [], compact: true } });
+    for (const row of results.poll) {
+      const multi = results.poll.find((r) => r.mode === 'allow' && r.round === row.round && !r.error);
+      poll.push(
+        row.error
+          ? [row.mode, row.round, { colSpan: 6, content: `failed: ${row.error}` }]
+          : [
+              row.mode,
+              row.round,
+              row.polls,
+              row.fds,
+              fmt(row.eventsPerSec),
+              `${fmt(row.cpuPerEventUs, 2)} us`,
+              multi && row.mode !== 'allow' ? `${fmt(row.eventsPerSec / multi.eventsPerSec, 2)}x, ${fmt(row.cpuPerEventUs / multi.cpuPerEventUs, 2)}x CPU` : '',
+              row.cqOverflows,
+            ],
+      );
+    }
+    lines.push('', "ring.poll() events (each 'ready' drains its eventfd and writes it again; one Ring)", poll.toString());
+  }
   if (results.many?.length) {
     const many = new Table({
       head: ['receiver', 'round', 'sockets', 'fd limit', 'bound', 'received', 'threads', 'fds', 'RSS', 'bind', 'deliver', 'close'],
