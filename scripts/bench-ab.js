@@ -12,6 +12,9 @@
 // reference of the same round, and the median of the paired ratios B/A.
 // ARGS_A / ARGS_B add receiver.js arguments to one side, so one checkout given twice compares
 // two configurations: ARGS_B='--buffers 4096 --max-datagram 2048' node scripts/bench-ab.js 9 64 . .
+// LAUNCH_A / LAUNCH_B run one side's receiver through a launcher (flood mode), e.g. where
+// io_uring is forbidden: cc -O2 -o /tmp/no-io-uring test/fixtures/no-io-uring.c;
+// LAUNCH_B=/tmp/no-io-uring node scripts/bench-ab.js 5 64 . . uring-message
 // WARMUP_A / WARMUP_B / WARMUP_C set one side's warm-up seconds (default WARMUP_SECONDS), e.g.
 // the warm-up study in docs/benchmark.md: WARMUP_A=0.25 node scripts/bench-ab.js 7 64 . .
 // MODE=drain (root): the drain scenario of docs/benchmark.md instead of a flood — each run's
@@ -57,6 +60,11 @@ for (const side of ['A', 'B', 'C']) {
   }
 }
 const extraArgs = (side) => (process.env[`ARGS_${side}`] ?? '').split(/\s+/).filter(Boolean);
+/** LAUNCH_A / LAUNCH_B: a program that runs one side's receiver (e.g. the no-io-uring seccomp launcher). */
+const launch = (side, file, args) => {
+  const launcher = process.env[`LAUNCH_${side}`];
+  return launcher ? [launcher, [file, ...args]] : [file, args];
+};
 
 /** One run of side 'A', 'B' (DIR_A, DIR_B) or 'C' (the C reference). */
 async function one(side) {
@@ -64,7 +72,7 @@ async function one(side) {
   const receiver =
     side === 'C'
       ? spawn(path.join(peers, 'uring-receiver'), ['--port', '0', '--buffers', '4096', '--buffer-size', '2048'], { stdio: ['pipe', 'pipe', 'inherit'] })
-      : spawn(process.execPath, [path.join(dir, 'lib', 'bench', 'receiver.js'), '--driver', driver, ...extraArgs(side)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      : spawn(...launch(side, process.execPath, [path.join(dir, 'lib', 'bench', 'receiver.js'), '--driver', driver, ...extraArgs(side)]), { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = [];
   let waiter;
   readline.createInterface({ input: receiver.stdout }).on('line', (line) => {
