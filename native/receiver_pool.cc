@@ -287,8 +287,9 @@ void Receiver::EndTurn(int64_t now) {
     if (!socket) continue;
     SocketReceive& s = *socket;
     SocketReceive::ServedState& st = s.served;
-    // Its JS thread left it for good (this receiver was reported stuck): let it go now.
-    if (s.abandoned.load(std::memory_order_acquire) && st.state != SocketReceive::Served::kLeaving) Leave(s, false);
+    // Its JS thread left it for good (this receiver was reported stuck): let it go now, as a
+    // close does — what it had taken, parked completions included, goes to JS with the rest.
+    if (s.abandoned.load(std::memory_order_acquire) && st.state != SocketReceive::Served::kLeaving) Leave(s, true);
     const uint64_t got = st.counters[kRecvDatagrams] - st.turn_start;
     if (st.state == SocketReceive::Served::kArmed) {
       if (got > 0) st.counters[kRecvEnters]++;

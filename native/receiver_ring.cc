@@ -217,7 +217,9 @@ void ReceiverRing::HandleRecv(SocketReceive& s, int32_t res, uint32_t flags) {
   const unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
   uint8_t* buffer = st.buffers + static_cast<size_t>(bid) * s.config.buffer_size;
   io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buffer, res, &st.recv_template);
-  if (out && !s.abandoned.load(std::memory_order_relaxed)) {
+  // An abandoned socket's datagrams are delivered too: the kernel gave them to this receiver, and
+  // its JS thread still takes what the abandoned state hands over (nothing taken is lost).
+  if (out) {
     const uint8_t* payload = static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &st.recv_template));
     // The buffer may hold a little more than max_datagram (its size is rounded up); deliver
     // exactly what was promised and call anything longer truncated.
