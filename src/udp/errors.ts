@@ -13,14 +13,37 @@ export const badType = () => codedError(new TypeError('Bad socket type specified
 export const badBufferSize = () => codedError(new TypeError('Buffer size must be a positive integer'), 'ERR_SOCKET_BAD_BUFFER_SIZE');
 export const missingArgs = (name: string) => codedError(new TypeError(`The "${name}" argument must be specified`), 'ERR_MISSING_ARGS');
 
-export function badPort(value: unknown, allowZero: boolean): RangeError {
-  const received = value === undefined ? 'undefined' : `type ${typeof value} (${util.inspect(value)})`;
-  return codedError(new RangeError(`Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${received}.`), 'ERR_SOCKET_BAD_PORT');
+/**
+ * What Node's coded errors say of the value they got ("an instance of Object", "type number
+ * (23)", "null"), word for word: code written for dgram matches on these messages.
+ */
+export function describeReceived(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function' && value.name) return `function ${value.name}`;
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    if (typeof name === 'string' && name !== '') return `an instance of ${name}`;
+    return util.inspect(value, { depth: -1 });
+  }
+  let inspected = util.inspect(value, { colors: false });
+  if (inspected.length > 28) inspected = `${inspected.slice(0, 25)}...`;
+  return `type ${typeof value} (${inspected})`;
 }
 
+export function badPort(value: unknown, allowZero: boolean): RangeError {
+  return codedError(
+    new RangeError(`Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describeReceived(value)}.`),
+    'ERR_SOCKET_BAD_PORT',
+  );
+}
+
+/** ERR_INVALID_ARG_TYPE as Node words it: a dotted name ("options.signal") is a property. */
 export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
-  const received = value === null || value === undefined ? String(value) : `type ${typeof value} (${util.inspect(value)})`;
-  return codedError(new TypeError(`The "${name}" argument must be ${expected}. Received ${received}`), 'ERR_INVALID_ARG_TYPE');
+  const what = name.includes('.') ? 'property' : 'argument';
+  return codedError(
+    new TypeError(`The "${name}" ${what} must be ${expected}. Received ${describeReceived(value)}`),
+    'ERR_INVALID_ARG_TYPE',
+  );
 }
 
 export function outOfRange(name: string, range: string, value: unknown): RangeError {

@@ -19,7 +19,6 @@ import { BatchQueue, DatagramBatch, manyDatagrams, type BatchHandler } from './b
 import {
   alreadyBound,
   backendUnavailable,
-  badType,
   badBufferSize,
   badPort,
   bufferSizeError,
@@ -32,6 +31,7 @@ import {
   outOfBounds,
 } from './errors';
 import { BACKENDS, parseSocketOptions, type Backend, type LookupFunction, type ReceiveConfig, type SocketOptions, type SocketType } from './options';
+import { ASYNC_DISPOSE, DEFAULT_LOOKUP_SKIPS_IP_LITERALS, HAS_DEP0112_MEMBERS } from './versions';
 import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, type SendCallback } from './send-queue';
 
 const { RECV_STATS, DIRECT_STATS } = binding.constants;
@@ -101,6 +101,8 @@ export class Socket extends EventEmitter {
   readonly #family: 4 | 6;
   readonly #native: NativeUdp;
   readonly #lookup: LookupFunction;
+  /** A `lookup` option was given: it is asked about IP literals too, on every Node. */
+  readonly #customLookup: boolean;
   readonly #options: SocketOptions;
   readonly #receive: ReceiveConfig;
   readonly #stats = new Float64Array(RECV_STATS.length);
@@ -114,6 +116,9 @@ export class Socket extends EventEmitter {
   #connectState = ConnectState.None;
   #closed = false;
   #receiving = false;
+  /** _stopReceiving() (DEP0112) was called: datagrams are no longer emitted. */
+  #muted = false;
+  #reuseAddr: boolean | undefined;
   #stopped = false;
   #refed = true;
   #backend: Backend | null = null;
@@ -121,13 +126,18 @@ export class Socket extends EventEmitter {
   #batchHandler: BatchHandler | undefined;
   #iterators = new Set<BatchQueue>();
   #closeCallbacks: Array<() => void> = [];
-  constructor(options: SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+  /** new Socket(type | options, listener?): the same as createSocket(), as in dgram. */
+  constructor(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
+    // As dgram: an object is the options, anything else the type (a bad one: ERR_SOCKET_BAD_TYPE).
+    const options: SocketOptions = type !== null && typeof type === 'object' ? type : ({ type } as SocketOptions);
     const parsed = parseSocketOptions(options);
     this.type = parsed.type;
     this.#family = parsed.family;
     this.#options = options;
+    this.#reuseAddr = options.reuseAddr;
     this.#lookup = parsed.lookup;
+    this.#customLookup = parsed.customLookup;
     this.#receive = parsed.receive;
     if (listener !== undefined && listener !== null) {
       if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
@@ -233,13 +243,19 @@ export class Socket extends EventEmitter {
       throw invalidArgType('hostname', 'of type string', options.address);
     }
     if (callback !== undefined) this.once('listening', callback);
+    // A bind that fails takes its callback back before its 'error' (as Node 24 does): repeated
+    // failed binds leave no listeners behind.
+    const fail = (error: Error) => {
+      this.#bindState = BindState.Unbound;
+      if (callback !== undefined) this.removeListener('listening', callback);
+      this.emit('error', error);
+    };
     this.#bindState = BindState.Binding;
     const host = (options.address as string | undefined) || (this.#family === 4 ? '0.0.0.0' : '::');
     this.#resolve(host, (error, ip) => {
       if (this.#closed) return;
       if (error) {
-        this.#bindState = BindState.Unbound;
-        this.emit('error', error);
+        fail(error);
         return;
       }
       try {
@@ -247,8 +263,7 @@ export class Socket extends EventEmitter {
         this.#native.bind(ip, boundPort);
         this.#applyPostBindOptions();
       } catch (e) {
-        this.#bindState = BindState.Unbound;
-        this.emit('error', fromNativeErrno(e, 'bind', ip, boundPort));
+        fail(fromNativeErrno(e, 'bind', ip, boundPort));
         return;
       }
       this.#bindState = BindState.Bound;
@@ -258,6 +273,7 @@ export class Socket extends EventEmitter {
         // The receiver could not start (a forced backend that cannot run here, no descriptor
         // left for its wake-up): the bind fails as a bind fails, before any 'listening'.
         this.close();
+        if (callback !== undefined) this.removeListener('listening', callback);
         this.emit('error', e);
         return;
       }
@@ -269,7 +285,7 @@ export class Socket extends EventEmitter {
 
   #applyPreBindOptions(): void {
     const o = this.#options;
-    if (o.reuseAddr) this.#native.setOption('SO_REUSEADDR', 1);
+    if (this.#reuseAddr) this.#native.setOption('SO_REUSEADDR', 1);
     if (o.reusePort) this.#native.setOption('SO_REUSEPORT', 1);
     if (this.#family === 6 && o.ipv6Only !== undefined) this.#native.setOption('IPV6_V6ONLY', o.ipv6Only ? 1 : 0);
   }
@@ -323,8 +339,13 @@ export class Socket extends EventEmitter {
     if (this.#bindState === BindState.Unbound) this.bind({ port: 0 });
   }
 
+  /** Whether the lookup is asked about `host` (on Node 20 and 22, dgram asks even about IP literals). */
+  #looksUp(host: string): boolean {
+    return this.#customLookup || !DEFAULT_LOOKUP_SKIPS_IP_LITERALS || net.isIP(host) === 0;
+  }
+
   #resolve(host: string, callback: (error: Error | null, ip: string) => void): void {
-    if (net.isIP(host) !== 0) {
+    if (!this.#looksUp(host)) {
       process.nextTick(callback, null, host);
       return;
     }
@@ -427,7 +448,7 @@ export class Socket extends EventEmitter {
       list = [bytes.subarray(offset, offset + length)];
       args = args.slice(2);
     } else {
-      list = Array.isArray(msg) ? msg.map((m, i) => toBytes(m, `buffer list item ${i}`)) : [toBytes(msg as DatagramData, 'buffer')];
+      list = Array.isArray(msg) ? bufferList(msg) : [toBytes(msg as DatagramData, 'buffer')];
     }
     if (connected) {
       if (typeof args[0] === 'function') callback = args[0] as SendCallback;
@@ -453,7 +474,11 @@ export class Socket extends EventEmitter {
     // keeps its own copy: the caller's bytes may be a received batch's, reused once its handler
     // returns.
     const later = this.#bindState !== BindState.Bound || this.#connectState === ConnectState.Connecting;
-    if (later || (!connected && net.isIP((address as string | undefined) || '127.0.0.1') === 0)) list = list.map(copyBytes);
+    // dns.lookup answers an IP literal on the next tick (before the batch is released); a name,
+    // or a lookup of the caller's, may take longer.
+    if (later || (!connected && (this.#customLookup || net.isIP((address as string | undefined) || '127.0.0.1') === 0))) {
+      list = list.map(copyBytes);
+    }
     const go = () => {
       if (connected) {
         this.#sendNow({ chunks: list, port: 0, address: null, callback });
@@ -563,7 +588,7 @@ export class Socket extends EventEmitter {
       }
       try {
         if (this.#batchHandler) this.#batchHandler(batch);
-        else if (this.#iterators.size === 0) thrown = this.#emitMessages(batch) ?? thrown;
+        else if (this.#iterators.size === 0 && !this.#muted) thrown = this.#emitMessages(batch) ?? thrown;
       } catch (error) {
         thrown ??= error;
       }
@@ -819,6 +844,71 @@ export class Socket extends EventEmitter {
     }
   }
 
+  /**
+   * sendto(buffer, offset, length, port, address, [callback]): dgram's old form of send(), its
+   * numbers and address checked first, as dgram checks them.
+   */
+  sendto(buffer: DatagramData, offset: number, length: number, port: number, address: string, callback?: SendCallback): void {
+    if (typeof offset !== 'number') throw invalidArgType('offset', 'of type number', offset);
+    if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length);
+    if (typeof port !== 'number') throw invalidArgType('port', 'of type number', port);
+    if (typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    this.send(buffer, offset, length, port, address, callback);
+  }
+
+  static {
+    // await using socket = createSocket(...): closes it (an already closed socket: nothing to do).
+    Object.defineProperty(Socket.prototype, ASYNC_DISPOSE, {
+      configurable: true,
+      writable: true,
+      value: async function asyncDispose(this: Socket): Promise<void> {
+        if (this.#closed) return;
+        await new Promise<void>((resolve) => this.close(resolve));
+      },
+    });
+    // dgram's deprecated members (DEP0112), on the Node versions that still have them. They
+    // read this socket's state; writing _reuseAddr or _queue sets them, the others (dgram's
+    // libuv handle and its flags) cannot be replaced here and ignore a write.
+    if (HAS_DEP0112_MEMBERS) {
+      const member = (name: string, get: (s: Socket) => unknown, set: (s: Socket, value: unknown) => void) => {
+        const message = `Socket.prototype.${name} is deprecated`;
+        Object.defineProperty(Socket.prototype, name, {
+          configurable: true,
+          get: util.deprecate(function (this: Socket) {
+            return get(this);
+          }, message, 'DEP0112'),
+          set: util.deprecate(function (this: Socket, value: unknown) {
+            set(this, value);
+          }, message, 'DEP0112'),
+        });
+      };
+      const ignore = () => {};
+      member('_handle', (s) => (s.#closed ? null : s.#native), ignore);
+      member('_receiving', (s) => s.#receiving && !s.#closed && !s.#muted, ignore);
+      member('_bindState', (s) => s.#bindState, ignore);
+      member('_queue', (s) => s.#queue, (s, value) => {
+        s.#queue = Array.isArray(value) ? (value as Array<() => void>) : undefined;
+      });
+      member('_reuseAddr', (s) => s.#reuseAddr, (s, value) => {
+        s.#reuseAddr = value as boolean | undefined;
+      });
+      const method = (name: string, run: (s: Socket) => void) => {
+        Object.defineProperty(Socket.prototype, name, {
+          configurable: true,
+          writable: true,
+          value: util.deprecate(function (this: Socket) {
+            run(this);
+          }, `Socket.prototype.${name}() is deprecated`, 'DEP0112'),
+        });
+      };
+      method('_healthCheck', (s) => s.#healthCheck());
+      // dgram stops reading the socket; here 'message' events stop (what arrives is dropped).
+      method('_stopReceiving', (s) => {
+        s.#muted = true;
+      });
+    }
+  }
+
   /** Membership calls and sendBatch bind an unbound socket first, as libuv does for memberships. */
   #ensureBoundNow(syscall: string): void {
     if (this.#bindState === BindState.Bound) return;
@@ -849,9 +939,19 @@ export interface BindOptions {
 }
 
 
+/** A send()'s list of payloads; a bad item is reported as dgram does, naming the list. */
+function bufferList(list: readonly unknown[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const item of list) {
+    if (typeof item !== 'string' && !ArrayBuffer.isView(item)) {
+      throw invalidArgType('buffer list arguments', 'of type string or an instance of Buffer, TypedArray, or DataView', list);
+    }
+    out.push(toBytes(item, 'buffer list arguments'));
+  }
+  return out;
+}
+
 /** createSocket(type | options, listener?): a drop-in for node:dgram's. */
 export function createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
-  if (typeof type === 'string') return new Socket({ type }, listener);
-  if (type === null || typeof type !== 'object') throw badType();
   return new Socket(type, listener);
 }
