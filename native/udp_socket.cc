@@ -167,9 +167,15 @@ int UdpMulticastInterface(int fd, int family, const std::string& iface) {
     if (inet_pton(AF_INET, iface.c_str(), &address) != 1) return -EINVAL;
     return Result(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &address, sizeof(address)));
   }
-  // "::%eth0" or "%eth0": the scope names the interface.
+  // As libuv: an IP address ("::%eth0": its scope names the interface; an unknown scope, or an
+  // IPv4 address, is the system's choice), anything else EINVAL.
   unsigned index = 0;
   const size_t percent = iface.find('%');
+  const std::string host = iface.substr(0, percent);
+  in6_addr address6;
+  in_addr address4;
+  const bool ip6 = inet_pton(AF_INET6, host.c_str(), &address6) == 1;
+  if (!ip6 && (percent != std::string::npos || inet_pton(AF_INET, host.c_str(), &address4) != 1)) return -EINVAL;
   if (percent != std::string::npos) index = if_nametoindex(iface.substr(percent + 1).c_str());
   return Result(setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index)));
 }
