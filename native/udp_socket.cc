@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -102,6 +103,21 @@ int UdpSetOption(int fd, const SocketOption& option, int value) {
 int UdpGetOption(int fd, const SocketOption& option, int* value) {
   socklen_t length = sizeof(*value);
   return Result(getsockopt(fd, option.level, option.option, value, &length));
+}
+
+int UdpAdopt(int fd, int family, int source) {
+  int type = 0;
+  int domain = 0;
+  socklen_t length = sizeof(type);
+  if (getsockopt(source, SOL_SOCKET, SO_TYPE, &type, &length) != 0) return -errno;
+  length = sizeof(domain);
+  if (getsockopt(source, SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0) return -errno;
+  if (type != SOCK_DGRAM || domain != (family == 4 ? AF_INET : AF_INET6)) return -EINVAL;
+  // dup3 onto our own descriptor number: nothing else knows the socket yet, and the number stays.
+  if (dup3(source, fd, O_CLOEXEC) < 0) return -errno;
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -errno;
+  return 0;
 }
 
 int UdpBind(int fd, int family, const std::string& address, uint16_t port) {

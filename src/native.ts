@@ -88,6 +88,8 @@ export interface NativeUdp {
   setOption(name: string, value: number): void;
   getOption(name: string): number;
   bind(address: string, port: number): void;
+  /** The socket becomes a duplicate of `fd`, a bound socket of its family (a cluster primary's). */
+  adopt(fd: number): void;
   connect(address: string, port: number): void;
   disconnect(): void;
   localAddress(): NativeAddress;

@@ -36,6 +36,28 @@ import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, ty
 
 const { RECV_STATS, DIRECT_STATS } = binding.constants;
 const { EBADF, EINVAL } = os.constants.errno;
+// libuv's bind flags, as dgram passes them to a cluster primary (uv.h: UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR).
+const UV_UDP_IPV6ONLY = 1;
+const UV_UDP_REUSEADDR = 4;
+
+/** What dgram uses of node:cluster's worker side: _getServer (not in @types/node). */
+interface ClusterHandle {
+  fd: number;
+  close(...args: unknown[]): unknown;
+  unref?(): void;
+}
+interface ClusterWorkerSide {
+  isWorker: boolean;
+  _getServer(
+    owner: EventEmitter,
+    options: { address: string; port: number; addressType: SocketType; fd: number; flags: number },
+    callback: (errno: number, handle: ClusterHandle) => void,
+  ): void;
+}
+let cluster: ClusterWorkerSide | undefined;
+// Loaded on a socket's first bind, as dgram does.
+const clusterModule = (): ClusterWorkerSide => (cluster ??= require('node:cluster') as ClusterWorkerSide);
+const isClusterWorker = (): boolean => clusterModule().isWorker;
 let nextSocketId = 1;
 
 export interface RemoteInfo {
@@ -119,6 +141,8 @@ export class Socket extends EventEmitter {
   /** _stopReceiving() (DEP0112) was called: datagrams are no longer emitted. */
   #muted = false;
   #reuseAddr: boolean | undefined;
+  /** A cluster worker's share of the primary's socket (Node's handle), closed with the socket. */
+  #clusterHandle: ClusterHandle | undefined;
   #stopped = false;
   #refed = true;
   #backend: Backend | null = null;
@@ -224,6 +248,7 @@ export class Socket extends EventEmitter {
     this.#healthCheck();
     if (this.#bindState !== BindState.Unbound) throw alreadyBound();
     let options: { port: unknown; address: unknown };
+    let exclusive = false;
     if (typeof port === 'function') {
       callback = port;
       options = { port: 0, address: undefined };
@@ -231,6 +256,7 @@ export class Socket extends EventEmitter {
       if (typeof address === 'function') callback = address;
       if (port.fd !== undefined) throw invalidArgValue('bind({ fd }) is not supported by uring-udp sockets');
       options = { port: port.port ?? 0, address: port.address };
+      exclusive = !!port.exclusive;
     } else {
       if (typeof address === 'function') {
         callback = address;
@@ -258,6 +284,13 @@ export class Socket extends EventEmitter {
         fail(error);
         return;
       }
+      // As dgram: a cluster worker's bind is the primary's (one socket shared by the workers
+      // that bind the same address), unless exclusive. reusePort is the other way to share a
+      // port, each process with its own socket: such a socket binds here.
+      if (!exclusive && !this.#options.reusePort && isClusterWorker()) {
+        this.#bindThroughCluster(ip, boundPort, fail, () => this.#listen(callback));
+        return;
+      }
       try {
         this.#applyPreBindOptions();
         this.#native.bind(ip, boundPort);
@@ -266,21 +299,65 @@ export class Socket extends EventEmitter {
         fail(fromNativeErrno(e, 'bind', ip, boundPort));
         return;
       }
-      this.#bindState = BindState.Bound;
-      try {
-        this.#startReceiving();
-      } catch (e) {
-        // The receiver could not start (a forced backend that cannot run here, no descriptor
-        // left for its wake-up): the bind fails as a bind fails, before any 'listening'.
-        this.close();
-        if (callback !== undefined) this.removeListener('listening', callback);
-        this.emit('error', e);
-        return;
-      }
-      this.emit('listening');
-      this.#flushQueue();
+      this.#listen(callback);
     });
     return this;
+  }
+
+  /** The cluster primary binds (or has bound) the socket and hands every worker its descriptor. */
+  #bindThroughCluster(ip: string, port: number, fail: (error: Error) => void, listen: () => void): void {
+    const cluster = clusterModule();
+    let flags = 0;
+    if (this.#reuseAddr) flags |= UV_UDP_REUSEADDR;
+    if (this.#family === 6 && this.#options.ipv6Only) flags |= UV_UDP_IPV6ONLY;
+    cluster._getServer(this, { address: ip, port, addressType: this.type, fd: -1, flags }, (err, handle) => {
+      if (err) {
+        fail(errnoException(err, 'bind', ip, port));
+        return;
+      }
+      if (this.#closed) {
+        handle.close(); // closed while the primary was binding: the worker lets its share go
+        return;
+      }
+      try {
+        this.#native.adopt(handle.fd);
+        this.#applyPostBindOptions();
+      } catch (e) {
+        handle.close();
+        fail(fromNativeErrno(e, 'bind', ip, port));
+        return;
+      }
+      // The worker's share stays open until the socket closes (the primary counts its users);
+      // when the cluster closes it (the worker disconnects), the socket closes with it.
+      const close = handle.close;
+      handle.close = (...args: unknown[]) => {
+        handle.close = close;
+        this.#clusterHandle = undefined;
+        if (!this.#closed) this.close();
+        return close.apply(handle, args);
+      };
+      // Node's handle only holds the share: the socket's own ref()/unref() keep the process alive.
+      handle.unref?.();
+      this.#clusterHandle = handle;
+      listen();
+    });
+  }
+
+  /** The socket is bound: it starts receiving and says so (or the bind fails, if it cannot). */
+  #listen(callback: (() => void) | undefined): void {
+    this.#bindState = BindState.Bound;
+    try {
+      this.#startReceiving();
+    } catch (e) {
+      // The receiver could not start (a forced backend that cannot run here, no descriptor
+      // left for its wake-up): the bind fails as a bind fails, before any 'listening'.
+      this.close();
+      if (callback !== undefined) this.removeListener('listening', callback);
+      this.emit('error', e);
+      return;
+    }
+    this.emit('listening');
+    this.#flushQueue();
   }
 
   #applyPreBindOptions(): void {
@@ -336,7 +413,7 @@ export class Socket extends EventEmitter {
 
   /** Binds to an ephemeral port when a send or connect needs a bound socket (as dgram does). */
   #ensureBound(): void {
-    if (this.#bindState === BindState.Unbound) this.bind({ port: 0 });
+    if (this.#bindState === BindState.Unbound) this.bind({ port: 0, exclusive: true }); // as dgram: not through a cluster primary
   }
 
   /** Whether the lookup is asked about `host` (on Node 20 and 22, dgram asks even about IP literals). */
@@ -649,6 +726,9 @@ export class Socket extends EventEmitter {
     this.#sends.close(); // sends accepted before close() go out, as they would have uncorked; blocked ones are dropped
     this.#closed = true;
     this.#queue = undefined;
+    const shared = this.#clusterHandle;
+    this.#clusterHandle = undefined;
+    shared?.close();
     // A receiver that holds the socket lets it go first, and says so through the batch callback
     // ('stopped'); the event loop is kept alive until then.
     if (!this.#receiving || this.#native.stopReceiving()) process.nextTick(() => this.#finishClose());
