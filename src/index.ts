@@ -1,19 +1,56 @@
 // uring-udp: io_uring for Node.js.
-export { Ring, decodeFeatures } from './ring';
+//
+// Every export is a plain data property (exports.x = x), as node:dgram's are, not TypeScript's
+// re-export getters: code that patches the module — `dgram.createSocket = wrapped`, sinon stubs,
+// APM instrumentation, a test's mock — works on this package as it does on dgram.
+import * as bugs from './bugs';
+import * as errors from './errors';
+import * as kernel from './kernel';
+import * as opcodes from './opcodes';
+import * as poll from './poll';
+import * as probeModule from './probe';
+import * as receivers from './receivers';
+import * as ring from './ring';
+import * as udp from './udp';
+import * as watchdogModule from './watchdog';
+
+export const Ring = ring.Ring;
+export type Ring = ring.Ring;
+export const decodeFeatures = ring.decodeFeatures;
 export type { RingOptions, RingFeatures, RingSetup, RingStats, RequestOptions, PollOptions } from './ring';
-export { watchdog, configureWatchdog, stallChannel, recoverChannel } from './watchdog';
+export const watchdog = watchdogModule.watchdog;
+export const configureWatchdog = watchdogModule.configureWatchdog;
+export const stallChannel = watchdogModule.stallChannel;
+export const recoverChannel = watchdogModule.recoverChannel;
 export type { Stall, StallKind, StallOwner, Recovery, StallThread, StallRing, StallKernel, WatchdogOptions } from './watchdog';
-export { PollHandle, decodePollEvents } from './poll';
+export const PollHandle = poll.PollHandle;
+export type PollHandle = poll.PollHandle;
+export const decodePollEvents = poll.decodePollEvents;
 export type { PollEventName, PollEvents, PollStats } from './poll';
-export { probe } from './probe';
-export { configureReceivers, receiverInfo } from './receivers';
+export const probe = probeModule.probe;
+export const configureReceivers = receivers.configureReceivers;
+export const receiverInfo = receivers.receiverInfo;
 export type { ReceiverOptions, ReceiverInfo } from './receivers';
 export type { ProbeResult, ProbedFeature } from './probe';
-export { KNOWN_BUGS, assessKernel, assessBug } from './bugs';
+export const KNOWN_BUGS = bugs.KNOWN_BUGS;
+export const assessKernel = bugs.assessKernel;
+export const assessBug = bugs.assessBug;
 export type { KnownBug, BugAssessment, BugVerdict } from './bugs';
-export { identifyKernel, readKernelIdentity, parseVersion, compareVersions, formatVersion } from './kernel';
+export const identifyKernel = kernel.identifyKernel;
+export const readKernelIdentity = kernel.readKernelIdentity;
+export const parseVersion = kernel.parseVersion;
+export const compareVersions = kernel.compareVersions;
+export const formatVersion = kernel.formatVersion;
 export type { KernelIdentity, KernelVersion } from './kernel';
-export { UringError, RingClosedError } from './errors';
-export { OPCODE_NAMES, opcodeName } from './opcodes';
-export { createSocket, Socket, DatagramBatch } from './udp';
+export const UringError = errors.UringError;
+export type UringError = errors.UringError;
+export const RingClosedError = errors.RingClosedError;
+export type RingClosedError = errors.RingClosedError;
+export const OPCODE_NAMES = opcodes.OPCODE_NAMES;
+export const opcodeName = opcodes.opcodeName;
+export const createSocket = udp.createSocket;
+export const Socket = udp.Socket;
+export type Socket = udp.Socket;
+export const DatagramBatch = udp.DatagramBatch;
+export type DatagramBatch = udp.DatagramBatch;
 export type { SocketOptions, SocketType, Backend, RemoteInfo, SocketStats, BatchHandler, Destination, BindOptions, DatagramData } from './udp';

@@ -16,7 +16,7 @@ const RING_MEMBERS = {
 } satisfies Members<NativeRing>;
 
 const UDP_MEMBERS = {
-  setOption: true, getOption: true, bind: true, connect: true, disconnect: true, localAddress: true, remoteAddress: true,
+  setOption: true, getOption: true, bind: true, adopt: true, connect: true, disconnect: true, localAddress: true, remoteAddress: true,
   send: true, sendMany: true, membership: true, sourceMembership: true, multicastInterface: true, startReceiving: true,
   stopReceiving: true, closeFd: true, backend: true, ref: true, unref: true, fd: true, threadId: true,
   testDisarm: true, direct: true, attached: true, recvStats: true, kernelDrops: true, settle: true,
