@@ -25,9 +25,9 @@ export function describeReceived(value: unknown): string {
     if (typeof name === 'string' && name !== '') return `an instance of ${name}`;
     return util.inspect(value, { depth: -1 });
   }
-  let inspected = util.inspect(value, { colors: false });
-  if (inspected.length > 28) inspected = `${inspected.slice(0, 25)}...`;
-  return `type ${typeof value} (${inspected})`;
+  // A long string is cut before it is quoted; nothing else is cut.
+  const shown = typeof value === 'string' && value.length > 28 ? `${value.slice(0, 25)}...` : value;
+  return `type ${typeof value} (${util.inspect(shown, { colors: false })})`;
 }
 
 export function badPort(value: unknown, allowZero: boolean): RangeError {
