@@ -1335,6 +1335,19 @@ t.test("new Socket(type): the same as createSocket, as in dgram (dns2 extends it
   );
 });
 
+t.test('coded errors print as Node\'s do: String(error) is "Error [ERR_SOCKET_DGRAM_NOT_RUNNING]: Not running"', async (t) => {
+  await agree(t, 'String() of a coded error', (impl) => {
+    const socket = open(t, impl, 'udp4');
+    socket.close();
+    try {
+      socket.address();
+      return { printed: 'nothing thrown' };
+    } catch (error) {
+      return { printed: String(error) };
+    }
+  }, { printed: 'Error [ERR_SOCKET_DGRAM_NOT_RUNNING]: Not running' });
+});
+
 t.test('socket[Symbol.asyncDispose]() closes the socket, and resolves on a closed one', async (t) => {
   const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for('nodejs.asyncDispose');
   await agree(t, 'async dispose', async (impl) => {
