@@ -24,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("configureReceivers", Napi::Function::New(env, ConfigureReceivers, "configureReceivers"));
   exports.Set("receiverInfo", Napi::Function::New(env, ReceiverInfo, "receiverInfo"));
   exports.Set("receiveLayout", Napi::Function::New(env, ReceiveLayoutMethod, "receiveLayout"));
+  exports.Set("interfaceName", Napi::Function::New(env, InterfaceNameMethod, "interfaceName"));
   exports.Set("constants", BoundaryConstants(env));
   exports.Set("testing", TestingExports(env));
   return exports;

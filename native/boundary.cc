@@ -2,7 +2,10 @@
 
 #include <liburing.h>
 
+#include <net/if.h>
+
 #include <cstddef>
+#include <string>
 
 #include "errors.h"
 #include "recv_batch.h"
@@ -44,6 +47,7 @@ Napi::Object BoundaryConstants(Napi::Env env) {
   record.Set("PORT_FAMILY_FLAGS", Number(env, offsetof(DatagramRecord, port_family_flags) / 4));
   record.Set("ADDRESS", Number(env, offsetof(DatagramRecord, address) / 4));
   record.Set("WIRE_LENGTH", Number(env, offsetof(DatagramRecord, wire_length) / 4));
+  record.Set("SCOPE_ID", Number(env, offsetof(DatagramRecord, scope_id) / 4));
   record.Set("FLAG_TRUNCATED", Number(env, kRecordTruncated));
   c.Set("RECORD", record);
   // The receive backends, by name in RecvBackend order.
@@ -67,6 +71,14 @@ Napi::Object BoundaryConstants(Napi::Env env) {
   c.Set("OP", op);
   c.Set("DEADLINE_SLOTS", Number(env, kDeadlineSlots));
   return c;
+}
+
+// interfaceName(index): the interface's name (if_indextoname), or its number as text when it
+// has none (it went away): what an IPv6 sender's "%scope" reads, as libuv writes it.
+Napi::Value InterfaceNameMethod(const Napi::CallbackInfo& info) {
+  const uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+  char name[IF_NAMESIZE];
+  return Napi::String::New(info.Env(), if_indextoname(index, name) ? std::string(name) : std::to_string(index));
 }
 
 Napi::Value ReceiveLayoutMethod(const Napi::CallbackInfo& info) {

@@ -10,5 +10,7 @@ namespace uring_udp {
 Napi::Object BoundaryConstants(Napi::Env env);
 // receiveLayout(maxDatagramSize, receiveBudget, hybrid): the sizes a socket's receive path takes.
 Napi::Value ReceiveLayoutMethod(const Napi::CallbackInfo& info);
+// interfaceName(index): if_indextoname, or the number as text.
+Napi::Value InterfaceNameMethod(const Napi::CallbackInfo& info);
 
 }  // namespace uring_udp

@@ -88,6 +88,7 @@ void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, u
     family = 6;
     port = ntohs(in6.sin6_port);
     std::memcpy(record.address, &in6.sin6_addr, 16);
+    record.scope_id = in6.sin6_scope_id;
   }
   const uint32_t flags = truncated ? kRecordTruncated : 0;
   record.port_family_flags = port | (family << 16) | (flags << 24);

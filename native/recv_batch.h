@@ -25,16 +25,17 @@
 
 namespace uring_udp {
 
-// One record per datagram, eight 32-bit words, read by JS from a Uint32Array.
+// One record per datagram, nine 32-bit words, read by JS from a Uint32Array.
 struct DatagramRecord {
   uint32_t offset;     // payload offset in the batch arena
   uint32_t length;     // payload bytes in the arena
   uint32_t port_family_flags;  // port | family << 16 (4 or 6) | flags << 24
   uint32_t address[4];  // IPv4 in address[0] (network order bytes), IPv6 in all four
   uint32_t wire_length; // the datagram's real length (> length when truncated)
+  uint32_t scope_id;    // an IPv6 sender's sin6_scope_id (its interface, for link-local), else 0
 };
 constexpr uint32_t kRecordTruncated = 1u;
-static_assert(sizeof(DatagramRecord) == 32, "JS reads eight 32-bit words per record");
+static_assert(sizeof(DatagramRecord) == 36, "JS reads nine 32-bit words per record");
 
 // An anonymous mapping of `capacity` bytes (resident only where written), unmapped with its
 // last reference.

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -104,6 +105,21 @@ int UdpGetOption(int fd, const SocketOption& option, int* value) {
   return Result(getsockopt(fd, option.level, option.option, value, &length));
 }
 
+int UdpAdopt(int fd, int family, int source) {
+  int type = 0;
+  int domain = 0;
+  socklen_t length = sizeof(type);
+  if (getsockopt(source, SOL_SOCKET, SO_TYPE, &type, &length) != 0) return -errno;
+  length = sizeof(domain);
+  if (getsockopt(source, SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0) return -errno;
+  if (type != SOCK_DGRAM || domain != (family == 4 ? AF_INET : AF_INET6)) return -EINVAL;
+  // dup3 onto our own descriptor number: nothing else knows the socket yet, and the number stays.
+  if (dup3(source, fd, O_CLOEXEC) < 0) return -errno;
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -errno;
+  return 0;
+}
+
 int UdpBind(int fd, int family, const std::string& address, uint16_t port) {
   sockaddr_storage storage;
   socklen_t length;
@@ -167,9 +183,15 @@ int UdpMulticastInterface(int fd, int family, const std::string& iface) {
     if (inet_pton(AF_INET, iface.c_str(), &address) != 1) return -EINVAL;
     return Result(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &address, sizeof(address)));
   }
-  // "::%eth0" or "%eth0": the scope names the interface.
+  // As libuv: an IP address ("::%eth0": its scope names the interface; an unknown scope, or an
+  // IPv4 address, is the system's choice), anything else EINVAL.
   unsigned index = 0;
   const size_t percent = iface.find('%');
+  const std::string host = iface.substr(0, percent);
+  in6_addr address6;
+  in_addr address4;
+  const bool ip6 = inet_pton(AF_INET6, host.c_str(), &address6) == 1;
+  if (!ip6 && (percent != std::string::npos || inet_pton(AF_INET, host.c_str(), &address4) != 1)) return -EINVAL;
   if (percent != std::string::npos) index = if_nametoindex(iface.substr(percent + 1).c_str());
   return Result(setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index)));
 }

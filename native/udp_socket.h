@@ -32,6 +32,9 @@ int UdpOpen(int family);  // a non-blocking, close-on-exec datagram socket, or -
 int UdpSetOption(int fd, const SocketOption& option, int value);
 int UdpGetOption(int fd, const SocketOption& option, int* value);
 int UdpBind(int fd, int family, const std::string& address, uint16_t port);
+// Makes `fd` a duplicate of `source`, a bound datagram socket of the family (a cluster primary's
+// shared socket): 0, -EINVAL for anything else, or -errno.
+int UdpAdopt(int fd, int family, int source);
 int UdpConnect(int fd, int family, const std::string& address, uint16_t port);
 int UdpDisconnect(int fd);
 int UdpLocalAddress(int fd, sockaddr_storage* out);

@@ -71,6 +71,7 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceMethod<&UdpWrap::SetOption>("setOption"),
                          InstanceMethod<&UdpWrap::GetOption>("getOption"),
                          InstanceMethod<&UdpWrap::Bind>("bind"),
+                         InstanceMethod<&UdpWrap::Adopt>("adopt"),
                          InstanceMethod<&UdpWrap::Connect>("connect"),
                          InstanceMethod<&UdpWrap::Disconnect>("disconnect"),
                          InstanceMethod<&UdpWrap::LocalAddress>("localAddress"),
@@ -205,6 +206,13 @@ Napi::Value UdpWrap::GetOption(const Napi::CallbackInfo& info) {
 Napi::Value UdpWrap::Bind(const Napi::CallbackInfo& info) {
   const int fd = LiveFd(info);
   Check(info.Env(), UdpBind(fd, family_, StringArg(info, 0, "address"), PortArg(info, 1)), "bind");
+  return info.Env().Undefined();
+}
+
+// adopt(fd): the socket becomes a duplicate of fd, a bound socket of its family (cluster).
+Napi::Value UdpWrap::Adopt(const Napi::CallbackInfo& info) {
+  const int fd = LiveFd(info);
+  Check(info.Env(), UdpAdopt(fd, family_, static_cast<int>(ArgUint32(info, 0, "fd"))), "bind");
   return info.Env().Undefined();
 }
 

@@ -88,6 +88,8 @@ export interface NativeUdp {
   setOption(name: string, value: number): void;
   getOption(name: string): number;
   bind(address: string, port: number): void;
+  /** The socket becomes a duplicate of `fd`, a bound socket of its family (a cluster primary's). */
+  adopt(fd: number): void;
   connect(address: string, port: number): void;
   disconnect(): void;
   localAddress(): NativeAddress;
@@ -165,6 +167,8 @@ export interface NativeBinding {
     eventfd(): number;
     udpSocket(): [number, number];
   };
+  /** interfaceName(index): the network interface's name (if_indextoname), or the number as text. */
+  interfaceName(index: number): string;
   /** receiveLayout(maxDatagramSize, receiveBudget, hybrid): what a socket's receive path is sized by. */
   receiveLayout(maxDatagramSize: number, receiveBudget: number, hybrid: boolean): ReceiveLayout;
   /** The contract with the addon (native/boundary.cc): indices, offsets, flag bits and sizes. */
@@ -179,7 +183,7 @@ export interface NativeBinding {
     INFO_REARMED: number;
     CQE_F_MORE: number;
     /** A datagram record: its size in 32-bit words and each field's word index. */
-    RECORD: { WORDS: number; OFFSET: number; LENGTH: number; PORT_FAMILY_FLAGS: number; ADDRESS: number; WIRE_LENGTH: number; FLAG_TRUNCATED: number };
+    RECORD: { WORDS: number; OFFSET: number; LENGTH: number; PORT_FAMILY_FLAGS: number; ADDRESS: number; WIRE_LENGTH: number; SCOPE_ID: number; FLAG_TRUNCATED: number };
     /** Receive backends by name, in the addon's order. */
     BACKENDS: readonly ['recvmsg-multishot', 'poll-recvmmsg', 'recvmmsg'];
     /** A batch token's bit for "its arena is lent". */

@@ -27,12 +27,18 @@ export function rangeError(message: string): RangeError {
 }
 
 /** Rejects option names this API does not know, suggesting the near miss. */
+/** The known name `name` is most likely a typo of (same but for case, or a few edits away); undefined if none. */
+export function nearMiss(name: string, known: readonly string[]): string | undefined {
+  if (known.includes(name)) return undefined;
+  const lower = known.find((k) => k.toLowerCase() === name.toLowerCase());
+  const near = lower ?? closest(name, known as string[]);
+  return lower || distance(name, near) <= Math.max(2, Math.floor(name.length / 4)) ? near : undefined;
+}
+
 export function checkOptionNames(options: object, known: readonly string[], what: string): void {
   for (const name of Object.keys(options)) {
     if (known.includes(name)) continue;
-    const lower = known.find((k) => k.toLowerCase() === name.toLowerCase());
-    const near = lower ?? closest(name, known as string[]);
-    const suggestion = lower || distance(name, near) <= Math.max(2, Math.floor(name.length / 4)) ? near : undefined;
+    const suggestion = nearMiss(name, known);
     throw valueError(
       suggestion
         ? `Misspelled ${what} option "${name}" should be "${suggestion}"`

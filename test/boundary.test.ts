@@ -16,7 +16,7 @@ const RING_MEMBERS = {
 } satisfies Members<NativeRing>;
 
 const UDP_MEMBERS = {
-  setOption: true, getOption: true, bind: true, connect: true, disconnect: true, localAddress: true, remoteAddress: true,
+  setOption: true, getOption: true, bind: true, adopt: true, connect: true, disconnect: true, localAddress: true, remoteAddress: true,
   send: true, sendMany: true, membership: true, sourceMembership: true, multicastInterface: true, startReceiving: true,
   stopReceiving: true, closeFd: true, backend: true, ref: true, unref: true, fd: true, threadId: true,
   testDisarm: true, direct: true, attached: true, recvStats: true, kernelDrops: true, settle: true,
@@ -54,11 +54,11 @@ t.test("the addon's counters are the public stats' fields", async (t) => {
 
 t.test('the record layout and constants are consistent', async (t) => {
   const { RECORD, BACKENDS, COMPLETION_WORDS, INFO_FINAL, INFO_REARMED } = binding.constants;
-  t.equal(RECORD.WORDS, 8, 'eight words per datagram record');
-  const fields = [RECORD.OFFSET, RECORD.LENGTH, RECORD.PORT_FAMILY_FLAGS, RECORD.WIRE_LENGTH];
+  t.equal(RECORD.WORDS, 9, 'nine words per datagram record');
+  const fields = [RECORD.OFFSET, RECORD.LENGTH, RECORD.PORT_FAMILY_FLAGS, RECORD.WIRE_LENGTH, RECORD.SCOPE_ID];
   t.ok(fields.every((w) => w >= 0 && w < RECORD.WORDS), 'every field inside the record');
   t.ok(RECORD.ADDRESS + 4 <= RECORD.WORDS, 'the 16-byte address inside the record');
-  t.equal(new Set([...fields, RECORD.ADDRESS, RECORD.ADDRESS + 1, RECORD.ADDRESS + 2, RECORD.ADDRESS + 3]).size, 8, 'no two fields overlap');
+  t.equal(new Set([...fields, RECORD.ADDRESS, RECORD.ADDRESS + 1, RECORD.ADDRESS + 2, RECORD.ADDRESS + 3]).size, 9, 'no two fields overlap');
   t.same(BACKENDS, ['recvmsg-multishot', 'poll-recvmmsg', 'recvmmsg']);
   t.equal(COMPLETION_WORDS, 4);
   t.equal(INFO_FINAL & INFO_REARMED, 0, 'distinct info bits');

@@ -7,6 +7,18 @@ import { batchReleased } from './errors';
 
 const { RECORD, TOKEN_LENT } = binding.constants;
 
+/** Interface names by index, asked of the system once each (a link-local peer sends many datagrams). */
+const scopeNames = new Map<number, string>();
+function scopeName(index: number): string {
+  let name = scopeNames.get(index);
+  if (name === undefined) {
+    name = binding.interfaceName(index);
+    if (scopeNames.size >= 256) scopeNames.clear();
+    scopeNames.set(index, name);
+  }
+  return name;
+}
+
 const enum BatchState {
   Live,
   Released,
@@ -107,10 +119,16 @@ export class DatagramBatch {
   truncated(i: number): boolean {
     return ((this.#records[i * RECORD.WORDS + RECORD.PORT_FAMILY_FLAGS]! >>> 24) & RECORD.FLAG_TRUNCATED) !== 0;
   }
-  /** The sender's address as text (cached per address). */
+  /**
+   * The sender's address as text (cached per address); an IPv6 sender with a scope (link-local)
+   * carries its interface, "fe80::1%eth0", as in dgram.
+   */
   address(i: number): string {
     const at = (i * RECORD.WORDS + RECORD.ADDRESS) * 4;
-    return this.family(i) === 6 ? formatIPv6(this.#bytes, at) : formatIPv4(this.#bytes, at);
+    if (this.family(i) !== 6) return formatIPv4(this.#bytes, at);
+    const text = formatIPv6(this.#bytes, at);
+    const scope = this.#records[i * RECORD.WORDS + RECORD.SCOPE_ID]!;
+    return scope === 0 ? text : `${text}%${scopeName(scope)}`;
   }
   /** A view of datagram i's payload (a Buffer over `data`, no copy): valid as long as the batch is. */
   payload(i: number): Buffer {

@@ -117,6 +117,7 @@ export interface ParsedSocketOptions {
   type: SocketType;
   family: 4 | 6;
   lookup: LookupFunction;
+  customLookup: boolean;
   receive: ReceiveConfig;
 }
 
@@ -147,20 +148,38 @@ function ringBufferCount(asked: unknown, budget: number, maxDatagram: number, fi
   return count;
 }
 
-/** createSocket()'s options, validated in dgram's order where dgram validates them. */
-export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions {
-  v.checkOptionNames(options, SOCKET_OPTIONS, 'createSocket');
-  if (options.type !== 'udp4' && options.type !== 'udp6') throw badType();
-  const type = options.type;
-  if (options.lookup !== undefined && typeof options.lookup !== 'function') {
-    throw invalidArgType('lookup', 'of type function', options.lookup);
+const warnedOptions = new Set<string>();
+
+/**
+ * dgram ignores option names it does not know, and libraries pass their own (multicast-dns
+ * passes `toString`): so does this. A near miss of a known name is most likely a typo, and gets
+ * a warning (once per name) saying so.
+ */
+function warnMisspelledOptions(options: object): void {
+  for (const name of Object.keys(options)) {
+    const suggestion = v.nearMiss(name, SOCKET_OPTIONS);
+    if (suggestion === undefined || warnedOptions.has(name)) continue;
+    warnedOptions.add(name);
+    process.emitWarning(`createSocket option "${name}" is not known and is ignored; did you mean "${suggestion}"?`, {
+      code: 'URING_UDP_MISSPELLED_OPTION',
+    });
   }
+}
+
+/** createSocket()'s options, validated in dgram's order (buffer sizes, lookup, type), then ours. */
+export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions {
   for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
     const size = options[name];
     if (!size) continue; // as dgram: 0, null, NaN leave the kernel's default
     if (typeof size !== 'number') throw invalidArgType(`options.${name}`, 'of type number', size);
     if (!Number.isInteger(size) || size < 0 || size > 0x7fffffff) throw outOfRange(`options.${name}`, '>= 0 && <= 2147483647', size);
   }
+  if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+    throw invalidArgType('lookup', 'of type function', options.lookup);
+  }
+  if (options.type !== 'udp4' && options.type !== 'udp6') throw badType();
+  const type = options.type;
+  warnMisspelledOptions(options);
   const backend = options.backend === undefined ? defaultBackend() : v.oneOf(options.backend, 'backend', ['auto', ...BACKENDS] as const);
   applyReceiverEnv();
   const largest = MAX_UDP_PAYLOAD[type];
@@ -180,6 +199,7 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
     type,
     family: type === 'udp4' ? 4 : 6,
     lookup: options.lookup ?? (dns.lookup as unknown as LookupFunction),
+    customLookup: options.lookup !== undefined,
     receive: {
       backend,
       forced: backend !== 'auto',

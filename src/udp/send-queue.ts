@@ -12,6 +12,13 @@ import { copyBytes } from './arguments';
 
 const { EAGAIN } = os.constants.errno;
 
+/**
+ * Node's --test-udp-no-try-send: dgram then never sends at the call, every datagram waits in the
+ * send queue for the event loop (Node's tests of getSendQueueSize() rely on it). Honoured the same
+ * way here: each send is queued and leaves from the retry timer.
+ */
+const NO_TRY_SEND = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].includes('--test-udp-no-try-send');
+
 export type SendCallback = (error: Error | null, bytes?: number) => void;
 
 export interface QueuedSend {
@@ -77,6 +84,7 @@ export class SendQueue {
 
   /** Starts gathering sends (a delivery's 'message' listeners are about to run); false if already. */
   cork(): boolean {
+    if (NO_TRY_SEND) return false; // every send is queued already
     if (this.#cork !== null) return false;
     this.#cork = [];
     return true;
@@ -108,9 +116,10 @@ export class SendQueue {
       }
       this.flush();
     }
-    if (this.#blocked.length > 0) {
+    if (this.#blocked.length > 0 || NO_TRY_SEND) {
       // Keep order behind datagrams waiting for send buffer space.
       this.#blocked.push(ownCopy(item));
+      if (NO_TRY_SEND) this.#scheduleRetry();
       return;
     }
     const result = this.native.send(item.chunks, item.address, item.port);

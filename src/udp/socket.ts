@@ -19,7 +19,6 @@ import { BatchQueue, DatagramBatch, manyDatagrams, type BatchHandler } from './b
 import {
   alreadyBound,
   backendUnavailable,
-  badType,
   badBufferSize,
   badPort,
   bufferSizeError,
@@ -32,10 +31,33 @@ import {
   outOfBounds,
 } from './errors';
 import { BACKENDS, parseSocketOptions, type Backend, type LookupFunction, type ReceiveConfig, type SocketOptions, type SocketType } from './options';
+import { ASYNC_DISPOSE, DEFAULT_LOOKUP_SKIPS_IP_LITERALS, HAS_DEP0112_MEMBERS } from './versions';
 import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, type SendCallback } from './send-queue';
 
 const { RECV_STATS, DIRECT_STATS } = binding.constants;
 const { EBADF, EINVAL } = os.constants.errno;
+// libuv's bind flags, as dgram passes them to a cluster primary (uv.h: UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR).
+const UV_UDP_IPV6ONLY = 1;
+const UV_UDP_REUSEADDR = 4;
+
+/** What dgram uses of node:cluster's worker side: _getServer (not in @types/node). */
+interface ClusterHandle {
+  fd: number;
+  close(...args: unknown[]): unknown;
+  unref?(): void;
+}
+interface ClusterWorkerSide {
+  isWorker: boolean;
+  _getServer(
+    owner: EventEmitter,
+    options: { address: string; port: number; addressType: SocketType; fd: number; flags: number },
+    callback: (errno: number, handle: ClusterHandle) => void,
+  ): void;
+}
+let cluster: ClusterWorkerSide | undefined;
+// Loaded on a socket's first bind, as dgram does.
+const clusterModule = (): ClusterWorkerSide => (cluster ??= require('node:cluster') as ClusterWorkerSide);
+const isClusterWorker = (): boolean => clusterModule().isWorker;
 let nextSocketId = 1;
 
 export interface RemoteInfo {
@@ -101,6 +123,8 @@ export class Socket extends EventEmitter {
   readonly #family: 4 | 6;
   readonly #native: NativeUdp;
   readonly #lookup: LookupFunction;
+  /** A `lookup` option was given: it is asked about IP literals too, on every Node. */
+  readonly #customLookup: boolean;
   readonly #options: SocketOptions;
   readonly #receive: ReceiveConfig;
   readonly #stats = new Float64Array(RECV_STATS.length);
@@ -114,6 +138,11 @@ export class Socket extends EventEmitter {
   #connectState = ConnectState.None;
   #closed = false;
   #receiving = false;
+  /** _stopReceiving() (DEP0112) was called: datagrams are no longer emitted. */
+  #muted = false;
+  #reuseAddr: boolean | undefined;
+  /** A cluster worker's share of the primary's socket (Node's handle), closed with the socket. */
+  #clusterHandle: ClusterHandle | undefined;
   #stopped = false;
   #refed = true;
   #backend: Backend | null = null;
@@ -121,13 +150,18 @@ export class Socket extends EventEmitter {
   #batchHandler: BatchHandler | undefined;
   #iterators = new Set<BatchQueue>();
   #closeCallbacks: Array<() => void> = [];
-  constructor(options: SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+  /** new Socket(type | options, listener?): the same as createSocket(), as in dgram. */
+  constructor(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
+    // As dgram: an object is the options, anything else the type (a bad one: ERR_SOCKET_BAD_TYPE).
+    const options: SocketOptions = type !== null && typeof type === 'object' ? type : ({ type } as SocketOptions);
     const parsed = parseSocketOptions(options);
     this.type = parsed.type;
     this.#family = parsed.family;
     this.#options = options;
+    this.#reuseAddr = options.reuseAddr;
     this.#lookup = parsed.lookup;
+    this.#customLookup = parsed.customLookup;
     this.#receive = parsed.receive;
     if (listener !== undefined && listener !== null) {
       if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
@@ -214,6 +248,7 @@ export class Socket extends EventEmitter {
     this.#healthCheck();
     if (this.#bindState !== BindState.Unbound) throw alreadyBound();
     let options: { port: unknown; address: unknown };
+    let exclusive = false;
     if (typeof port === 'function') {
       callback = port;
       options = { port: 0, address: undefined };
@@ -221,6 +256,7 @@ export class Socket extends EventEmitter {
       if (typeof address === 'function') callback = address;
       if (port.fd !== undefined) throw invalidArgValue('bind({ fd }) is not supported by uring-udp sockets');
       options = { port: port.port ?? 0, address: port.address };
+      exclusive = !!port.exclusive;
     } else {
       if (typeof address === 'function') {
         callback = address;
@@ -233,13 +269,26 @@ export class Socket extends EventEmitter {
       throw invalidArgType('hostname', 'of type string', options.address);
     }
     if (callback !== undefined) this.once('listening', callback);
+    // A bind that fails takes its callback back before its 'error' (as Node 24 does): repeated
+    // failed binds leave no listeners behind.
+    const fail = (error: Error) => {
+      this.#bindState = BindState.Unbound;
+      if (callback !== undefined) this.removeListener('listening', callback);
+      this.emit('error', error);
+    };
     this.#bindState = BindState.Binding;
     const host = (options.address as string | undefined) || (this.#family === 4 ? '0.0.0.0' : '::');
     this.#resolve(host, (error, ip) => {
       if (this.#closed) return;
       if (error) {
-        this.#bindState = BindState.Unbound;
-        this.emit('error', error);
+        fail(error);
+        return;
+      }
+      // As dgram: a cluster worker's bind is the primary's (one socket shared by the workers
+      // that bind the same address), unless exclusive. reusePort is the other way to share a
+      // port, each process with its own socket: such a socket binds here.
+      if (!exclusive && !this.#options.reusePort && isClusterWorker()) {
+        this.#bindThroughCluster(ip, boundPort, fail, () => this.#listen(callback));
         return;
       }
       try {
@@ -247,29 +296,73 @@ export class Socket extends EventEmitter {
         this.#native.bind(ip, boundPort);
         this.#applyPostBindOptions();
       } catch (e) {
-        this.#bindState = BindState.Unbound;
-        this.emit('error', fromNativeErrno(e, 'bind', ip, boundPort));
+        fail(fromNativeErrno(e, 'bind', ip, boundPort));
         return;
       }
-      this.#bindState = BindState.Bound;
-      try {
-        this.#startReceiving();
-      } catch (e) {
-        // The receiver could not start (a forced backend that cannot run here, no descriptor
-        // left for its wake-up): the bind fails as a bind fails, before any 'listening'.
-        this.close();
-        this.emit('error', e);
-        return;
-      }
-      this.emit('listening');
-      this.#flushQueue();
+      this.#listen(callback);
     });
     return this;
   }
 
+  /** The cluster primary binds (or has bound) the socket and hands every worker its descriptor. */
+  #bindThroughCluster(ip: string, port: number, fail: (error: Error) => void, listen: () => void): void {
+    const cluster = clusterModule();
+    let flags = 0;
+    if (this.#reuseAddr) flags |= UV_UDP_REUSEADDR;
+    if (this.#family === 6 && this.#options.ipv6Only) flags |= UV_UDP_IPV6ONLY;
+    cluster._getServer(this, { address: ip, port, addressType: this.type, fd: -1, flags }, (err, handle) => {
+      if (err) {
+        fail(errnoException(err, 'bind', ip, port));
+        return;
+      }
+      if (this.#closed) {
+        handle.close(); // closed while the primary was binding: the worker lets its share go
+        return;
+      }
+      try {
+        this.#native.adopt(handle.fd);
+        this.#applyPostBindOptions();
+      } catch (e) {
+        handle.close();
+        fail(fromNativeErrno(e, 'bind', ip, port));
+        return;
+      }
+      // The worker's share stays open until the socket closes (the primary counts its users);
+      // when the cluster closes it (the worker disconnects), the socket closes with it.
+      const close = handle.close;
+      handle.close = (...args: unknown[]) => {
+        handle.close = close;
+        this.#clusterHandle = undefined;
+        if (!this.#closed) this.close();
+        return close.apply(handle, args);
+      };
+      // Node's handle only holds the share: the socket's own ref()/unref() keep the process alive.
+      handle.unref?.();
+      this.#clusterHandle = handle;
+      listen();
+    });
+  }
+
+  /** The socket is bound: it starts receiving and says so (or the bind fails, if it cannot). */
+  #listen(callback: (() => void) | undefined): void {
+    this.#bindState = BindState.Bound;
+    try {
+      this.#startReceiving();
+    } catch (e) {
+      // The receiver could not start (a forced backend that cannot run here, no descriptor
+      // left for its wake-up): the bind fails as a bind fails, before any 'listening'.
+      this.close();
+      if (callback !== undefined) this.removeListener('listening', callback);
+      this.emit('error', e);
+      return;
+    }
+    this.emit('listening');
+    this.#flushQueue();
+  }
+
   #applyPreBindOptions(): void {
     const o = this.#options;
-    if (o.reuseAddr) this.#native.setOption('SO_REUSEADDR', 1);
+    if (this.#reuseAddr) this.#native.setOption('SO_REUSEADDR', 1);
     if (o.reusePort) this.#native.setOption('SO_REUSEPORT', 1);
     if (this.#family === 6 && o.ipv6Only !== undefined) this.#native.setOption('IPV6_V6ONLY', o.ipv6Only ? 1 : 0);
   }
@@ -320,11 +413,16 @@ export class Socket extends EventEmitter {
 
   /** Binds to an ephemeral port when a send or connect needs a bound socket (as dgram does). */
   #ensureBound(): void {
-    if (this.#bindState === BindState.Unbound) this.bind({ port: 0 });
+    if (this.#bindState === BindState.Unbound) this.bind({ port: 0, exclusive: true }); // as dgram: not through a cluster primary
+  }
+
+  /** Whether the lookup is asked about `host` (on Node 20 and 22, dgram asks even about IP literals). */
+  #looksUp(host: string): boolean {
+    return this.#customLookup || !DEFAULT_LOOKUP_SKIPS_IP_LITERALS || net.isIP(host) === 0;
   }
 
   #resolve(host: string, callback: (error: Error | null, ip: string) => void): void {
-    if (net.isIP(host) !== 0) {
+    if (!this.#looksUp(host)) {
       process.nextTick(callback, null, host);
       return;
     }
@@ -427,7 +525,7 @@ export class Socket extends EventEmitter {
       list = [bytes.subarray(offset, offset + length)];
       args = args.slice(2);
     } else {
-      list = Array.isArray(msg) ? msg.map((m, i) => toBytes(m, `buffer list item ${i}`)) : [toBytes(msg as DatagramData, 'buffer')];
+      list = Array.isArray(msg) ? bufferList(msg) : [toBytes(msg as DatagramData, 'buffer')];
     }
     if (connected) {
       if (typeof args[0] === 'function') callback = args[0] as SendCallback;
@@ -453,7 +551,11 @@ export class Socket extends EventEmitter {
     // keeps its own copy: the caller's bytes may be a received batch's, reused once its handler
     // returns.
     const later = this.#bindState !== BindState.Bound || this.#connectState === ConnectState.Connecting;
-    if (later || (!connected && net.isIP((address as string | undefined) || '127.0.0.1') === 0)) list = list.map(copyBytes);
+    // dns.lookup answers an IP literal on the next tick (before the batch is released); a name,
+    // or a lookup of the caller's, may take longer.
+    if (later || (!connected && (this.#customLookup || net.isIP((address as string | undefined) || '127.0.0.1') === 0))) {
+      list = list.map(copyBytes);
+    }
     const go = () => {
       if (connected) {
         this.#sendNow({ chunks: list, port: 0, address: null, callback });
@@ -563,7 +665,7 @@ export class Socket extends EventEmitter {
       }
       try {
         if (this.#batchHandler) this.#batchHandler(batch);
-        else if (this.#iterators.size === 0) thrown = this.#emitMessages(batch) ?? thrown;
+        else if (this.#iterators.size === 0 && !this.#muted) thrown = this.#emitMessages(batch) ?? thrown;
       } catch (error) {
         thrown ??= error;
       }
@@ -624,6 +726,9 @@ export class Socket extends EventEmitter {
     this.#sends.close(); // sends accepted before close() go out, as they would have uncorked; blocked ones are dropped
     this.#closed = true;
     this.#queue = undefined;
+    const shared = this.#clusterHandle;
+    this.#clusterHandle = undefined;
+    shared?.close();
     // A receiver that holds the socket lets it go first, and says so through the batch callback
     // ('stopped'); the event loop is kept alive until then.
     if (!this.#receiving || this.#native.stopReceiving()) process.nextTick(() => this.#finishClose());
@@ -819,6 +924,71 @@ export class Socket extends EventEmitter {
     }
   }
 
+  /**
+   * sendto(buffer, offset, length, port, address, [callback]): dgram's old form of send(), its
+   * numbers and address checked first, as dgram checks them.
+   */
+  sendto(buffer: DatagramData, offset: number, length: number, port: number, address: string, callback?: SendCallback): void {
+    if (typeof offset !== 'number') throw invalidArgType('offset', 'of type number', offset);
+    if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length);
+    if (typeof port !== 'number') throw invalidArgType('port', 'of type number', port);
+    if (typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+    this.send(buffer, offset, length, port, address, callback);
+  }
+
+  static {
+    // await using socket = createSocket(...): closes it (an already closed socket: nothing to do).
+    Object.defineProperty(Socket.prototype, ASYNC_DISPOSE, {
+      configurable: true,
+      writable: true,
+      value: async function asyncDispose(this: Socket): Promise<void> {
+        if (this.#closed) return;
+        await new Promise<void>((resolve) => this.close(resolve));
+      },
+    });
+    // dgram's deprecated members (DEP0112), on the Node versions that still have them. They
+    // read this socket's state; writing _reuseAddr or _queue sets them, the others (dgram's
+    // libuv handle and its flags) cannot be replaced here and ignore a write.
+    if (HAS_DEP0112_MEMBERS) {
+      const member = (name: string, get: (s: Socket) => unknown, set: (s: Socket, value: unknown) => void) => {
+        const message = `Socket.prototype.${name} is deprecated`;
+        Object.defineProperty(Socket.prototype, name, {
+          configurable: true,
+          get: util.deprecate(function (this: Socket) {
+            return get(this);
+          }, message, 'DEP0112'),
+          set: util.deprecate(function (this: Socket, value: unknown) {
+            set(this, value);
+          }, message, 'DEP0112'),
+        });
+      };
+      const ignore = () => {};
+      member('_handle', (s) => (s.#closed ? null : s.#native), ignore);
+      member('_receiving', (s) => s.#receiving && !s.#closed && !s.#muted, ignore);
+      member('_bindState', (s) => s.#bindState, ignore);
+      member('_queue', (s) => s.#queue, (s, value) => {
+        s.#queue = Array.isArray(value) ? (value as Array<() => void>) : undefined;
+      });
+      member('_reuseAddr', (s) => s.#reuseAddr, (s, value) => {
+        s.#reuseAddr = value as boolean | undefined;
+      });
+      const method = (name: string, run: (s: Socket) => void) => {
+        Object.defineProperty(Socket.prototype, name, {
+          configurable: true,
+          writable: true,
+          value: util.deprecate(function (this: Socket) {
+            run(this);
+          }, `Socket.prototype.${name}() is deprecated`, 'DEP0112'),
+        });
+      };
+      method('_healthCheck', (s) => s.#healthCheck());
+      // dgram stops reading the socket; here 'message' events stop (what arrives is dropped).
+      method('_stopReceiving', (s) => {
+        s.#muted = true;
+      });
+    }
+  }
+
   /** Membership calls and sendBatch bind an unbound socket first, as libuv does for memberships. */
   #ensureBoundNow(syscall: string): void {
     if (this.#bindState === BindState.Bound) return;
@@ -849,9 +1019,19 @@ export interface BindOptions {
 }
 
 
+/** A send()'s list of payloads; a bad item is reported as dgram does, naming the list. */
+function bufferList(list: readonly unknown[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const item of list) {
+    if (typeof item !== 'string' && !ArrayBuffer.isView(item)) {
+      throw invalidArgType('buffer list arguments', 'of type string or an instance of Buffer, TypedArray, or DataView', list);
+    }
+    out.push(toBytes(item, 'buffer list arguments'));
+  }
+  return out;
+}
+
 /** createSocket(type | options, listener?): a drop-in for node:dgram's. */
 export function createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
-  if (typeof type === 'string') return new Socket({ type }, listener);
-  if (type === null || typeof type !== 'object') throw badType();
   return new Socket(type, listener);
 }
