@@ -107,12 +107,13 @@ void CloseChannel(void* arg) { static_cast<WatchdogChannel*>(arg)->Close(); }
 
 // ---- channel ------------------------------------------------------------------------------
 
-void WatchdogChannel::Open(Napi::Env env, Napi::Function handler) {
+bool WatchdogChannel::Open(Napi::Env env, Napi::Function handler) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (open_) return;
+  if (open_) return false;
   function_ = Function::New(env, handler, "uring-udp watchdog", 0, 1, this);
   napi_unref_threadsafe_function(env, function_);  // reports never keep a process alive on their own
   open_ = true;
+  return true;
 }
 
 void WatchdogChannel::Post(StallReport report) {
@@ -540,9 +541,11 @@ Napi::Value SetWatchdogHandler(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "handler must be a function");
   std::shared_ptr<WatchdogChannel> channel = ChannelFor(env);
-  channel->Open(env, info[0].As<Napi::Function>());
+  // A second copy of the package's JavaScript in the same environment (two versions in one
+  // node_modules tree) loads this same addon: the first handler stays, and the cleanup hook is
+  // not added twice (Node aborts on a duplicate hook).
   // Registered before any ring of this environment, so it runs after theirs at teardown.
-  napi_add_env_cleanup_hook(env, CloseChannel, channel.get());
+  if (channel->Open(env, info[0].As<Napi::Function>())) napi_add_env_cleanup_hook(env, CloseChannel, channel.get());
   return env.Undefined();
 }
 

@@ -48,7 +48,7 @@ class WatchdogChannel {
   static void CallJs(Napi::Env env, Napi::Function callback, WatchdogChannel* context, void* data);
   using Function = Napi::TypedThreadSafeFunction<WatchdogChannel, void, CallJs>;
 
-  void Open(Napi::Env env, Napi::Function handler);
+  bool Open(Napi::Env env, Napi::Function handler);  // false: already open (the first handler stays)
   void Post(StallReport report);  // watchdog thread
   void Close();                   // JS thread, at env cleanup
   void Ref(Napi::Env env);

@@ -131,3 +131,25 @@ t.test('a process exits promptly with rings open', async (t) => {
   t.equal(quick.timedOut, false, 'an unref()ed ring does not keep the process alive');
   t.equal(quick.code, 0);
 });
+
+t.test('two copies of the package in one process (two versions in one node_modules tree) share the addon', async (t) => {
+  // Each copy's watchdog registers its environment's report channel: the second must not add
+  // Node's cleanup hook again (Node aborts on a duplicate hook: CleanupQueue::Add).
+  const script = `
+    const lib = ${JSON.stringify(LIB)};
+    const a = require(lib);
+    for (const key of Object.keys(require.cache)) if (key.startsWith(lib)) delete require.cache[key];
+    const b = require(lib);
+    (async () => {
+      const rings = [new a.Ring(), new b.Ring()];
+      await Promise.all(rings.map((r) => r.nop()));
+      const sockets = [a.createSocket('udp4'), b.createSocket('udp4')];
+      await Promise.all(sockets.map((s) => new Promise((r) => s.bind(0, '127.0.0.1', r))));
+      await Promise.all(rings.map((r) => r.close()));
+      await Promise.all(sockets.map((s) => new Promise((r) => s.close(r))));
+      console.log(a.Ring !== b.Ring ? 'two copies' : 'one copy');
+    })();`;
+  const result = await run(process.execPath, ['-e', script]);
+  t.equal(result.code, 0, result.stderr);
+  t.equal(result.stdout.trim(), 'two copies', 'both copies worked, and the process exited normally');
+});
