@@ -10,9 +10,11 @@ import t from 'tap';
 
 import { ROOT, prepareVm, qemu } from './vm';
 
-const COUNT = Number(process.env.URING_UDP_VM_MATRIX_COUNT ?? 200_000);
+// Datagrams per backend, family and direction. CI moves 20,000 (12 such runs per kernel under TCG
+// on 2 shared cores); URING_UDP_VM_MATRIX_COUNT=200000 is the full check.
+const COUNT = Number(process.env.URING_UDP_VM_MATRIX_COUNT ?? 20_000);
 const RESULTS = path.join(ROOT, 'bench', 'results', 'vm-matrix.json');
-const ONLY = process.env.URING_UDP_VM_MATRIX?.split(',');
+const ONLY = process.env.URING_UDP_VM_MATRIX ? process.env.URING_UDP_VM_MATRIX.split(',') : undefined;
 
 interface Check {
   name: string;
@@ -36,13 +38,21 @@ function debianKernel(series: string): { dir: string; version: string; buildSeco
 
 t.test('the kernel matrix: 5.10, 6.1 and 6.12', { timeout: 3600_000 }, async (t) => {
   const { cache, initrd } = prepareVm(t);
+  const debian = (name: string) => () => {
+    const k = debianKernel(name);
+    return { bzImage: path.join(k.dir, 'bzImage'), source: `linux-source-${name} ${k.version}`, buildSeconds: k.buildSeconds };
+  };
   const kernels = [
-    { name: '5.10', ...(() => { const k = debianKernel('5.10'); return { bzImage: path.join(k.dir, 'bzImage'), source: `linux-source-5.10 ${k.version}`, buildSeconds: k.buildSeconds }; })() },
-    { name: '6.1', bzImage: path.join(cache, 'fixed', 'bzImage'), source: `linux-source-6.1 ${fs.readFileSync(path.join(cache, 'version'), 'utf8').trim()}`, buildSeconds: null },
-    { name: '6.12', ...(() => { const k = debianKernel('6.12'); return { bzImage: path.join(k.dir, 'bzImage'), source: `linux-source-6.12 ${k.version}`, buildSeconds: k.buildSeconds }; })() },
+    { name: '5.10', get: debian('5.10') },
+    {
+      name: '6.1',
+      get: () => ({ bzImage: path.join(cache, 'fixed', 'bzImage'), source: `linux-source-6.1 ${fs.readFileSync(path.join(cache, 'version'), 'utf8').trim()}`, buildSeconds: null }),
+    },
+    { name: '6.12', get: debian('6.12') },
   ].filter((k) => !ONLY || ONLY.includes(k.name));
   const rows = [];
-  for (const kernel of kernels) {
+  for (const { name, get } of kernels) {
+    const kernel = { name, ...get() };
     const limit = 900;
     const { output, ms } = await qemu(kernel.bzImage, initrd, String(COUNT), limit, 'uring_script=test-vm/fixtures/matrix-check.js uring_rmem_max=16777216');
     const json = /=====URING-RESULT-BEGIN=====\r?\n([\s\S]*?)=====URING-RESULT-END=====/.exec(output)?.[1]?.replace(/\r/g, '').trim();
@@ -56,8 +66,11 @@ t.test('the kernel matrix: 5.10, 6.1 and 6.12', { timeout: 3600_000 }, async (t)
     for (const check of report.checks) t.ok(check.ok, `${kernel.name}: ${check.name}${check.ok ? '' : `: ${JSON.stringify(check.detail)}`}`);
     rows.push({ kernel: kernel.name, source: kernel.source, buildSeconds: kernel.buildSeconds, bootToReportMs: ms, ...report });
   }
-  if (ONLY) return;
+  // URING_UDP_VM_MATRIX=5.10,6.1 runs those only: their rows replace theirs in the results.
   fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
-  fs.writeFileSync(RESULTS, JSON.stringify({ date: new Date().toISOString(), count: COUNT, kernels: rows }, null, 2));
+  let kept: { kernel: string }[] = [];
+  if (ONLY && fs.existsSync(RESULTS)) kept = (JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as { kernels: { kernel: string }[] }).kernels.filter((k) => !ONLY.includes(k.kernel));
+  const all = [...kept, ...rows].sort((a, b) => a.kernel.localeCompare(b.kernel, 'en', { numeric: true }));
+  fs.writeFileSync(RESULTS, JSON.stringify({ date: new Date().toISOString(), count: COUNT, kernels: all }, null, 2));
   t.comment(`results: ${RESULTS}`);
 });
