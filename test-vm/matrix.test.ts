@@ -36,6 +36,8 @@ function debianKernel(series: string): { dir: string; version: string; buildSeco
   };
 }
 
+const seconds = (dir: string): number | null => (fs.existsSync(path.join(dir, 'build-seconds')) ? Number(fs.readFileSync(path.join(dir, 'build-seconds'), 'utf8')) : null);
+
 t.test('the kernel matrix: 5.10, 6.1 and 6.12', { timeout: 3600_000 }, async (t) => {
   const { cache, initrd } = prepareVm(t);
   const debian = (name: string) => () => {
@@ -46,7 +48,7 @@ t.test('the kernel matrix: 5.10, 6.1 and 6.12', { timeout: 3600_000 }, async (t)
     { name: '5.10', get: debian('5.10') },
     {
       name: '6.1',
-      get: () => ({ bzImage: path.join(cache, 'fixed', 'bzImage'), source: `linux-source-6.1 ${fs.readFileSync(path.join(cache, 'version'), 'utf8').trim()}`, buildSeconds: null }),
+      get: () => ({ bzImage: path.join(cache, 'fixed', 'bzImage'), source: `linux-source-6.1 ${fs.readFileSync(path.join(cache, 'version'), 'utf8').trim()}`, buildSeconds: seconds(path.join(cache, 'fixed')) }),
     },
     { name: '6.12', get: debian('6.12') },
   ].filter((k) => !ONLY || ONLY.includes(k.name));
@@ -64,7 +66,7 @@ t.test('the kernel matrix: 5.10, 6.1 and 6.12', { timeout: 3600_000 }, async (t)
     t.comment(`${kernel.name}: booted ${report.kernel} (upstream ${report.upstream}); features ${JSON.stringify(report.features)}; default backend ${report.defaultBackend}`);
     t.ok(report.checks.length >= 10, `${kernel.name}: ${report.checks.length} checks ran`);
     for (const check of report.checks) t.ok(check.ok, `${kernel.name}: ${check.name}${check.ok ? '' : `: ${JSON.stringify(check.detail)}`}`);
-    rows.push({ kernel: kernel.name, source: kernel.source, buildSeconds: kernel.buildSeconds, bootToReportMs: ms, ...report });
+    rows.push({ ...report, release: report.kernel, kernel: kernel.name, source: kernel.source, buildSeconds: kernel.buildSeconds, bootToReportMs: ms });
   }
   // URING_UDP_VM_MATRIX=5.10,6.1 runs those only: their rows replace theirs in the results.
   fs.mkdirSync(path.dirname(RESULTS), { recursive: true });

@@ -78,7 +78,8 @@ if git_clean=$(grep -c 'lockdep_assert_held(&ctx->uring_lock);' io_uring/io_urin
   configure
   make -s -j"$(nproc)" bzImage >/dev/null
   cp arch/x86/boot/bzImage "$out/fixed/bzImage"
-  log "fixed: $(($(date +%s) - tf)) s"
+  echo $(($(date +%s) - tf)) > "$out/fixed/build-seconds"
+  log "fixed: $(cat "$out/fixed/build-seconds") s"
   log "patching: revert of the overflow-flush fix"
   patch -p1 < "$patch_file" >/dev/null
   touch .patched
