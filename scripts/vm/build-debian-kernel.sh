@@ -67,7 +67,7 @@ if [ "${URING_UDP_FETCH_ONLY:-}" = 1 ]; then log "fetched: $work/src"; exit 0; f
 
 started=$(date +%s)
 log "building (several minutes on 2 cores)"
-make -s tinyconfig
+make -s tinyconfig >&2
 # The same options as build-kernels.sh's; an option a series does not know is left out by olddefconfig.
 on=(ACPI PCI 64BIT SMP PRINTK SERIAL_8250 SERIAL_8250_CONSOLE BLK_DEV_INITRD RD_GZIP BINFMT_ELF
   BINFMT_SCRIPT PROC_FS PROC_SYSCTL SYSFS DEVTMPFS DEVTMPFS_MOUNT MULTIUSER POSIX_TIMERS SHMEM TMPFS
