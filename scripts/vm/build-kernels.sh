@@ -2,6 +2,8 @@
 # Installs what building and booting them needs, and builds the two test kernels the VM proof boots, from Debian's linux-source-6.1:
 #   fixed       the source as Debian ships it (has 9f5a834715d0, the overflow-flush fix)
 #   vulnerable  the same with that fix reverted (overflow-flush-lock.patch): 6.1.113-115's bug
+#   vulnerable-115  the vulnerable source again with SUBLEVEL 115, so it reports 6.1.115 (Debian 12's
+#               6.1.0-27) and the probe's version table says overflow-flush-lock `affected`
 # Cached outside the clone, keyed by the source package version and the patch, so a second run
 # reuses them. Prints the cache directory on its last line.
 set -euo pipefail
@@ -36,14 +38,14 @@ fi
 [ -n "$version" ] && [ "$version" != "(none)" ] || { log "linux-source-6.1 is not available from apt"; exit 2; }
 key="linux-source-6.1_${version}_$(sha256sum "$patch_file" | cut -c1-12)"
 out="$cache_root/$key"
-if [ -f "$out/fixed/bzImage" ] && [ -f "$out/vulnerable/bzImage" ]; then
+if [ -f "$out/fixed/bzImage" ] && [ -f "$out/vulnerable/bzImage" ] && [ -f "$out/vulnerable-115/bzImage" ]; then
   log "cached: $out"
   echo "$out"
   exit 0
 fi
 
 work="$cache_root/build-$key"
-mkdir -p "$work" "$out/fixed" "$out/vulnerable"
+mkdir -p "$work" "$out/fixed" "$out/vulnerable" "$out/vulnerable-115"
 cd "$work"
 if [ ! -d src ]; then
   log "fetching linux-source-6.1 $version"
@@ -72,16 +74,29 @@ configure() {
 # Fixed first, then patch and rebuild in place (only io_uring.o and the link change).
 if git_clean=$(grep -c 'lockdep_assert_held(&ctx->uring_lock);' io_uring/io_uring.c) && [ "$git_clean" -ge 1 ] && [ ! -f .patched ]; then
   log "building the fixed kernel (a few minutes on 2 cores)"
+  tf=$(date +%s)
   configure
   make -s -j"$(nproc)" bzImage >/dev/null
   cp arch/x86/boot/bzImage "$out/fixed/bzImage"
+  echo $(($(date +%s) - tf)) > "$out/fixed/build-seconds"
+  log "fixed: $(cat "$out/fixed/build-seconds") s"
   log "patching: revert of the overflow-flush fix"
   patch -p1 < "$patch_file" >/dev/null
   touch .patched
 fi
-log "building the vulnerable kernel"
+t0=$(date +%s)
+if [ ! -f "$out/vulnerable/bzImage" ]; then
+  log "building the vulnerable kernel"
+  make -s -j"$(nproc)" bzImage >/dev/null
+  cp arch/x86/boot/bzImage "$out/vulnerable/bzImage"
+fi
+t1=$(date +%s)
+log "building the vulnerable kernel again as 6.1.115"
+sed -i 's/^SUBLEVEL = .*/SUBLEVEL = 115/' Makefile
 make -s -j"$(nproc)" bzImage >/dev/null
-cp arch/x86/boot/bzImage "$out/vulnerable/bzImage"
+cp arch/x86/boot/bzImage "$out/vulnerable-115/bzImage"
+t2=$(date +%s)
+log "vulnerable: $((t1 - t0)) s, vulnerable-115: $((t2 - t1)) s"
 echo "$version" > "$out/version"
 cd "$cache_root" && rm -rf "$work"
 log "done: $out"

@@ -48,6 +48,10 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 ip link set lo up
+# uring_rmem_max=N on the kernel command line: the socket receive buffer a test needs (the
+# guest's default net.core.rmem_max is 208 KiB).
+rmem=$(sed -n 's/.*uring_rmem_max=\([0-9]*\).*/\1/p' /proc/cmdline)
+[ -n "$rmem" ] && echo "$rmem" > /proc/sys/net/core/rmem_max
 # The kernel's own hung-task detector, so its report shows up on the console too.
 [ -w /proc/sys/kernel/hung_task_timeout_secs ] && echo 5 > /proc/sys/kernel/hung_task_timeout_secs
 args=$(sed -n 's/.*uring_args="\([^"]*\)".*/\1/p' /proc/cmdline)
@@ -58,9 +62,19 @@ if [ -n "$script" ]; then
   # A check script instead of the reproducer: it prints its own result markers.
   echo "URING-VM: node $script $args"
   node "$script" $args > /tmp/check.txt 2>&1 &
+  pid=$!
   waited=0
   while ! grep -q '=====URING-RESULT-END=====' /tmp/check.txt 2>/dev/null && [ "$waited" -lt "${limit:-90}" ]; do sleep 1; waited=$((waited + 1)); done
+  # Did the process end by itself after its report? (A thread in state D pins it: it never does.)
+  # Gone, or a zombie nobody reaped yet, means it exited.
+  exit_wait=$(sed -n 's/.*uring_exit_wait=\([0-9]*\).*/\1/p' /proc/cmdline)
+  waited=0
+  state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)
+  while [ -n "$state" ] && [ "$state" != Z ] && [ "$waited" -lt "${exit_wait:-5}" ]; do
+    sleep 1; waited=$((waited + 1)); state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)
+  done
   cat /tmp/check.txt
+  if [ -z "$state" ] || [ "$state" = Z ]; then echo "URING-VM: process exited"; else echo "URING-VM: process still running after ${waited} s (state $state)"; fi
   echo "URING-VM: done"
   poweroff -f
 fi

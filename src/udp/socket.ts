@@ -369,7 +369,10 @@ export class Socket extends EventEmitter {
 
   #applyPostBindOptions(): void {
     const o = this.#options;
-    if (o.recvBufferSize) this.#native.setOption('SO_RCVBUF', o.recvBufferSize);
+    if (o.recvBufferSize) {
+      this.#native.setOption('SO_RCVBUF', o.recvBufferSize);
+      warnIfRecvBufferCapped(o.recvBufferSize, this.#native.getOption('SO_RCVBUF'));
+    }
     if (o.sendBufferSize) this.#native.setOption('SO_SNDBUF', o.sendBufferSize);
   }
 
@@ -817,6 +820,7 @@ export class Socket extends EventEmitter {
     if (this.#closed || this.#bindState !== BindState.Bound) throw bufferSizeError(`uv_${name === 'SO_RCVBUF' ? 'recv' : 'send'}_buffer_size`);
     if (size !== undefined) {
       this.#native.setOption(name, size);
+      if (name === 'SO_RCVBUF') warnIfRecvBufferCapped(size, this.#native.getOption(name));
       return size;
     }
     return this.#native.getOption(name);
@@ -1034,4 +1038,22 @@ function bufferList(list: readonly unknown[]): Uint8Array[] {
 /** createSocket(type | options, listener?): a drop-in for node:dgram's. */
 export function createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
   return new Socket(type, listener);
+}
+
+let recvBufferWarned = false;
+
+/**
+ * SO_RCVBUF is capped by net.core.rmem_max without a word: Linux keeps min(asked, rmem_max) and
+ * doubles it (its bookkeeping overhead), which getsockopt reports. So less than twice what was
+ * asked means the cap cut it. Said once per process, as a user would want to know: a burst sized
+ * for the asked buffer is dropped by the kernel (stats.kernelDrops).
+ */
+export function warnIfRecvBufferCapped(asked: number, got: number): void {
+  if (recvBufferWarned || got >= 2 * asked) return;
+  recvBufferWarned = true;
+  process.emitWarning(
+    `recvBufferSize ${asked} was capped by the kernel to ${Math.floor(got / 2)} (getRecvBufferSize() reports ${got}, twice that): ` +
+      'raise net.core.rmem_max (sysctl -w net.core.rmem_max=N) to get the buffer asked for',
+    { code: 'URING_UDP_RECV_BUFFER_CAPPED' },
+  );
 }
