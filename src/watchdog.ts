@@ -233,9 +233,11 @@ function dispatch(report: NativeReport): void {
       ring: report.ring,
       kernel: kernelInfo(),
     };
-    if (stall.kind === 'stuck') {
+    if (stall.kind === 'stuck' && stall.thread.state.startsWith('D')) {
       // Before anyone hears of it: the sockets on a stuck receiver fail over, a stuck ring
-      // rejects what it holds.
+      // rejects what it holds. Only for a thread in state D, which the known hangs leave it in
+      // and which nothing wakes: both are for good, and a thread merely slow inside
+      // io_uring_enter (running, or asleep past its bound, as on a starved VM) may come back.
       for (const target of targets) {
         const done = (target as { _stalled?: (s: Stall) => string | undefined })._stalled?.(stall);
         if (done === 'direct' || done === 'rejected') stall.failover = done;
