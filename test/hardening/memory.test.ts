@@ -7,7 +7,7 @@
 import path from 'node:path';
 import t from 'tap';
 
-import { ROOT, SANITIZED, run } from '../helpers';
+import { ROOT, SANITIZED, SLOWDOWN, run } from '../helpers';
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'slow-handler.js');
 const LIB = path.join(ROOT, 'lib');
@@ -27,7 +27,11 @@ interface Result {
 }
 
 async function flood(kind: 'uring' | 'dgram', api: 'batch' | 'message'): Promise<Result> {
-  const result = await run(process.execPath, ['--expose-gc', FIXTURE, LIB, kind, api, '60000', '3000', '3000'], { timeoutMs: 60_000 });
+  // The slow handler catches up with the socket buffer's backlog after the flood: slower under
+  // ASan (each 60,000-byte copy), where 20 s once fell 328 datagrams short of it.
+  const result = await run(process.execPath, ['--expose-gc', FIXTURE, LIB, kind, api, '60000', '3000', '3000', String(20_000 * SLOWDOWN)], {
+    timeoutMs: 60_000 * SLOWDOWN,
+  });
   if (result.code !== 0) throw new Error(`slow-handler ${kind} ${api} exited ${result.code}: ${result.stderr}`);
   return JSON.parse(result.stdout.trim().split('\n').pop()!) as Result;
 }
