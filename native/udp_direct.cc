@@ -139,8 +139,12 @@ bool UdpWrap::SteadyLoad(unsigned read) {
     window_start_ms_ = now;
   }
   window_count_ += read;
-  return now >= steady_after_ms_ && std::max(load.count, load.prev) >= kThreadBusy &&
-         std::max(window_count_, window_prev_) >= kSocketSteady;
+  // Only while other sockets share the load (at most half of it is this socket's): a single
+  // busy socket is best read here, as the burst rule would move it when its reads fill up —
+  // a request/response server at 120,000 round trips/s did 0.4x that on a receiver.
+  const uint64_t thread = std::max(load.count, load.prev);
+  const uint64_t mine = std::max(window_count_, window_prev_);
+  return now >= steady_after_ms_ && thread >= kThreadBusy && mine >= kSocketSteady && 2 * mine <= thread;
 }
 
 void UdpWrap::StartDirect() {
