@@ -64,7 +64,13 @@ if [ -n "$script" ]; then
   node "$script" $args > /tmp/check.txt 2>&1 &
   pid=$!
   waited=0
-  while ! grep -q '=====URING-RESULT-END=====' /tmp/check.txt 2>/dev/null && [ "$waited" -lt "${limit:-90}" ]; do sleep 1; waited=$((waited + 1)); done
+  # Until the report is out, the limit is up, or the process is gone without one (a crash at
+  # start must not cost the whole limit).
+  while ! grep -q '=====URING-RESULT-END=====' /tmp/check.txt 2>/dev/null && [ "$waited" -lt "${limit:-90}" ]; do
+    state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)
+    if [ -z "$state" ] || [ "$state" = Z ]; then break; fi
+    sleep 1; waited=$((waited + 1))
+  done
   # Did the process end by itself after its report? (A thread in state D pins it: it never does.)
   # Gone, or a zombie nobody reaped yet, means it exited.
   exit_wait=$(sed -n 's/.*uring_exit_wait=\([0-9]*\).*/\1/p' /proc/cmdline)
@@ -82,8 +88,13 @@ echo "URING-VM: node lib/cli.js repro $args"
 # In the background: a process with a thread in state D can never be reaped, so nobody waits
 # for it; the result file is polled instead.
 node lib/cli.js repro $args --json --out /tmp/result.json > /tmp/stdout.txt 2>&1 &
+pid=$!
 waited=0
-while [ ! -s /tmp/result.json ] && [ "$waited" -lt "${limit:-90}" ]; do sleep 1; waited=$((waited + 1)); done
+while [ ! -s /tmp/result.json ] && [ "$waited" -lt "${limit:-90}" ]; do
+  state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)
+  if [ -z "$state" ] || [ "$state" = Z ]; then sleep 1; [ -s /tmp/result.json ] || break; fi
+  sleep 1; waited=$((waited + 1))
+done
 echo "=====URING-RESULT-BEGIN====="
 cat /tmp/result.json 2>/dev/null
 echo "=====URING-RESULT-END====="
