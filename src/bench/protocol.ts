@@ -50,29 +50,36 @@ export function userMicros(): number {
 }
 
 /**
- * CPU time of this process's threads named `name` (native threads name themselves: the
- * watchdog is 'uring-watchdog'), in microseconds, from /proc/self/task/TID/schedstat
- * (nanoseconds on CPU; finer than the 10 ms ticks of /proc/.../stat). 0 when none runs.
- * A thread that exited since the last call takes its time with it: callers compare two
- * readings of a thread that lives across both.
+ * CPU time (µs) of this process's threads named `name` (native threads name themselves: the
+ * watchdog is 'uring-watchdog'), per thread id, from /proc/self/task/TID/schedstat (nanoseconds
+ * on CPU; finer than the 10 ms ticks of /proc/.../stat). A snapshot: subtract
+ * one from another with threadCpuSince, which counts each thread against its own start (a
+ * thread may exit and another start between the two; a sum would then go backwards).
  */
-export function threadCpuMicros(name: string): number {
-  let ns = 0;
+export function threadCpuMicros(name: string): Map<string, number> {
+  const times = new Map<string, number>();
   let tasks: string[] = [];
   try {
     tasks = fs.readdirSync('/proc/self/task');
   } catch {
-    return 0;
+    return times;
   }
   for (const tid of tasks) {
     try {
       if (fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== name) continue;
-      ns += Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      times.set(tid, Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1000);
     } catch {
       // the thread exited between the listing and the read
     }
   }
-  return ns / 1000;
+  return times;
+}
+
+/** CPU time (µs) the threads of `now` used since `start` (threads new since then: all of theirs). */
+export function threadCpuSince(now: Map<string, number>, start: Map<string, number>): number {
+  let us = 0;
+  for (const [tid, t] of now) us += Math.max(0, t - (start.get(tid) ?? 0));
+  return us;
 }
 
 /**

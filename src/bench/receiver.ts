@@ -9,7 +9,7 @@
 import dgram from 'node:dgram';
 
 import { createSocket, type DatagramBatch, type Socket } from '../udp';
-import { argument, busyWait, cpuMicros, serve, Stamps, threadCpuMicros, userMicros } from './protocol';
+import { argument, busyWait, cpuMicros, serve, Stamps, threadCpuMicros, threadCpuSince, userMicros } from './protocol';
 
 const driver = argument('driver', 'dgram');
 const family = argument('family', '4') === '6' ? 6 : 4;
@@ -40,7 +40,7 @@ let handlerMs = 0;
 let cpuStart = 0;
 let userStart = 0;
 let timeStart = 0;
-let watchdogStart = 0;
+let watchdogStart = new Map<string, number>();
 const stamps = new Stamps();
 
 function report(extra: object = {}) {
@@ -52,7 +52,7 @@ function report(extra: object = {}) {
     cpuUserUs: userMicros() - userStart,
     seconds: (performance.now() - timeStart) / 1000,
     // The watchdog thread's own share of cpuUs (0 with the watchdog off).
-    watchdogCpuUs: threadCpuMicros('uring-watchdog') - watchdogStart,
+    watchdogCpuUs: threadCpuSince(threadCpuMicros('uring-watchdog'), watchdogStart),
     maxRssKb: process.resourceUsage().maxRSS,
     ...(slow ? { handlerMs } : {}),
     ...(stamping ? stamps.toJSON() : {}),
