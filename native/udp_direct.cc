@@ -94,15 +94,9 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
 // ---- the direct path, on the JS thread (UdpWrap's) ----------------------------------------------
 
 namespace {
-// One read takes at most this many datagrams, and one that fills it goes back to the event loop
-// before the next, as libuv does for node:dgram (32 per readiness): the other sockets and
-// handles of the loop get their turn — a peer in the same process reads the replies to the
-// last 32 before the next 32 leave, where a read of hundreds would send hundreds at once into
-// its receive buffer (multicast-dns's querier: 56 of 200 answers at 256 per read, 192 with 32
-// as with node:dgram).
-constexpr unsigned kDirectRead = 32;
-// This many datagrams read from a queue that never emptied in between (reads that filled
-// kDirectRead, one after another) mean the traffic is no longer sparse: a receiver takes over.
+// One poll callback reads at most this many datagrams; this many or more in one go means the
+// traffic is no longer sparse, and a receiver takes over.
+constexpr unsigned kDirectLimit = 256;
 constexpr unsigned kBurst = 256;
 // Reads (each delivered before the next) per readiness of the socket, at most.
 constexpr unsigned kDirectRounds = 32;
@@ -198,7 +192,7 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     // the socket buffer holds what comes meanwhile, as it does for a receiver.
     ReceiveBudget& budget = *self->receive_->budget;
     const int64_t each = static_cast<int64_t>(self->receive_->config.max_datagram + sizeof(DatagramRecord));
-    const unsigned limit = static_cast<unsigned>(std::clamp<int64_t>(budget.room() / each, 0, kDirectRead));
+    const unsigned limit = static_cast<unsigned>(std::clamp<int64_t>(budget.room() / each, 0, kDirectLimit));
     if (limit == 0 && status >= 0) {
       self->StopDirect();
       self->direct_paused_ = true;
@@ -209,11 +203,7 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     int error = status < 0 ? -status : 0;
     const int read = status < 0 ? 0 : self->direct_->Drain(&batches, limit, self->receive_->arenas, &error);
     const bool steady = read > 0 && self->SteadyLoad(static_cast<unsigned>(read));
-    // A read that filled its limit left datagrams behind (or may have): the queue did not empty.
-    const bool full = read >= static_cast<int>(limit);
-    self->backlog_read_ = full ? self->backlog_read_ + static_cast<unsigned>(read) : 0;
-    const bool burst = steady || self->backlog_read_ >= std::min(kBurst, limit * (kBurst / kDirectRead));
-    if (burst) self->backlog_read_ = 0;
+    const bool burst = steady || read >= static_cast<int>(std::min(limit, kBurst));
     // A burst: a receiver takes the socket on (or over, once its buffers are warm) before the
     // next read; until then the JS thread goes on reading.
     if (burst) self->OnBurst();
@@ -226,8 +216,7 @@ void UdpWrap::OnPoll(uv_poll_t* handle, int status, int) {
     }
     self->CallOnBatch(batches, error, false);
     batches.clear();
-    // Nothing more, an error, a burst, or a full read (the loop's other handles first) end it.
-    if (read <= 0 || error || burst || full) return;
+    if (read <= 0 || error || burst) return;
   }
 }
 

@@ -120,7 +120,6 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   std::unique_ptr<DirectReader> direct_;
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
-  unsigned backlog_read_ = 0;   // datagrams the direct path's full reads took since the queue last emptied
   bool direct_paused_ = false;  // the direct path stopped polling because the budget was full
   napi_async_context async_context_ = nullptr;
   bool delivering_ = false;  // inside CallOnBatch: the async context is in use
