@@ -5,7 +5,7 @@
 //   node scripts/bench-ab.js ROUNDS SIZE DIR_A DIR_B [uring-batch|uring-message]
 // DIR_A and DIR_B are checkouts with lib/ and the addon built (npm run compile), e.g. a git
 // worktree of the parent commit and this one. Each round runs the C receiver, then A and B in
-// alternating order, 3 s each, with bench/build/udp-sender (npm run setup builds it) from this
+// alternating order, 3 s each, with bench/build/udp-sender (built here by bench/c/build.sh) from this
 // checkout, each after the harness's warm-up flood (WARMUP_SECONDS). Per run it prints
 // datagrams, loss and CPU per datagram (the receiver process's, and per thread by name from
 // /proc/PID/task/*/schedstat); at the end the medians, each build's median ratio to the C
@@ -34,6 +34,8 @@ if (!(Number(rounds) > 0) || !(Number(size) > 0) || !dirA || !dirB) {
 }
 const root = path.join(__dirname, '..');
 const peers = path.join(root, 'bench', 'build');
+// The C peers, built (or found up to date) as the benchmark itself builds them.
+execFileSync('bash', [path.join(root, 'bench', 'c', 'build.sh'), peers], { stdio: ['ignore', 'ignore', 'inherit'] });
 const { WARMUP_SECONDS } = require(path.join(root, 'lib', 'bench', 'harness.js'));
 
 /** CPU time (ns) per thread name of a process. */
