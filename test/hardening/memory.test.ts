@@ -60,7 +60,9 @@ t.test('a slow handler flooded with 60,000-byte datagrams: bounded like node:dgr
     // quiet second; the handlers' garbage is collected before the look (--expose-gc). 'message'
     // copies every datagram into its own 60,000-byte Buffer, as node:dgram does; with
     // MALLOC_TUNABLE above, glibc returns each when it is freed instead of keeping it for reuse.
-    const allowed = (SANITIZED ? 96 : 32) * MiB;
+    // Under test:asan malloc is ASan's, whose quarantine keeps freed memory (up to 256 MiB) in
+    // both processes whatever the tunable says: there 'message' is held to node:dgram's retention.
+    const allowed = SANITIZED ? 96 * MiB + (api === 'message' ? Math.max(0, dgram.afterKb - dgram.idleKb) : 0) : 32 * MiB;
     t.ok(r.afterKb - r.idleKb < allowed, `${api}: ${r.afterKb >> 10} MiB 3 s after the flood, idle ${r.idleKb >> 10} MiB (allowed ${allowed >> 10} MiB more)`);
   }
 });
