@@ -57,6 +57,10 @@ rmem=$(sed -n 's/.*uring_rmem_max=\([0-9]*\).*/\1/p' /proc/cmdline)
 args=$(sed -n 's/.*uring_args="\([^"]*\)".*/\1/p' /proc/cmdline)
 limit=$(sed -n 's/.*uring_limit=\([0-9]*\).*/\1/p' /proc/cmdline)
 cd /pkg
+# A process's state letter (R, S, D, Z, ...), empty once it is gone; alive: there and not a
+# zombie nobody reaped yet.
+state_of() { cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null; }
+alive() { s=$(state_of "$1"); [ -n "$s" ] && [ "$s" != Z ]; }
 script=$(sed -n 's/.*uring_script=\([^ ]*\).*/\1/p' /proc/cmdline)
 if [ -n "$script" ]; then
   # A check script instead of the reproducer: it prints its own result markers.
@@ -66,21 +70,16 @@ if [ -n "$script" ]; then
   waited=0
   # Until the report is out, the limit is up, or the process is gone without one (a crash at
   # start must not cost the whole limit).
-  while ! grep -q '=====URING-RESULT-END=====' /tmp/check.txt 2>/dev/null && [ "$waited" -lt "${limit:-90}" ]; do
-    state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)
-    if [ -z "$state" ] || [ "$state" = Z ]; then break; fi
+  while ! grep -q '=====URING-RESULT-END=====' /tmp/check.txt 2>/dev/null && [ "$waited" -lt "${limit:-90}" ] && alive "$pid"; do
     sleep 1; waited=$((waited + 1))
   done
   # Did the process end by itself after its report? (A thread in state D pins it: it never does.)
   # Gone, or a zombie nobody reaped yet, means it exited.
   exit_wait=$(sed -n 's/.*uring_exit_wait=\([0-9]*\).*/\1/p' /proc/cmdline)
   waited=0
-  state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)
-  while [ -n "$state" ] && [ "$state" != Z ] && [ "$waited" -lt "${exit_wait:-5}" ]; do
-    sleep 1; waited=$((waited + 1)); state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)
-  done
+  while alive "$pid" && [ "$waited" -lt "${exit_wait:-5}" ]; do sleep 1; waited=$((waited + 1)); done
   cat /tmp/check.txt
-  if [ -z "$state" ] || [ "$state" = Z ]; then echo "URING-VM: process exited"; else echo "URING-VM: process still running after ${waited} s (state $state)"; fi
+  if ! alive "$pid"; then echo "URING-VM: process exited"; else echo "URING-VM: process still running after ${waited} s (state $(state_of "$pid"))"; fi
   echo "URING-VM: done"
   poweroff -f
 fi
@@ -90,11 +89,8 @@ echo "URING-VM: node lib/cli.js repro $args"
 node lib/cli.js repro $args --json --out /tmp/result.json > /tmp/stdout.txt 2>&1 &
 pid=$!
 waited=0
-while [ ! -s /tmp/result.json ] && [ "$waited" -lt "${limit:-90}" ]; do
-  state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)
-  if [ -z "$state" ] || [ "$state" = Z ]; then sleep 1; [ -s /tmp/result.json ] || break; fi
-  sleep 1; waited=$((waited + 1))
-done
+# The reproducer writes its result before it exits: gone without one, it has none to give.
+while [ ! -s /tmp/result.json ] && [ "$waited" -lt "${limit:-90}" ] && alive "$pid"; do sleep 1; waited=$((waited + 1)); done
 echo "=====URING-RESULT-BEGIN====="
 cat /tmp/result.json 2>/dev/null
 echo "=====URING-RESULT-END====="
