@@ -5,7 +5,7 @@
 //   node scripts/bench-ab.js ROUNDS SIZE DIR_A DIR_B [uring-batch|uring-message]
 // DIR_A and DIR_B are checkouts with lib/ and the addon built (npm run compile), e.g. a git
 // worktree of the parent commit and this one. Each round runs the C receiver, then A and B in
-// alternating order, 3 s each, with bench/build/udp-sender (built here by bench/c/build.sh) from this
+// alternating order, 3 s each, with bench/build/udp-sender (built here as the benchmark builds it) from this
 // checkout, each after the harness's warm-up flood (WARMUP_SECONDS). Per run it prints
 // datagrams, loss and CPU per datagram (the receiver process's, and per thread by name from
 // /proc/PID/task/*/schedstat); at the end the medians, each build's median ratio to the C
@@ -33,10 +33,9 @@ if (!(Number(rounds) > 0) || !(Number(size) > 0) || !dirA || !dirB) {
   process.exit(2);
 }
 const root = path.join(__dirname, '..');
-const peers = path.join(root, 'bench', 'build');
-// The C peers, built (or found up to date) as the benchmark itself builds them.
-execFileSync('bash', [path.join(root, 'bench', 'c', 'build.sh'), peers], { stdio: ['ignore', 'ignore', 'inherit'] });
-const { WARMUP_SECONDS } = require(path.join(root, 'lib', 'bench', 'harness.js'));
+const { WARMUP_SECONDS, buildPeers } = require(path.join(root, 'lib', 'bench', 'harness.js'));
+// The C peers, built (or found up to date) as the benchmark builds them: bench/build.
+const peers = buildPeers();
 
 /** CPU time (ns) per thread name of a process. */
 function threadCpu(pid) {

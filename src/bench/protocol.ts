@@ -114,6 +114,11 @@ export class Stamps {
   }
 }
 
+/** The slow handlers (issue 14): a batch handler that takes 5 ms; a 'message' listener that stalls 2 ms every 100. */
+export const SLOW_BATCH_MS = 5;
+export const SLOW_MESSAGE_EVERY = 100;
+export const SLOW_MESSAGE_MS = 2;
+
 /** Spins for `ms` milliseconds: a handler that computes (the slow-handler scenario). */
 export function busyWait(ms: number): void {
   const until = performance.now() + ms;

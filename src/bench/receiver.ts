@@ -9,7 +9,19 @@
 import dgram from 'node:dgram';
 
 import { createSocket, type DatagramBatch, type Socket } from '../udp';
-import { argument, busyWait, cpuMicros, serve, Stamps, threadCpuMicros, threadCpuSince, userMicros } from './protocol';
+import {
+  argument,
+  busyWait,
+  cpuMicros,
+  serve,
+  SLOW_BATCH_MS,
+  SLOW_MESSAGE_EVERY,
+  SLOW_MESSAGE_MS,
+  Stamps,
+  threadCpuMicros,
+  threadCpuSince,
+  userMicros,
+} from './protocol';
 
 const driver = argument('driver', 'dgram');
 const family = argument('family', '4') === '6' ? 6 : 4;
@@ -29,10 +41,6 @@ const batch = {
   ...(buffers > 0 ? { bufferCount: buffers } : {}),
 };
 const RECV_BUFFER = Number(argument('recv-buffer', String(4 << 20))); // 4 MiB: as the C receiver
-/** The slow handlers (issue 14): a batch handler that takes 5 ms; a 'message' listener that stalls 2 ms every 100. */
-const SLOW_BATCH_MS = 5;
-const SLOW_MESSAGE_EVERY = 100;
-const SLOW_MESSAGE_MS = 2;
 
 let datagrams = 0;
 let bytes = 0;
