@@ -170,3 +170,111 @@ t.test('a burst of replies is one sendmmsg, not one sendto per reply', { skip: s
   t.ok(batches.length >= 2, `${batches.length} sendmmsg calls carried ${batches.reduce((n, m) => n + Number(m[3]), 0)} datagrams (${batches.map((m) => m[3]).join(', ')})`);
   t.ok(singles + batches.length <= 12, `${singles + batches.length} send syscalls for 400 datagrams (${singles} single), not one per reply`);
 });
+
+t.test('a burst of requests is answered at most 32 per turn of the event loop, as node:dgram answers it: a peer with a small receive buffer in the same process loses no more', async (t) => {
+  // 200 requests queued at once; the peer's buffer (16 KiB, doubled by the kernel) holds about
+  // 40 of the replies. node:dgram reads 32 per turn of the event loop, so the peer reads the
+  // replies to each 32 before the next 32 leave; the package reads the 200 in one turn and
+  // sending all 200 replies at once overflowed the peer (39 of 200 arrived; multicast-dns's
+  // querier lost most of its answers the same way).
+  const answered = async (server: Socket | dgram.Socket): Promise<number> => {
+    // Both have dgram's send(msg, port, address); the cast only picks one overload set.
+    const s = server as dgram.Socket;
+    s.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => s.send(msg, rinfo.port, rinfo.address));
+    await listening(server);
+    const client = await listening(dgram.createSocket({ type: 'udp4', recvBufferSize: 16384 }));
+    let got = 0;
+    client.on('message', () => got++);
+    const payload = Buffer.alloc(100, 1);
+    for (let i = 0; i < 200; i++) client.send(payload, server.address().port, '127.0.0.1');
+    let last = -1;
+    // Until nothing more comes for 200 ms.
+    while (got !== last) {
+      last = got;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    client.close();
+    server.close();
+    return got;
+  };
+  const dgramGot = await answered(dgram.createSocket('udp4'));
+  const ours = await answered(createSocket('udp4'));
+  t.ok(dgramGot >= 100, `node:dgram's server: ${dgramGot} of 200 replies reached the peer`);
+  t.ok(ours >= dgramGot - 10, `the package's server: ${ours} of 200 (node:dgram's: ${dgramGot})`);
+});
+
+/** Counts turns of the event loop (one immediate per turn) until stopped. */
+function turns(): { readonly now: number; stop(): void } {
+  let now = 0;
+  let timer: NodeJS.Immediate | undefined;
+  const tick = () => {
+    now++;
+    timer = setImmediate(tick);
+  };
+  timer = setImmediate(tick);
+  return {
+    get now() {
+      return now;
+    },
+    stop: () => clearImmediate(timer),
+  };
+}
+
+t.test("a burst read by the JS thread is emitted at most 32 'message' events per turn of the event loop, in order, and a later read waits behind it", async (t) => {
+  const server = await listening(createSocket('udp4'));
+  const client = await listening(createSocket('udp4'));
+  t.ok(server.direct, 'the JS thread reads the socket');
+  const turn = turns();
+  const perTurn = new Map<number, number>();
+  const order: number[] = [];
+  server.on('message', (msg) => {
+    perTurn.set(turn.now, (perTurn.get(turn.now) ?? 0) + 1);
+    order.push(msg.readUInt32BE(0));
+    // A second burst while the first still waits its turn.
+    if (order.length === 1) burst(client, server.address().port, 50);
+  });
+  burst(client, server.address().port, 200);
+  const deadline = Date.now() + 10_000;
+  while (order.length < 250 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  turn.stop();
+  t.equal(order.length, 250, 'every datagram is emitted');
+  t.same(order, [...Array.from({ length: 200 }, (_, i) => i), ...Array.from({ length: 50 }, (_, i) => i)], 'in order: the second read behind the first');
+  const most = Math.max(...perTurn.values());
+  t.ok(most <= 32, `at most 32 a turn (${[...perTurn.values()].join(', ')})`);
+  t.ok(perTurn.size >= 8, `over ${perTurn.size} turns`);
+  client.close();
+  server.close();
+});
+
+t.test("close() lets go of what waits its turn: no 'message' after it, and a listener's close() still gets the rest of its own read", async (t) => {
+  const server = await listening(createSocket('udp4'));
+  const client = await listening(createSocket('udp4'));
+  let got = 0;
+  let afterClose = 0;
+  let closed = false;
+  server.on('message', () => {
+    got++;
+    if (closed) afterClose++;
+  });
+  burst(client, server.address().port, 200);
+  while (got === 0) await new Promise((r) => setImmediate(r));
+  t.ok(got <= 32, `the first turn emitted ${got}`);
+  server.close();
+  closed = true;
+  await new Promise((r) => server.once('close', r));
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(afterClose, 0, "no 'message' after close()");
+
+  // A listener that closes the socket while its read is being emitted: the rest of the read is
+  // still emitted (every datagram of a delivery is), at once.
+  const second = await listening(createSocket('udp4'));
+  let seen = 0;
+  second.on('message', () => {
+    seen++;
+    if (seen === 1) second.close();
+  });
+  burst(client, second.address().port, 100);
+  await new Promise((r) => second.once('close', r));
+  t.equal(seen, 100, 'the listener that closed saw the rest of its read');
+  client.close();
+});

@@ -15,7 +15,7 @@ import { binding, type NativeUdp } from '../native';
 import * as v from '../validate';
 import { registerOwner, unregisterOwner } from '../watchdog';
 import { copyBytes, toBytes, validPort, type DatagramData } from './arguments';
-import { BatchQueue, DatagramBatch, manyDatagrams, type BatchHandler } from './batch';
+import { BatchQueue, DatagramBatch, datagramsIn, manyDatagrams, type BatchHandler } from './batch';
 import {
   alreadyBound,
   backendUnavailable,
@@ -37,6 +37,9 @@ import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, ty
 const { RECV_STATS, DIRECT_STATS } = binding.constants;
 const { EBADF, EINVAL } = os.constants.errno;
 // libuv's bind flags, as dgram passes them to a cluster primary (uv.h: UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR).
+/** 'message' events per turn of the event loop while the JS thread reads a socket: libuv's 32 reads per turn for node:dgram. */
+const PACE = 32;
+
 const UV_UDP_IPV6ONLY = 1;
 const UV_UDP_REUSEADDR = 4;
 
@@ -132,6 +135,12 @@ export class Socket extends EventEmitter {
   /** Process-unique id, used in watchdog reports. */
   readonly id = nextSocketId++;
   #batchesDelivered = 0;
+  /**
+   * 'message' events of a delivery from the JS thread's own read beyond the first PACE: they wait
+   * for later turns of the event loop, PACE per turn (see #onBatches). Each batch here is held.
+   */
+  #paced: Array<{ batch: DatagramBatch; next: number }> = [];
+  #pacer: NodeJS.Immediate | undefined;
   readonly #settle = (token: number, reuse: boolean): void => this.#native.settle(token, reuse);
   readonly #sends: SendQueue;
   #bindState = BindState.Unbound;
@@ -656,9 +665,24 @@ export class Socket extends EventEmitter {
     // A handler that throws must not cost the rest of the delivery: collect, rethrow after.
     let thrown: unknown;
     let deferred: number[] | undefined;
+    const emitting = !this.#batchHandler && this.#iterators.size === 0 && !this.#muted;
     // Gather the 'message' listeners' replies (sent from the tick queue, once their address is
     // resolved) until that queue has run: the flush is queued after the listeners have run.
-    const corking = !this.#closed && !this.#batchHandler && this.#iterators.size === 0 && manyDatagrams(list) && this.#sends.cork();
+    const corking = !this.#closed && emitting && (manyDatagrams(list) || this.#paced.length > 0) && this.#sends.cork();
+    // 'message' events at most PACE per turn of the event loop while the JS thread reads the
+    // socket itself, as node:dgram's come (libuv reads 32 per turn), though one read here takes up
+    // to 256: what the listeners send in answer leaves PACE at a time, and a peer in this process
+    // reads each PACE before the next arrive. Answering 200 requests at once overflowed the
+    // default receive buffer of multicast-dns's querier (56 of 200 answers; node:dgram 192). A
+    // read while some still wait joins the queue behind them, in order. What waits is held, and
+    // counts against receiveBudget: the JS thread's reads pause when it is full, and a read that
+    // fills up moves the socket to a receiver (a burst). A receiver's deliveries are not paced
+    // (the socket is busy, and its batches are the point): what still waits goes before them.
+    let room = Infinity;
+    if (emitting && !this.#closed && (this.#paced.length > 0 || datagramsIn(list) > PACE)) {
+      if (this.#native.direct) room = this.#paced.length > 0 ? 0 : PACE;
+      else thrown = this.#emitPaced(Infinity);
+    }
     for (let i = 0; i + 2 < list.length; i += 3) {
       const batch = new DatagramBatch(list[i] as ArrayBuffer, list[i + 1] as Uint32Array, list[i + 2] as number, this.#settle);
       this.#batchesDelivered++;
@@ -668,13 +692,36 @@ export class Socket extends EventEmitter {
       }
       try {
         if (this.#batchHandler) this.#batchHandler(batch);
-        else if (this.#iterators.size === 0 && !this.#muted) thrown = this.#emitMessages(batch) ?? thrown;
+        else if (this.#iterators.size === 0 && !this.#muted) {
+          const now = Math.min(room, batch.count);
+          thrown = this.#emitMessages(batch, 0, now) ?? thrown;
+          room -= now;
+          if (now < batch.count) {
+            if (this.#closed) {
+              // A listener closed the socket: the rest of what was read is delivered now, as
+              // every datagram of a delivery is (none is counted as received but dropped).
+              thrown = this.#emitMessages(batch, now, batch.count) ?? thrown;
+            } else {
+              batch._hold();
+              (deferred ??= []).push(batch._token);
+              this.#paced.push({ batch, next: now });
+            }
+          }
+        }
       } catch (error) {
         thrown ??= error;
       }
-      // The handler has returned: unless a loop holds it, the batch is released (the addon
-      // settles it after this delivery).
+      // The handler has returned: unless a loop or the pace holds it, the batch is released (the
+      // addon settles it after this delivery).
       batch._unhold(false);
+    }
+    if (this.#paced.length > 0 && this.#pacer === undefined) {
+      // This delivery runs in the poll phase; an immediate set here runs in this same turn's
+      // check phase, before any socket is polled again: the next PACE wait one more turn. After
+      // that, one immediate is one turn.
+      this.#pacer = setImmediate(() => {
+        this.#pacer = setImmediate(this.#paceTurn);
+      });
     }
     if (corking) process.nextTick(() => this.#sends.uncork());
     try {
@@ -687,12 +734,58 @@ export class Socket extends EventEmitter {
     return deferred;
   }
 
-  /** Emits one 'message' per datagram; returns the first exception a listener threw. */
-  #emitMessages(batch: DatagramBatch): unknown {
+  /** One turn of the pace: the next PACE 'message' events, their replies gathered as a delivery's. */
+  readonly #paceTurn = (): void => {
+    this.#pacer = undefined;
+    if (this.#muted) {
+      this.#dropPaced();
+      return;
+    }
+    const corking = this.#sends.cork();
+    const thrown = this.#emitPaced(PACE);
+    if (corking) process.nextTick(() => this.#sends.uncork());
+    if (this.#paced.length > 0) this.#pacer = setImmediate(this.#paceTurn);
+    if (thrown !== undefined) rethrowLater(thrown);
+  };
+
+  /** Emits up to `limit` of the datagrams waiting their turn; returns the first exception a listener threw. */
+  #emitPaced(limit: number): unknown {
     let thrown: unknown;
-    // Every datagram of a batch was received before any close() a listener may call while it
+    while (limit > 0 && this.#paced.length > 0) {
+      const head = this.#paced[0]!;
+      const to = Math.min(head.batch.count, head.next + limit);
+      thrown = this.#emitMessages(head.batch, head.next, to) ?? thrown;
+      // A listener's close() let go of what was waiting (this batch too).
+      if (this.#paced[0] !== head) break;
+      limit -= to - head.next;
+      head.next = to;
+      if (to === head.batch.count) {
+        this.#paced.shift();
+        head.batch._unhold(true);
+      }
+    }
+    if (this.#paced.length === 0 && this.#pacer !== undefined) {
+      clearImmediate(this.#pacer);
+      this.#pacer = undefined;
+    }
+    return thrown;
+  }
+
+  /** Releases what waits its turn (the socket closes, or stopped receiving): the read is not delivered, as node:dgram's close leaves it in the kernel. */
+  #dropPaced(): void {
+    if (this.#pacer !== undefined) clearImmediate(this.#pacer);
+    this.#pacer = undefined;
+    const paced = this.#paced;
+    this.#paced = [];
+    for (const { batch } of paced) batch._unhold(true);
+  }
+
+  /** Emits one 'message' per datagram from..to-1; returns the first exception a listener threw. */
+  #emitMessages(batch: DatagramBatch, from = 0, to = batch.count): unknown {
+    let thrown: unknown;
+    // Every datagram of a delivery was received before any close() a listener may call while it
     // runs: all of them are delivered, none is counted but dropped.
-    for (let i = 0; i < batch.count; i++) {
+    for (let i = from; i < to; i++) {
       try {
         this.#emitMessage(batch, i);
       } catch (error) {
@@ -728,6 +821,7 @@ export class Socket extends EventEmitter {
     this.#healthCheck();
     this.#sends.close(); // sends accepted before close() go out, as they would have uncorked; blocked ones are dropped
     this.#closed = true;
+    this.#dropPaced();
     this.#queue = undefined;
     const shared = this.#clusterHandle;
     this.#clusterHandle = undefined;
