@@ -93,19 +93,6 @@ constexpr const char* kRecvStatNames[] = {"datagrams", "bytes",        "enobufs"
                                           "attaches",  "handovers"};
 static_assert(sizeof(kRecvStatNames) / sizeof(kRecvStatNames[0]) == kRecvStatCount, "a name per receiver counter");
 
-// startReceiving()'s configuration: a Float64Array, one field per name in this order (NaN: not
-// given, for the optional ones). Numbers by index, not an object's properties by name: a socket
-// is started per bind, and reading 16 named properties was 5 % of a create-bind-close cycle.
-enum RecvConfigField : unsigned {
-  kCfgBackend, kCfgForced, kCfgMaxDatagram, kCfgBufferSize, kCfgBufferCount, kCfgBatchCount, kCfgBatchDelayUs,
-  kCfgMaxWaitMs, kCfgReceiveBudget, kCfgWatchdog, kCfgId, kCfgStuckMs, kCfgStarvedMs, kCfgHybrid, kCfgCqEntries,
-  kCfgBusyWait, kRecvConfigCount
-};
-constexpr const char* kRecvConfigNames[] = {"backend",    "forced",  "maxDatagramSize", "bufferSize",   "bufferCount", "batchCount",
-                                            "batchDelayUs", "maxWaitMs", "receiveBudget", "watchdog",  "id",          "stuckMs",
-                                            "starvedMs",  "hybrid",  "cqEntries",       "busyWait"};
-static_assert(sizeof(kRecvConfigNames) / sizeof(kRecvConfigNames[0]) == kRecvConfigCount, "a name per config field");
-
 // What a receiver has for the JS thread besides batches.
 struct RecvEvents {
   int error = 0;          // an errno a receive failed with

@@ -170,8 +170,7 @@ void UdpWrap::StopDirect() {
 }
 
 void UdpWrap::CloseDirect() {
-  // uv_close stops an active poll itself (one epoll_ctl; a uv_poll_stop first made it two).
-  polling_ = false;
+  StopDirect();
   if (poll_) {
     poll_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });

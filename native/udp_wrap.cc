@@ -385,52 +385,57 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = LiveFd(info);
   if (receive_) throw Napi::Error::New(env, "already receiving");
-  if (!info[0].IsTypedArray() || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, "startReceiving(config, directStats)");
-  Napi::TypedArray config_array = info[0].As<Napi::TypedArray>();
-  if (config_array.TypedArrayType() != napi_float64_array || config_array.ElementLength() != kRecvConfigCount)
-    throw Napi::TypeError::New(env, "config must be a Float64Array of " + std::to_string(kRecvConfigCount) + " (RECV_CONFIG)");
-  const double* values = config_array.As<Napi::Float64Array>().Data();
+  if (!info[0].IsObject() || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, "startReceiving(config, directStats)");
+  Napi::Object config_object = info[0].As<Napi::Object>();
   Napi::TypedArray direct_array = info[1].As<Napi::TypedArray>();
   if (direct_array.TypedArrayType() != napi_float64_array || direct_array.ElementLength() < kDirectStatCount)
     throw Napi::TypeError::New(env, "directStats must be a Float64Array of at least " + std::to_string(kDirectStatCount));
-  auto given = [&](RecvConfigField f) { return !std::isnan(values[f]); };
-  auto field = [&](RecvConfigField f, double min, double max) {
-    const double number = values[f];
+  auto field = [&](const char* key, uint32_t min, uint32_t max) {
+    Napi::Value value = config_object.Get(key);
+    if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + " must be a number");
+    double number = value.As<Napi::Number>().DoubleValue();
     if (!(number >= min && number <= max) || std::floor(number) != number)
-      throw Napi::RangeError::New(env, std::string(kRecvConfigNames[f]) + " out of range");
-    return number;
+      throw Napi::RangeError::New(env, std::string(key) + " out of range");
+    return static_cast<uint32_t>(number);
   };
-  auto flag = [&](RecvConfigField f, bool fallback) {
-    if (!given(f)) return fallback;
-    if (values[f] != 0 && values[f] != 1) throw Napi::TypeError::New(env, std::string(kRecvConfigNames[f]) + " must be 0 or 1");
-    return values[f] == 1;
+  auto flag = [&](const char* key, bool fallback) {
+    Napi::Value value = config_object.Get(key);
+    if (value.IsUndefined()) return fallback;
+    if (!value.IsBoolean()) throw Napi::TypeError::New(env, std::string(key) + " must be a boolean");
+    return value.As<Napi::Boolean>().Value();
   };
-  auto u32 = [&](RecvConfigField f, uint32_t min, uint32_t max) { return static_cast<uint32_t>(field(f, min, max)); };
   RecvConfig config;
-  const RecvBackend wanted = static_cast<RecvBackend>(u32(kCfgBackend, 0, 2));
-  const bool forced = flag(kCfgForced, false);
-  config.max_datagram = u32(kCfgMaxDatagram, 1, 65535);
-  config.buffer_size = u32(kCfgBufferSize, 64, 1 << 24);
-  config.buffer_count = u32(kCfgBufferCount, 1, 32768);
-  config.batch_count = u32(kCfgBatchCount, 1, 65536);
-  config.batch_delay_us = u32(kCfgBatchDelayUs, 0, 1000000);
-  config.max_wait_ms = u32(kCfgMaxWaitMs, 1, 60000);
-  config.budget_bytes = static_cast<uint64_t>(field(kCfgReceiveBudget, 1 << 18, 1099511627776.0));
+  const RecvBackend wanted = static_cast<RecvBackend>(field("backend", 0, 2));
+  const bool forced = flag("forced", false);
+  config.max_datagram = field("maxDatagramSize", 1, 65535);
+  config.buffer_size = field("bufferSize", 64, 1 << 24);
+  config.buffer_count = field("bufferCount", 1, 32768);
+  config.batch_count = field("batchCount", 1, 65536);
+  config.batch_delay_us = field("batchDelayUs", 0, 1000000);
+  config.max_wait_ms = field("maxWaitMs", 1, 60000);
+  {
+    Napi::Value budget = config_object.Get("receiveBudget");
+    if (!budget.IsNumber()) throw Napi::TypeError::New(env, "receiveBudget must be a number");
+    const double bytes = budget.As<Napi::Number>().DoubleValue();
+    if (!(bytes >= (1 << 18) && bytes <= 1099511627776.0) || std::floor(bytes) != bytes)
+      throw Napi::RangeError::New(env, "receiveBudget out of range");
+    config.budget_bytes = static_cast<uint64_t>(bytes);
+  }
   // The reproducer's private ring (RecvConfig); absent for every user socket.
-  if (given(kCfgCqEntries)) {
-    config.cq_entries = u32(kCfgCqEntries, 2, 4096);
+  if (!config_object.Get("cqEntries").IsUndefined()) {
+    config.cq_entries = field("cqEntries", 2, 4096);
     if ((config.cq_entries & (config.cq_entries - 1)) != 0) throw Napi::RangeError::New(env, "cqEntries must be a power of two");
   }
-  config.busy_wait = flag(kCfgBusyWait, false);
-  config.hybrid = flag(kCfgHybrid, true) && config.cq_entries == 0;
+  config.busy_wait = flag("busyWait", false);
+  config.hybrid = flag("hybrid", true) && config.cq_entries == 0;
   if (config.buffer_size < config.max_datagram + kRecvHeaderBytes)
     throw Napi::RangeError::New(env, "bufferSize too small for maxDatagramSize");
   // Watchdog fields are optional: absent means watched with the process-wide thresholds.
-  auto optional = [&](RecvConfigField f, uint32_t max) { return given(f) ? u32(f, 0, max) : 0u; };
-  socket_id_ = optional(kCfgId, 0xffffffffu);
-  stuck_ms_ = optional(kCfgStuckMs, 3600000);
-  starved_ms_ = optional(kCfgStarvedMs, 3600000);
-  watch_ = flag(kCfgWatchdog, true);
+  auto optional = [&](const char* key, uint32_t max) { return config_object.Get(key).IsUndefined() ? 0u : field(key, 0, max); };
+  socket_id_ = optional("id", 0xffffffffu);
+  stuck_ms_ = optional("stuckMs", 3600000);
+  starved_ms_ = optional("starvedMs", 3600000);
+  watch_ = flag("watchdog", true);
 
   std::string syscall;
   if (const int result = ResolveBackend(wanted, forced, &config.backend, &syscall); result < 0)

@@ -102,7 +102,7 @@ export interface NativeUdp {
   sourceMembership(add: boolean, source: string, group: string, iface: string | null): void;
   multicastInterface(iface: string): void;
   /** The backend its receivers use. The JS thread reads the socket until a burst moves it to one. */
-  startReceiving(config: Float64Array, directStats: Float64Array): number;
+  startReceiving(config: NativeRecvConfig, directStats: Float64Array): number;
   /** true: nothing reads the socket any more; false: a receiver lets it go first ('stopped' follows). */
   stopReceiving(): boolean;
   closeFd(): void;
@@ -177,8 +177,6 @@ export interface NativeBinding {
     RING_STATS: readonly string[];
     RECV_STATS: readonly string[];
     DIRECT_STATS: readonly string[];
-    /** startReceiving()'s configuration: the NativeRecvConfig field of each Float64Array index. */
-    RECV_CONFIG: ReadonlyArray<keyof NativeRecvConfig>;
     /** 32-bit words per ring completion record: id, res, cqe flags, info. */
     COMPLETION_WORDS: number;
     INFO_FINAL: number;
@@ -219,20 +217,3 @@ function loadBinding(): NativeBinding {
 }
 
 export const binding: NativeBinding = loadBinding();
-
-const RECV_CONFIG_INDEX = new Map(binding.constants.RECV_CONFIG.map((name, i) => [name, i]));
-/** One per thread (module instance): startReceiving() reads it before it returns. */
-const recvConfigScratch = new Float64Array(binding.constants.RECV_CONFIG.length);
-
-/** startReceiving()'s Float64Array for `config`: NaN where a field is not given, flags as 0 or 1. */
-export function packRecvConfig(config: NativeRecvConfig): Float64Array {
-  const out = recvConfigScratch;
-  out.fill(NaN);
-  for (const name of Object.keys(config) as Array<keyof NativeRecvConfig>) {
-    const value = config[name];
-    const index = RECV_CONFIG_INDEX.get(name);
-    if (index === undefined) throw new TypeError(`startReceiving: unknown config field ${name}`);
-    if (value !== undefined) out[index] = typeof value === 'boolean' ? Number(value) : value;
-  }
-  return out;
-}

@@ -3,7 +3,7 @@
 // scratch, budget — is the addon's arithmetic (binding.receiveLayout), not repeated here.
 import dns from 'node:dns';
 
-import { binding, type ReceiveLayout } from '../native';
+import { binding } from '../native';
 import { applyReceiverEnv } from '../receivers';
 import * as v from '../validate';
 import { badType, invalidArgType, outOfRange } from './errors';
@@ -166,19 +166,6 @@ function warnMisspelledOptions(options: object): void {
   }
 }
 
-/** The addon's layouts by (maxDatagramSize, receiveBudget, hybrid): a pure function, asked once per bind otherwise. */
-const layouts = new Map<string, ReceiveLayout>();
-function receiveLayout(maxDatagramSize: number, receiveBudget: number, hybrid: boolean): ReceiveLayout {
-  const key = `${maxDatagramSize}|${receiveBudget}|${hybrid}`;
-  let layout = layouts.get(key);
-  if (layout === undefined) {
-    layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid);
-    if (layouts.size >= 64) layouts.clear();
-    layouts.set(key, layout);
-  }
-  return layout;
-}
-
 /** createSocket()'s options, validated in dgram's order (buffer sizes, lookup, type), then ours. */
 export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions {
   for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
@@ -204,7 +191,7 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
     options.receiveBudget === undefined
       ? DEFAULT_RECEIVE_BUDGET
       : v.integer(options.receiveBudget, 'receiveBudget', MIN_RECEIVE_BUDGET, MAX_RECEIVE_BUDGET);
-  const layout = receiveLayout(maxDatagramSize, receiveBudget, hybrid);
+  const layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid);
   const bufferCount = ringBufferCount(options.bufferCount, receiveBudget, maxDatagramSize, layout.maxRingBuffers, layout.bufferSize);
   const batch = v.optionsObject(options.batch, 'createSocket batch');
   v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');

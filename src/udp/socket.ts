@@ -11,7 +11,7 @@ import os from 'node:os';
 import util from 'node:util';
 
 import { errnoException, fromNativeErrno, rethrowLater } from '../errors';
-import { binding, packRecvConfig, type NativeUdp } from '../native';
+import { binding, type NativeUdp } from '../native';
 import * as v from '../validate';
 import { registerOwner, unregisterOwner } from '../watchdog';
 import { copyBytes, toBytes, validPort, type DatagramData } from './arguments';
@@ -392,7 +392,7 @@ export class Socket extends EventEmitter {
     let started: number;
     try {
       started = this.#native.startReceiving(
-        packRecvConfig({
+        {
           backend: wanted,
           forced: c.forced,
           maxDatagramSize: c.maxDatagramSize,
@@ -408,7 +408,7 @@ export class Socket extends EventEmitter {
           starvedMs: c.watch ? (c.watch.starvedMs ?? 0) : 0,
           hybrid: c.hybrid,
           ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
-        }),
+        },
         this.#directStats,
       );
     } catch (e) {
