@@ -146,16 +146,11 @@ export class DatagramBatch {
 
 export type BatchHandler = (batch: DatagramBatch) => void;
 
-/** Whether a delivery ([arena, records, token] per batch) holds more than one datagram. */
 /** Datagrams in a delivery's list ([arena, records, token] per batch). */
 export function datagramsIn(list: ReadonlyArray<ArrayBuffer | Uint32Array | number>): number {
   let n = 0;
   for (let i = 1; i < list.length; i += 3) n += (list[i] as Uint32Array).length / RECORD.WORDS;
   return n;
-}
-
-export function manyDatagrams(list: ReadonlyArray<ArrayBuffer | Uint32Array | number>): boolean {
-  return list.length > 3 || (list.length === 3 && (list[1] as Uint32Array).length > RECORD.WORDS);
 }
 
 /**

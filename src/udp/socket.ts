@@ -15,7 +15,7 @@ import { binding, type NativeUdp } from '../native';
 import * as v from '../validate';
 import { registerOwner, unregisterOwner } from '../watchdog';
 import { copyBytes, toBytes, validPort, type DatagramData } from './arguments';
-import { BatchQueue, DatagramBatch, datagramsIn, manyDatagrams, type BatchHandler } from './batch';
+import { BatchQueue, DatagramBatch, datagramsIn, type BatchHandler } from './batch';
 import {
   alreadyBound,
   backendUnavailable,
@@ -36,10 +36,9 @@ import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, ty
 
 const { RECV_STATS, DIRECT_STATS } = binding.constants;
 const { EBADF, EINVAL } = os.constants.errno;
-// libuv's bind flags, as dgram passes them to a cluster primary (uv.h: UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR).
 /** 'message' events per turn of the event loop while the JS thread reads a socket: libuv's 32 reads per turn for node:dgram. */
 const PACE = 32;
-
+// libuv's bind flags, as dgram passes them to a cluster primary (uv.h: UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR).
 const UV_UDP_IPV6ONLY = 1;
 const UV_UDP_REUSEADDR = 4;
 
@@ -666,9 +665,10 @@ export class Socket extends EventEmitter {
     let thrown: unknown;
     let deferred: number[] | undefined;
     const emitting = !this.#batchHandler && this.#iterators.size === 0 && !this.#muted;
+    const count = datagramsIn(list);
     // Gather the 'message' listeners' replies (sent from the tick queue, once their address is
     // resolved) until that queue has run: the flush is queued after the listeners have run.
-    const corking = !this.#closed && emitting && (manyDatagrams(list) || this.#paced.length > 0) && this.#sends.cork();
+    const corking = !this.#closed && emitting && (count > 1 || this.#paced.length > 0) && this.#sends.cork();
     // 'message' events at most PACE per turn of the event loop while the JS thread reads the
     // socket itself, as node:dgram's come (libuv reads 32 per turn), though one read here takes up
     // to 256: what the listeners send in answer leaves PACE at a time, and a peer in this process
@@ -679,7 +679,7 @@ export class Socket extends EventEmitter {
     // fills up moves the socket to a receiver (a burst). A receiver's deliveries are not paced
     // (the socket is busy, and its batches are the point): what still waits goes before them.
     let room = Infinity;
-    if (emitting && !this.#closed && (this.#paced.length > 0 || datagramsIn(list) > PACE)) {
+    if (emitting && !this.#closed && (this.#paced.length > 0 || count > PACE)) {
       if (this.#native.direct) room = this.#paced.length > 0 ? 0 : PACE;
       else thrown = this.#emitPaced(Infinity);
     }
