@@ -41,15 +41,16 @@ cc -shared -fPIC -O1 -o "$shim" test/sanitizer/ubsan-log-path.c -ldl || { echo "
 export LD_PRELOAD="${runtimes[0]}:${runtimes[1]}:$shim${LD_PRELOAD:+:$LD_PRELOAD}"
 export URING_UDP_UBSAN_LOG_PATH="$reports/ubsan"
 export URING_UDP_ADDON="$addon"
+# log_exe_name=1: a report file is named asan.<program>.<pid>, so a finding says whose it is.
 # exitcode=0: a leak report alone does not change a process's exit status (bash and python
 # leak at exit by design); sanitizer-reports.js judges the leaks. Errors still abort.
 # handle_abort=1: a process that aborts (std::terminate, a failed CHECK) leaves a report with
 # its stack too, so a crash in a child fails the run even if no test looked at its exit.
-export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:handle_abort=1:exitcode=0:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$reports/asan"
+export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:handle_abort=1:exitcode=0:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_exe_name=1:log_path=$reports/asan"
 export LSAN_OPTIONS="suppressions=$root/test/sanitizer/lsan.supp:print_suppressions=0"
 # log_path here too: libubsan passes it to libasan's report path (see ubsan-log-path.c), and
 # any path but a file would send ASan's reports to stderr.
-export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
+export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_exe_name=1:log_path=$reports/ubsan"
 
 # Under ASan everything runs slower (Node included: its malloc is ASan's, and LeakSanitizer
 # symbolizes at every exit): a longer per-file timeout, and test/helpers.ts's SLOWDOWN
