@@ -86,9 +86,10 @@ Napi::Value ReceiveLayoutMethod(const Napi::CallbackInfo& info) {
   const uint32_t max_datagram = ArgUint32(info, 0, "maxDatagramSize");
   const double budget = ArgNumber(info, 1, "receiveBudget");
   const bool hybrid = ArgBool(info, 2, "hybrid");
+  const bool gro = info.Length() > 3 && !info[3].IsUndefined() && ArgBool(info, 3, "gro");
   if (max_datagram < 1 || max_datagram > 65535) throw Napi::RangeError::New(env, "maxDatagramSize out of range");
   if (!(budget >= (1 << 18) && budget <= 1099511627776.0)) throw Napi::RangeError::New(env, "receiveBudget out of range");
-  const ReceiveLayout layout = LayoutFor(max_datagram, static_cast<uint64_t>(budget), hybrid);
+  const ReceiveLayout layout = LayoutFor(max_datagram, static_cast<uint64_t>(budget), hybrid, gro);
   Napi::Object out = Napi::Object::New(env);
   out.Set("bufferSize", Number(env, layout.buffer_size));
   out.Set("recvmmsgBatch", Number(env, layout.recvmmsg_batch));

@@ -8,6 +8,7 @@
 // socket whose budget is full parks its completions (their buffers kept) instead of leaving them
 // in the CQ, so the ring's other sockets are never held up behind it.
 #include <fcntl.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -194,6 +195,21 @@ void ReceiverRing::Reap() {
   if (!wake_armed_ && !Stopping()) ArmWake();
 }
 
+namespace {
+// The segment size of a UDP_GRO socket's coalesced datagram, from the control messages the kernel
+// wrote into the provided buffer (0: one datagram).
+uint32_t GroSegmentOf(io_uring_recvmsg_out* out, msghdr& msg) {
+  for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, &msg); c != nullptr; c = io_uring_recvmsg_cmsg_nexthdr(out, &msg, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int size = 0;
+      std::memcpy(&size, CMSG_DATA(c), sizeof(size));
+      return size > 0 ? static_cast<uint32_t>(size) : 0;
+    }
+  }
+  return 0;
+}
+}  // namespace
+
 void ReceiverRing::HandleRecv(SocketReceive& s, int32_t res, uint32_t flags) {
   SocketReceive::ServedState& st = s.served;
   const bool more = (flags & IORING_CQE_F_MORE) != 0;
@@ -225,7 +241,8 @@ void ReceiverRing::HandleRecv(SocketReceive& s, int32_t res, uint32_t flags) {
     // exactly what was promised and call anything longer truncated.
     const uint32_t length = std::min(io_uring_recvmsg_payload_length(out, res, &st.recv_template), s.config.max_datagram);
     const bool truncated = (out->flags & MSG_TRUNC) != 0 || out->payloadlen > s.config.max_datagram;
-    s.Append(payload, length, out->payloadlen, truncated, io_uring_recvmsg_name(out), out->namelen);
+    s.Append(payload, length, out->payloadlen, truncated, io_uring_recvmsg_name(out), out->namelen,
+             s.config.gro ? GroSegmentOf(out, st.recv_template) : 0);
   }
   io_uring_buf_ring_add(st.buf_ring, buffer, s.config.buffer_size, static_cast<unsigned short>(bid),
                         io_uring_buf_ring_mask(st.ring_entries), static_cast<int>(st.recycled++));
@@ -424,7 +441,8 @@ int ReceiverRing::AttachSocket(SocketReceive& s, std::string* failed) {
   AddBuffers(s);
   std::memset(&st.recv_template, 0, sizeof(st.recv_template));
   st.recv_template.msg_namelen = sizeof(sockaddr_in6);
-  st.recv_template.msg_controllen = 0;
+  // A GRO socket's buffers hold its UDP_GRO control message between the name and the payload.
+  st.recv_template.msg_controllen = s.config.gro ? kGroControlBytes : 0;
   return 0;
 }
 

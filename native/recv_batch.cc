@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace uring_udp {
@@ -93,6 +94,35 @@ void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, u
   const uint32_t flags = truncated ? kRecordTruncated : 0;
   record.port_family_flags = port | (family << 16) | (flags << 24);
   batch->records.push_back(record);
+}
+
+uint32_t AppendReceived(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
+                        const void* name, uint32_t name_length, uint32_t segment) {
+  if (segment == 0 || length <= segment) {
+    AppendDatagram(batch, payload, length, wire_length, truncated, name, name_length);
+    return 1;
+  }
+  // The first datagram's record carries the sender; the others copy it.
+  AppendDatagram(batch, payload, segment, segment, false, name, name_length);
+  const DatagramRecord first = batch->records.back();
+  uint32_t added = 1;
+  for (uint32_t offset = segment; offset < length; offset += segment, added++) {
+    const uint32_t piece = std::min(segment, length - offset);
+    DatagramRecord record = first;
+    record.offset = static_cast<uint32_t>(batch->size);
+    record.length = piece;
+    record.wire_length = piece;
+    // A coalesced datagram cut short (its buffer too small): the last piece says so.
+    const bool last = offset + piece >= length;
+    if (last && truncated) {
+      record.port_family_flags |= kRecordTruncated << 24;
+      record.wire_length = std::min(segment, wire_length - offset);
+    }
+    std::memcpy(batch->arena->data() + batch->size, payload + offset, piece);
+    batch->size += piece;
+    batch->records.push_back(record);
+  }
+  return added;
 }
 
 }  // namespace uring_udp

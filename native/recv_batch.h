@@ -102,5 +102,11 @@ int64_t BatchBytes(const RecvBatch& batch);
 // Shared by the receiver thread and the JS thread's direct reader.
 void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
                     const void* name, uint32_t name_length);
+// The same for what one receive returned: on a UDP_GRO socket it may be several datagrams of
+// one sender coalesced by the kernel, `segment` bytes each (the last may be shorter); each gets
+// its own record, so JS sees exactly the datagrams that were sent. segment 0: one datagram.
+// Returns the records added.
+uint32_t AppendReceived(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
+                        const void* name, uint32_t name_length, uint32_t segment);
 
 }  // namespace uring_udp

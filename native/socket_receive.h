@@ -49,6 +49,9 @@ struct RecvConfig {
   // first, the rest for datagrams copied out and not yet handed over to JS (ReceiveBudget).
   uint64_t budget_bytes = 32u << 20;
   bool hybrid = true;  // sparse traffic is read by the JS thread; false: on a receiver from bind on
+  // UDP_GRO is set on the socket: a receive may return several datagrams coalesced, which are
+  // split into their records; the recvmsg template and provided buffers carry its control message.
+  bool gro = false;
   // The reproducer's ring (src/repro.ts, variant 'recv'), never a user's: a private ring with a
   // CQ of this many entries (0: a pool receiver) set up plain, without the task-running flags,
   // as in the kernel bug reports ...
@@ -71,7 +74,10 @@ struct ReceiveLayout {
   uint64_t scratch_bytes;
   uint32_t max_ring_buffers;  // buffers that fit in half the budget (after a hybrid socket's scratch)
 };
-ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid);
+// gro: room for UDP_GRO's control message in each provided buffer.
+ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid, bool gro = false);
+// Bytes a provided buffer holds besides the payload.
+inline uint32_t RecvHeaderBytes(bool gro) { return kRecvHeaderBytes + (gro ? kGroControlBytes : 0); }
 
 enum RecvStatIndex : unsigned {
   kRecvDatagrams,
@@ -85,12 +91,13 @@ enum RecvStatIndex : unsigned {
   kRecvBudgetPauses,      // times the receiver stopped taking datagrams because the budget was full
   kRecvAttaches,          // times a receiver took the socket on (its buffers set up and warmed)
   kRecvHandovers,         // times the receiver took over reading from the JS thread (a burst)
+  kRecvCoalesced,         // datagrams that arrived coalesced by UDP_GRO (split into their records)
   kRecvStatCount
 };
 // The counters' names, in index order, as SocketStats names them (boundary.cc exports them).
 constexpr const char* kRecvStatNames[] = {"datagrams", "bytes",        "enobufs",  "rearms",   "truncated",
                                           "enters",    "batches",      "overflowFlagSeen", "budgetPauses",
-                                          "attaches",  "handovers"};
+                                          "attaches",  "handovers",    "coalesced"};
 static_assert(sizeof(kRecvStatNames) / sizeof(kRecvStatNames[0]) == kRecvStatCount, "a name per receiver counter");
 
 // What a receiver has for the JS thread besides batches.
@@ -151,8 +158,9 @@ class SocketReceive : public std::enable_shared_from_this<SocketReceive> {
   // Room enough to end a pause: clears it (true), else false.
   bool ResumeIfRoom();
   // Copies a datagram into the batch being filled (a new one when it is full).
+  // segment: a UDP_GRO coalesced datagram's segment size (0: one datagram).
   void Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated, const void* name,
-              uint32_t name_length);
+              uint32_t name_length, uint32_t segment = 0);
   void Flush();
   // End of a turn: hand the batch to JS — unless JS has not taken the ones before it yet (its
   // handler is busy); then go on filling it. A slow handler gets fewer, fuller batches.

@@ -40,8 +40,8 @@ const std::shared_ptr<ArenaPool>& ThreadSmallArenas() {
 
 }  // namespace
 
-DirectReader::DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats)
-    : fd_(fd), max_datagram_(max_datagram), batch_(std::clamp(batch, 1u, 64u)), stats_(stats) {}
+DirectReader::DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats, bool gro)
+    : fd_(fd), max_datagram_(max_datagram), batch_(std::clamp(batch, 1u, 64u)), stats_(stats), gro_(gro) {}
 
 void DirectReader::TrimScratch() { ThreadScratch().Trim(); }
 
@@ -52,7 +52,7 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
   unsigned total = 0;
   while (total < limit) {
     const unsigned want = std::min(batch_, limit - total);
-    const int received = scratch.Receive(fd_, want, max_datagram_);
+    const int received = scratch.Receive(fd_, want, max_datagram_, gro_);
     counters_[kDirectReads]++;
     if (received < 0) {
       // Datagrams already read go out first; the error stays pending on the socket and ends
@@ -78,8 +78,13 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
         out->back()->origin = from;
         out->back()->records.reserve(small ? static_cast<unsigned>(received) : std::min(limit, 256u));
       }
-      AppendDatagram(out->back().get(), d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length);
-      counters_[kDirectDatagrams]++;
+      const uint32_t added =
+          AppendReceived(out->back().get(), d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length, d.segment);
+      counters_[kDirectDatagrams] += added;
+      if (added > 1) {
+        counters_[kDirectCoalesced] += added;
+        total += added - 1;  // the read's count below is of receives
+      }
       counters_[kDirectBytes] += d.length;
       if (d.truncated) counters_[kDirectTruncated]++;
     }

@@ -21,9 +21,10 @@ enum DirectStatIndex : unsigned {
   kDirectTruncated,
   kDirectReads,
   kDirectAttachFailures,  // bursts that found no receiver to take the socket on
+  kDirectCoalesced,       // datagrams that arrived coalesced by UDP_GRO (split into their records)
   kDirectStatCount
 };
-constexpr const char* kDirectStatNames[] = {"datagrams", "bytes", "truncated", "reads", "attachFailures"};
+constexpr const char* kDirectStatNames[] = {"datagrams", "bytes", "truncated", "reads", "attachFailures", "coalesced"};
 static_assert(sizeof(kDirectStatNames) / sizeof(kDirectStatNames[0]) == kDirectStatCount, "a name per direct counter");
 
 // Batches of up to this many payload bytes are copied into a JS ArrayBuffer when delivered (a
@@ -35,9 +36,11 @@ constexpr uint64_t kSteadyQuietMs = 1000;
 
 class DirectReader {
  public:
-  // batch: datagrams per recvmmsg (RecvmmsgBatchFor: a share of the socket's budget).
-  DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats);
-  // Reads what the socket holds, up to `limit` datagrams, into batches appended to *out: a small
+  // batch: datagrams per recvmmsg (RecvmmsgBatchFor: a share of the socket's budget). gro: the
+  // socket has UDP_GRO set (a read may hold coalesced datagrams, split into their records).
+  DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats, bool gro = false);
+  // Reads what the socket holds, up to `limit` datagrams (about: a coalesced one counts all its
+  // datagrams), into batches appended to *out: a small
   // read into one of the JS thread's own copy-sized arenas, more into arenas from `pool` (the
   // socket's). Returns the number read; *error is an errno other than "nothing to read" (ENOMEM:
   // a datagram was read and no arena could be mapped for it), or 0. Datagrams read before an
@@ -57,6 +60,7 @@ class DirectReader {
   const uint32_t max_datagram_;
   const unsigned batch_;
   double* const stats_;
+  const bool gro_;
   uint64_t counters_[kDirectStatCount] = {};
 };
 

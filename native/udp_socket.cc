@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -26,6 +28,9 @@ const SocketOption kOptions[] = {
     {"IPV6_MULTICAST_HOPS", IPPROTO_IPV6, IPV6_MULTICAST_HOPS},
     {"IP_MULTICAST_LOOP", IPPROTO_IP, IP_MULTICAST_LOOP},
     {"IPV6_MULTICAST_LOOP", IPPROTO_IPV6, IPV6_MULTICAST_LOOP},
+    {"UDP_GRO", SOL_UDP, UDP_GRO},
+    // Test-only use (test/gso.test.ts): checksums off make the kernel refuse GSO sends (EINVAL).
+    {"SO_NO_CHECK", SOL_SOCKET, SO_NO_CHECK},
 };
 
 inline int Result(int value) { return value < 0 ? -errno : value; }

@@ -44,6 +44,8 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value RemoteAddress(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value SendMany(const Napi::CallbackInfo& info);
+  Napi::Value SetGso(const Napi::CallbackInfo& info);
+  Napi::Value SendStats(const Napi::CallbackInfo& info);
   Napi::Value Membership(const Napi::CallbackInfo& info);
   Napi::Value SourceMembership(const Napi::CallbackInfo& info);
   Napi::Value MulticastInterface(const Napi::CallbackInfo& info);
@@ -92,6 +94,12 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
 
   int fd_ = -1;
   int family_ = 4;
+  // UDP GSO for sendMany: on once JS asks and the kernel has it; off for good after the kernel
+  // refused a GSO send (gso_fallbacks_).
+  bool gso_ = false;
+  uint64_t gso_sends_ = 0;
+  uint64_t gso_datagrams_ = 0;
+  uint64_t gso_fallbacks_ = 0;
   Where where_ = Where::kUnbound;
   std::shared_ptr<SocketReceive> receive_;  // from startReceiving on
   std::shared_ptr<Receiver> receiver_;      // while on one (from Acquire to its detached/stopped)

@@ -79,6 +79,8 @@ export interface NativeRecvConfig {
   stuckMs?: number;
   starvedMs?: number;
   hybrid?: boolean;
+  /** UDP_GRO is set on the socket: coalesced reads are split into their datagrams. */
+  gro?: boolean;
   /** The reproducer's ring only (src/repro.ts). */
   cqEntries?: number;
   busyWait?: boolean;
@@ -98,6 +100,10 @@ export interface NativeUdp {
   send(chunks: Uint8Array[], address: string | null, port: number): number;
   /** Datagrams sent from `start` (one sendmmsg, at most 1024), or -errno. */
   sendMany(datagrams: Uint8Array[], destinations: Array<[string, number]> | null, index: Uint32Array | null, start: number): number;
+  /** setGso(on): UDP GSO for sendMany where this kernel has it; returns whether it is on. */
+  setGso(on: boolean): boolean;
+  /** sendStats(): [GSO on, GSO sends, datagrams they carried, GSO fallbacks]. */
+  sendStats(): [boolean, number, number, number];
   membership(add: boolean, group: string, iface: string | null): void;
   sourceMembership(add: boolean, source: string, group: string, iface: string | null): void;
   multicastInterface(iface: string): void;
@@ -169,8 +175,8 @@ export interface NativeBinding {
   };
   /** interfaceName(index): the network interface's name (if_indextoname), or the number as text. */
   interfaceName(index: number): string;
-  /** receiveLayout(maxDatagramSize, receiveBudget, hybrid): what a socket's receive path is sized by. */
-  receiveLayout(maxDatagramSize: number, receiveBudget: number, hybrid: boolean): ReceiveLayout;
+  /** receiveLayout(maxDatagramSize, receiveBudget, hybrid, gro?): what a socket's receive path is sized by. */
+  receiveLayout(maxDatagramSize: number, receiveBudget: number, hybrid: boolean, gro?: boolean): ReceiveLayout;
   /** The contract with the addon (native/boundary.cc): indices, offsets, flag bits and sizes. */
   constants: {
     /** Counter names, in the order of their Float64Array. */

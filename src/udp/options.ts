@@ -59,6 +59,21 @@ export interface SocketOptions {
    * to leave it out of the checks and reports.
    */
   watchdog?: false | { stuckMs?: number; starvedMs?: number };
+  /**
+   * UDP GRO (Linux 5.0+): the kernel may hand over several datagrams of one sender at once,
+   * coalesced; they are split again, so handlers see exactly the datagrams that were sent, at a
+   * fraction of the receive cost. Default false. Needs maxDatagramSize at its default (a
+   * coalesced read is up to 64 KiB). Where the kernel has no UDP_GRO the socket works without it
+   * (socket.gro says which).
+   */
+  gro?: boolean;
+  /**
+   * UDP GSO for sendBatch() and for send()s gathered in one tick (Linux 4.18+): runs of
+   * datagrams to one destination of one size (the last may be shorter) leave as one send each.
+   * Default true where the kernel has it; false: one datagram per send. Off for good for the
+   * socket if the kernel refuses a GSO send (stats.gsoFallbacks).
+   */
+  gso?: boolean;
 }
 
 export const SOCKET_OPTIONS = [
@@ -77,6 +92,8 @@ export const SOCKET_OPTIONS = [
   'batch',
   'watchdog',
   'hybrid',
+  'gro',
+  'gso',
 ] as const;
 
 /**
@@ -110,6 +127,8 @@ export interface ReceiveConfig {
   batchCount: number;
   batchDelayUs: number;
   watch: false | { stuckMs?: number; starvedMs?: number };
+  gro: boolean;
+  gso: boolean;
   repro?: ReproRing;
 }
 
@@ -191,7 +210,14 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
     options.receiveBudget === undefined
       ? DEFAULT_RECEIVE_BUDGET
       : v.integer(options.receiveBudget, 'receiveBudget', MIN_RECEIVE_BUDGET, MAX_RECEIVE_BUDGET);
-  const layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid);
+  const gro = options.gro === undefined ? false : v.boolean(options.gro, 'gro');
+  const gso = options.gso === undefined ? true : v.boolean(options.gso, 'gso');
+  if (gro && maxDatagramSize !== largest) {
+    throw v.rangeError(
+      `"gro" needs "maxDatagramSize" at its default (${largest}): the kernel coalesces datagrams into reads of up to 64 KiB, got ${maxDatagramSize}`,
+    );
+  }
+  const layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid, gro);
   const bufferCount = ringBufferCount(options.bufferCount, receiveBudget, maxDatagramSize, layout.maxRingBuffers, layout.bufferSize);
   const batch = v.optionsObject(options.batch, 'createSocket batch');
   v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
@@ -212,6 +238,8 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
       batchCount: batch.count === undefined ? 256 : v.integer(batch.count, 'batch.count', 1, 65536),
       batchDelayUs: batch.delayUs === undefined ? 1000 : v.integer(batch.delayUs, 'batch.delayUs', 0, 1000000),
       watch,
+      gro,
+      gso,
       repro: (options as { [kReproRing]?: ReproRing })[kReproRing],
     },
   };

@@ -103,6 +103,14 @@ export interface SocketStats {
   overflowFlagSeen: number;
   /** Times the receiver stopped taking datagrams from the kernel because receiveBudget was full (JS was behind). */
   budgetPauses: number;
+  /** Datagrams that arrived coalesced by UDP GRO (the `gro` option) and were split into their own records. */
+  coalesced: number;
+  /** Sends that carried several datagrams through UDP GSO (the `gso` option). */
+  gsoSends: number;
+  /** Datagrams those GSO sends carried. */
+  gsoDatagrams: number;
+  /** Times the kernel refused a GSO send: GSO went off for this socket and the datagrams were sent one by one. */
+  gsoFallbacks: number;
 }
 export interface Destination {
   port: number;
@@ -149,6 +157,7 @@ export class Socket extends EventEmitter {
   /** _stopReceiving() (DEP0112) was called: datagrams are no longer emitted. */
   #muted = false;
   #reuseAddr: boolean | undefined;
+  #groOn = false;
   /** A cluster worker's share of the primary's socket (Node's handle), closed with the socket. */
   #clusterHandle: ClusterHandle | undefined;
   #stopped = false;
@@ -186,6 +195,7 @@ export class Socket extends EventEmitter {
     // never leaves a descriptor behind.
     this.#native = new binding.NativeUdp(this.#family, (batches, errno, stopped) => this.#onBatches(batches, errno, stopped));
     this.#sends = new SendQueue(this.#native, (error, callback) => this.#fail(error, callback));
+    if (this.#receive.gso) this.#native.setGso(true);
     if (signal !== undefined) {
       // As dgram: an aborted signal closes the socket at once; the listener goes with the socket.
       if (signal.aborted) {
@@ -209,6 +219,16 @@ export class Socket extends EventEmitter {
     return live === null ? this.#backend : (BACKENDS[live] ?? null);
   }
 
+  /** Whether UDP GRO is on: asked for (`gro: true`), the kernel has it, and the socket is bound. */
+  get gro(): boolean {
+    return this.#groOn;
+  }
+
+  /** Whether sendBatch() and gathered send()s use UDP GSO now (off where the kernel has none, or after it refused one). */
+  get gso(): boolean {
+    return this.#native.sendStats()[0];
+  }
+
   /** File descriptor of the socket (-1 once closed). */
   get fd(): number {
     return this.#native.fd;
@@ -227,6 +247,10 @@ export class Socket extends EventEmitter {
     });
     out.batches = this.#batchesDelivered;
     out.kernelDrops = this.#native.kernelDrops(); // asked of the kernel now
+    const [, gsoSends, gsoDatagrams, gsoFallbacks] = this.#native.sendStats();
+    out.gsoSends = gsoSends;
+    out.gsoDatagrams = gsoDatagrams;
+    out.gsoFallbacks = gsoFallbacks;
     return out as unknown as SocketStats;
   }
 
@@ -373,6 +397,16 @@ export class Socket extends EventEmitter {
     if (this.#reuseAddr) this.#native.setOption('SO_REUSEADDR', 1);
     if (o.reusePort) this.#native.setOption('SO_REUSEPORT', 1);
     if (this.#family === 6 && o.ipv6Only !== undefined) this.#native.setOption('IPV6_V6ONLY', o.ipv6Only ? 1 : 0);
+    if (this.#receive.gro) {
+      // A kernel without UDP_GRO (before 5.0) refuses it: the socket then reads datagram by datagram.
+      try {
+        this.#native.setOption('UDP_GRO', 1);
+        this.#groOn = true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOPROTOOPT') throw e;
+        this.#groOn = false;
+      }
+    }
   }
 
   #applyPostBindOptions(): void {
@@ -406,6 +440,7 @@ export class Socket extends EventEmitter {
           stuckMs: c.watch ? (c.watch.stuckMs ?? 0) : 0,
           starvedMs: c.watch ? (c.watch.starvedMs ?? 0) : 0,
           hybrid: c.hybrid,
+          gro: this.#groOn,
           ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
         },
         this.#directStats,
@@ -870,6 +905,12 @@ export class Socket extends EventEmitter {
   /** @internal test hook (URING_UDP_TEST_HOOKS=1): the socket's receiver thread spends ms in state D. */
   _testHoldReceiver(ms: number): void {
     this.#native.testHoldReceiver(ms);
+  }
+
+  /** @internal test hook (URING_UDP_TEST_HOOKS=1): sets a socket option by name (test/gso.test.ts: SO_NO_CHECK). */
+  _testSetOption(name: string, value: number): void {
+    if (process.env.URING_UDP_TEST_HOOKS !== '1') throw new Error('test hooks are off (URING_UDP_TEST_HOOKS=1)');
+    this.#native.setOption(name, value);
   }
 
   /** @internal the thread id of the receiver the socket is on (0: none), for tests */
