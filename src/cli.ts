@@ -22,7 +22,7 @@ Commands:
         [--rounds N] [--drain-rounds N] [--watchdog-rounds N] [--warmup SECONDS]
                     uring-udp against node:dgram, Bun, Deno and C receivers, side by side;
                     scenarios flood, echo, watchdog, drain, slow-handler, churn, many,
-                    spread, poll; --only names scenarios, drivers (dgram, uring-message,
+                    spread, poll, gro, gso; --only names scenarios, drivers (dgram, uring-message,
                     uring-batch, c-liburing, c-recvmmsg, bun, deno) or both; results (JSON,
                     SVG charts) go to DIR (default bench/results)
   echo --port N [--host ADDRESS] [--type udp4|udp6] [--batch]

@@ -50,10 +50,12 @@ t.test('uring-udp bench --quick --json', { timeout: 280_000 }, async (t) => {
     t.ok(row.p50Us > 0 && row.p50Us <= row.p99Us && row.p99Us <= row.p999Us, `${row.driver}: percentiles ordered`);
   }
   t.same(new Set(json.watchdog.map((r: { watchdog: string }) => r.watchdog)), new Set(['on', 'off']), 'watchdog on and off');
-  for (const row of json.watchdog as Array<{ driver: string; watchdog: string; watchdogCpuPerDatagramUs: number }>) {
-    // The watchdog thread is found by its name and timed; with the watchdog off it never starts.
-    if (row.watchdog === 'on') t.ok(row.watchdogCpuPerDatagramUs > 0, `${row.driver}: the watchdog thread's CPU measured (${row.watchdogCpuPerDatagramUs} us/datagram)`);
-    else t.equal(row.watchdogCpuPerDatagramUs, 0, `${row.driver}: no watchdog thread with the watchdog off`);
+  for (const row of json.watchdog as Array<{ driver: string; watchdog: string; watchdogCpuPerDatagramUs: number; onReceiver?: boolean }>) {
+    // The watchdog thread is found by its name and timed; with the watchdog off it never starts,
+    // nor while only the JS thread reads the socket (the direct path: nothing to watch).
+    t.type(row.onReceiver, 'boolean', `${row.driver}: the row says whether a receiver read the socket`);
+    if (row.watchdog === 'on' && row.onReceiver) t.ok(row.watchdogCpuPerDatagramUs > 0, `${row.driver}: the watchdog thread's CPU measured (${row.watchdogCpuPerDatagramUs} us/datagram)`);
+    else t.equal(row.watchdogCpuPerDatagramUs, 0, `${row.driver}: no watchdog thread (watchdog ${row.watchdog}, ${row.onReceiver ? 'on a receiver' : 'read by its JS thread only'})`);
   }
   // drain: every receiver drained the same full buffer (it needs root to set rmem_default).
   if (process.getuid?.() === 0) {
@@ -94,6 +96,30 @@ t.test('uring-udp bench --quick --json', { timeout: 280_000 }, async (t) => {
     'spread: 64 sockets and one, per driver',
   );
   for (const row of json.spread) t.ok(row.delivered > 0 && row.delivered <= row.sent, `spread ${row.driver} x${row.sockets}: ${row.delivered} of ${row.sent}`);
+  // gro: a GSO sender into the batch API and the C receiver, each with and without GRO.
+  t.same(
+    new Set(json.gro.map((r: { driver: string; gro: boolean }) => `${r.driver} ${r.gro}`)),
+    new Set(['uring-batch false', 'uring-batch true', 'c-liburing false', 'c-liburing true']),
+    'gro: both receivers, GRO on and off',
+  );
+  for (const row of json.gro as Array<{ driver: string; gro: boolean; delivered: number; sent: number; coalesced?: number }>) {
+    t.ok(row.delivered > 0 && row.delivered <= row.sent, `gro ${row.driver} ${row.gro}: ${row.delivered} of ${row.sent}`);
+    if (row.driver === 'uring-batch') {
+      if (row.gro) t.ok(row.coalesced! > 0, `gro uring-batch: datagrams arrived coalesced (${row.coalesced})`);
+      else t.equal(row.coalesced, 0, 'gro uring-batch without GRO: nothing coalesced');
+    }
+  }
+  // gso: sendBatch with and without GSO, into the C receiver with and without GRO.
+  t.same(
+    new Set(json.gso.map((r: { gso: boolean; gro: boolean }) => `${r.gso} ${r.gro}`)),
+    new Set(['false false', 'true false', 'false true', 'true true']),
+    'gso: GSO on and off, into GRO on and off',
+  );
+  for (const row of json.gso as Array<{ gso: boolean; gro: boolean; sent: number; delivered: number; gsoSends: number }>) {
+    t.ok(row.sent > 0 && row.delivered > 0, `gso ${row.gso} gro ${row.gro}: ${row.delivered} of ${row.sent}`);
+    if (row.gso) t.ok(row.gsoSends > 0, `gso: GSO sends went (${row.gsoSends})`);
+    else t.equal(row.gsoSends, 0, 'gso off: no GSO send');
+  }
   t.ok(fs.existsSync(path.join(out, 'latest-quick.json')), 'JSON results written');
   const svg = fs.readFileSync(path.join(out, 'quick-flood.svg'), 'utf8');
   t.match(svg, /^<svg/, 'an SVG chart');
@@ -106,7 +132,7 @@ t.test('uring-udp bench rejects bad arguments', async (t) => {
   t.match(result.stderr, /--seconds must be in/);
   const only = await run(process.execPath, [CLI, 'bench', '--only', 'flood,speed']);
   t.equal(only.code, 2);
-  t.match(only.stderr, /--only takes a comma-separated list of scenarios \(flood, echo, watchdog, drain, slow-handler, churn, many, spread, poll\) and drivers \(.*bun, deno.*\); got speed/);
+  t.match(only.stderr, /--only takes a comma-separated list of scenarios \(flood, echo, watchdog, drain, slow-handler, churn, many, spread, poll, gro, gso\) and drivers \(.*bun, deno.*\); got speed/);
   const rounds = await run(process.execPath, [CLI, 'bench', '--watchdog-rounds', '0']);
   t.equal(rounds.code, 2);
   t.match(rounds.stderr, /--watchdog-rounds must be an integer in 1..100, got 0/);

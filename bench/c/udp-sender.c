@@ -2,16 +2,20 @@
  *
  *   udp-sender --host 127.0.0.1 (--port N | --ports-file FILE) --size BYTES
  *              --rate PER_SECOND --duration SECONDS [--count N] [--batch 64]
- *              [--family 4|6]
+ *              [--family 4|6] [--gso SEGMENTS]
  *
  * Prints {"sent":N,"seconds":S,"rate":R,"eagain":E,"refused":F}, also when
  * ended early by SIGTERM or SIGINT. Each datagram of 8 bytes or more starts
  * with a little-endian 64-bit sequence number.
  * --ports-file: the ports (decimal, separated by white space) of several
  * receivers on the host, sent to round-robin from one unconnected socket.
- * --count: stop after N datagrams (before the duration ends, if sooner). */
+ * --count: stop after N datagrams (before the duration ends, if sooner).
+ * --gso: each sendmmsg message carries this many datagrams with UDP_SEGMENT
+ * (GSO; the kernel splits them, or hands them to a UDP_GRO socket whole):
+ * --batch datagrams per sendmmsg as before, in --batch / --gso messages. */
 #include "common.h"
 
+#include <netinet/udp.h>
 #include <poll.h>
 #include <signal.h>
 
@@ -40,17 +44,21 @@ struct sender {
 	struct sockaddr_storage *dests; /* --ports-file: round-robin, else NULL */
 	unsigned dest_count, next_dest;
 	socklen_t dest_len;
+	unsigned gso;          /* datagrams per message (1: no GSO) */
+	unsigned char *controls; /* a UDP_SEGMENT control message per message */
 };
+
+#define GSO_CONTROL_BYTES CMSG_SPACE(sizeof(uint16_t))
 
 struct config {
 	const char *host, *ports_file;
-	uint64_t port, size, batch, family, count;
+	uint64_t port, size, batch, family, count, gso;
 	double rate, duration;
 };
 
 static void parse_config(int argc, char **argv, struct config *cfg, struct endpoint *ep)
 {
-	*cfg = (struct config){ .batch = 64 };
+	*cfg = (struct config){ .batch = 64, .gso = 1 };
 	struct opt opts[] = {
 		{ "host", OPT_TEXT, &cfg->host, 0, 0, false, false },
 		{ "port", OPT_UINT, &cfg->port, 1, 65535, false, false },
@@ -61,6 +69,7 @@ static void parse_config(int argc, char **argv, struct config *cfg, struct endpo
 		{ "duration", OPT_REAL, &cfg->duration, 0.001, 86400, true, false },
 		{ "batch", OPT_UINT, &cfg->batch, 1, 1024, false, false },
 		{ "family", OPT_UINT, &cfg->family, 4, 6, false, false },
+		{ "gso", OPT_UINT, &cfg->gso, 1, 64, false, false },
 	};
 	parse_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
 	if (!opts[1].seen == !opts[2].seen)
@@ -69,6 +78,9 @@ static void parse_config(int argc, char **argv, struct config *cfg, struct endpo
 	if (cfg->size > (uint64_t)max_payload(ep))
 		die_usage("--size %llu exceeds the largest UDP payload (%d)",
 			  (unsigned long long)cfg->size, max_payload(ep));
+	if (cfg->gso > 1 && (cfg->size == 0 || cfg->size * cfg->gso > (uint64_t)max_payload(ep)))
+		die_usage("--gso %llu x --size %llu must fit one UDP payload (%d) and --size must not be 0",
+			  (unsigned long long)cfg->gso, (unsigned long long)cfg->size, max_payload(ep));
 }
 
 /* The destinations of --ports-file: the host's address with each port. */
@@ -108,6 +120,7 @@ static void setup_sender(struct sender *s, const struct config *cfg,
 	s->batch = (unsigned)cfg->batch;
 	s->size = cfg->size;
 	s->limit = cfg->count ? cfg->count : UINT64_MAX;
+	s->gso = (unsigned)cfg->gso;
 	s->fd = socket(ep->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		die_errno("socket", errno);
@@ -124,7 +137,8 @@ static void setup_sender(struct sender *s, const struct config *cfg,
 	s->msgs = calloc(s->batch, sizeof(*s->msgs));
 	s->iov = calloc(s->batch, sizeof(*s->iov));
 	s->payload = malloc(s->batch * (s->size ? s->size : 1));
-	if (!s->msgs || !s->iov || !s->payload)
+	s->controls = calloc(s->batch, GSO_CONTROL_BYTES);
+	if (!s->msgs || !s->iov || !s->payload || !s->controls)
 		die_runtime("out of memory");
 	memset(s->payload, 0xa5, s->batch * (s->size ? s->size : 1));
 	for (unsigned i = 0; i < s->batch; i++) {
@@ -133,6 +147,43 @@ static void setup_sender(struct sender *s, const struct config *cfg,
 		s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
 		s->msgs[i].msg_hdr.msg_iovlen = 1;
 	}
+}
+
+/* Lays `count` datagrams out as messages: one each, or --gso of them per message with a
+ * UDP_SEGMENT control message (the last message may carry fewer). Returns the messages. */
+static unsigned build_messages(struct sender *s, unsigned count)
+{
+	if (s->gso <= 1)
+		return count;
+	unsigned messages = 0;
+	for (unsigned first = 0; first < count; first += s->gso, messages++) {
+		unsigned n = count - first < s->gso ? count - first : s->gso;
+		struct msghdr *h = &s->msgs[messages].msg_hdr;
+		h->msg_iov = &s->iov[first];
+		h->msg_iovlen = n;
+		h->msg_control = NULL;
+		h->msg_controllen = 0;
+		if (n > 1) {
+			h->msg_control = s->controls + (size_t)messages * GSO_CONTROL_BYTES;
+			h->msg_controllen = GSO_CONTROL_BYTES;
+			struct cmsghdr *c = CMSG_FIRSTHDR(h);
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			uint16_t segment = (uint16_t)s->size;
+			memcpy(CMSG_DATA(c), &segment, sizeof(segment));
+		}
+	}
+	return messages;
+}
+
+/* Datagrams in messages [first, first + n). */
+static uint64_t datagrams_in(const struct sender *s, unsigned first, unsigned n)
+{
+	uint64_t total = 0;
+	for (unsigned i = first; i < first + n; i++)
+		total += s->msgs[i].msg_hdr.msg_iovlen;
+	return total;
 }
 
 static void stamp_batch(struct sender *s, unsigned count)
@@ -172,15 +223,15 @@ static void wait_writable(int fd, int err)
 	poll(&pfd, 1, 10);
 }
 
-/* Sends msgs[0..count) completely, retrying remainders, unless the run ends. */
+/* Sends msgs[0..count) (messages) completely, retrying remainders, unless the run ends. */
 static void send_batch(struct sender *s, unsigned count, uint64_t end_ns)
 {
 	unsigned done = 0;
 	while (done < count) {
 		int n = sendmmsg(s->fd, s->msgs + done, count - done, 0);
 		if (n > 0) {
+			s->sent += datagrams_in(s, done, (unsigned)n);
 			done += (unsigned)n;
-			s->sent += (uint64_t)n;
 			continue;
 		}
 		int err = n < 0 ? errno : EAGAIN;
@@ -220,7 +271,7 @@ static void run_paced(struct sender *s, double rate, uint64_t start, uint64_t en
 		if (due > now_ns())
 			sleep_until(due);
 		stamp_batch(s, count);
-		send_batch(s, count, end);
+		send_batch(s, build_messages(s, count), end);
 		queued += count;
 		if (now_ns() >= end)
 			break; /* behind schedule: the rate was not reachable */
@@ -236,14 +287,15 @@ static void run_flat_out(struct sender *s, uint64_t end)
 		if (count == 0)
 			return; /* --count reached */
 		stamp_batch(s, count);
-		send_batch(s, count, end);
+		send_batch(s, build_messages(s, count), end);
 	}
 }
 
 int main(int argc, char **argv)
 {
 	program_usage = "[--host 127.0.0.1] (--port N | --ports-file FILE) --size BYTES "
-			"--rate PER_SECOND --duration SECONDS [--count N] [--batch 64] [--family 4|6]";
+			"--rate PER_SECOND --duration SECONDS [--count N] [--batch 64] [--family 4|6] "
+			"[--gso SEGMENTS]";
 	struct config cfg;
 	struct endpoint ep;
 	struct sender s;

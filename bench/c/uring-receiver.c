@@ -4,13 +4,16 @@
  *
  *   uring-receiver --host 127.0.0.1 --port N [--family 4|6]
  *                  [--buffers 4096] [--buffer-size 2048] [--rcvbuf BYTES]
- *                  [--stamps 0|1]
+ *                  [--stamps 0|1] [--gro 0|1]
  *
  * Prints {"ready":true,"port":P} once bound, on "progress"
  * {"progress":true,"datagrams":N}, and on "stop" (or EOF on stdin)
  * {"datagrams":N,"bytes":B,"cpuUserUs":U,"cpuSysUs":S,"seconds":T,
  *  "maxRssKb":K,"enobufs":E,"truncated":X}.
  * --rcvbuf 0 leaves SO_RCVBUF at net.core.rmem_default (default: 4 MiB asked).
+ * --gro 1 sets UDP_GRO: a buffer may hold several datagrams coalesced (give a
+ * --buffer-size of 64 KiB and more), counted from the segment size the kernel
+ * writes into each buffer's control message.
  * --stamps 1 (the drain scenario) adds "firstCount","firstAtMs","lastCount",
  * "lastAtMs": the count and CLOCK_MONOTONIC time at the first and the latest
  * multiple of 64 datagrams, as the harness's other receivers record them. */
@@ -18,6 +21,7 @@
 
 #include <liburing.h>
 #include <fcntl.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -47,11 +51,12 @@ struct receiver {
 	struct rusage usage_at_start;
 	uint64_t time_at_start;
 	bool stamps;
+	bool gro;
 };
 
 struct config {
 	const char *host;
-	uint64_t port, family, buffers, buffer_size, rcvbuf, stamps;
+	uint64_t port, family, buffers, buffer_size, rcvbuf, stamps, gro;
 };
 
 static void parse_config(int argc, char **argv, struct config *cfg)
@@ -65,6 +70,7 @@ static void parse_config(int argc, char **argv, struct config *cfg)
 		{ "buffer-size", OPT_UINT, &cfg->buffer_size, 256, 1 << 20, false, false },
 		{ "rcvbuf", OPT_UINT, &cfg->rcvbuf, 0, 1 << 30, false, false },
 		{ "stamps", OPT_UINT, &cfg->stamps, 0, 1, false, false },
+		{ "gro", OPT_UINT, &cfg->gro, 0, 1, false, false },
 	};
 	parse_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
 	if (cfg->buffers & (cfg->buffers - 1))
@@ -269,10 +275,25 @@ static int handle_recv(struct receiver *r, const struct io_uring_cqe *cqe, int r
 	unsigned char *buf = r->buffers + (size_t)bid * r->buf_size;
 	struct io_uring_recvmsg_out *out = io_uring_recvmsg_validate(buf, cqe->res, &r->msg);
 	if (out) {
-		r->count.datagrams++;
-		if (r->stamps && (r->count.datagrams & 63) == 0)
+		uint32_t length = io_uring_recvmsg_payload_length(out, cqe->res, &r->msg);
+		uint64_t datagrams = 1;
+		if (r->gro) {
+			/* a coalesced buffer holds ceil(length / segment) datagrams */
+			for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(out, &r->msg); c;
+			     c = io_uring_recvmsg_cmsg_nexthdr(out, &r->msg, c)) {
+				int segment = 0;
+				if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO)
+					continue;
+				memcpy(&segment, CMSG_DATA(c), sizeof(segment));
+				if (segment > 0 && length > (uint32_t)segment)
+					datagrams = (length + (uint32_t)segment - 1) / (uint32_t)segment;
+			}
+		}
+		uint64_t before = r->count.datagrams;
+		r->count.datagrams += datagrams;
+		if (r->stamps && (before >> 6) != (r->count.datagrams >> 6))
 			stamp(r);
-		r->count.bytes += io_uring_recvmsg_payload_length(out, cqe->res, &r->msg);
+		r->count.bytes += length;
 		if (out->flags & MSG_TRUNC)
 			r->count.truncated++;
 	}
@@ -342,7 +363,7 @@ static void wait_for_batch(struct receiver *r)
 int main(int argc, char **argv)
 {
 	program_usage = "[--host 127.0.0.1] --port N [--family 4|6] [--buffers 4096] "
-			"[--buffer-size 2048] [--rcvbuf BYTES] [--stamps 0|1]";
+			"[--buffer-size 2048] [--rcvbuf BYTES] [--stamps 0|1] [--gro 0|1]";
 	struct config cfg;
 	struct endpoint ep;
 	static struct receiver r;
@@ -351,8 +372,16 @@ int main(int argc, char **argv)
 	r.buf_count = (unsigned)cfg.buffers;
 	r.buf_size = (unsigned)cfg.buffer_size;
 	r.stamps = cfg.stamps != 0;
+	r.gro = cfg.gro != 0;
 
 	open_socket(&r, &ep, (int)cfg.rcvbuf);
+	if (r.gro) {
+		int on = 1;
+		if (setsockopt(r.fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) < 0)
+			die_errno("setsockopt(UDP_GRO)", errno);
+		/* the kernel writes the segment size between the name and the payload */
+		r.msg.msg_controllen = CMSG_SPACE(sizeof(int));
+	}
 	setup_ring(&r);
 	setup_buffers(&r);
 	arm_recv(&r);

@@ -4,8 +4,9 @@
 // (installed on demand, runtimes.ts). Scenarios: flood (offered rates), echo (round trips),
 // watchdog (on vs off), drain (receive capacity, the sender's speed out of the picture),
 // slow-handler (a handler slower than its traffic: what the process holds), churn (short-lived
-// sockets), many (10,000 sockets in one process), spread (64 sockets flooded at once) and poll
-// (ring.poll() events, single-shot against multishot).
+// sockets), many (10,000 sockets in one process), spread (64 sockets flooded at once), poll
+// (ring.poll() events, single-shot against multishot), gro (a GSO sender into receivers with and
+// without UDP GRO) and gso (sendBatch() with and without GSO, into receivers with and without GRO).
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +20,7 @@ export const RECEIVERS = ['dgram', 'uring-message', 'uring-batch', 'c-liburing',
 export type Receiver = (typeof RECEIVERS)[number];
 export const ECHO_SERVERS = ['dgram', 'uring-message', 'uring-batch', 'c-recvmmsg', 'bun', 'deno'] as const;
 export type EchoServer = (typeof ECHO_SERVERS)[number];
-export const SCENARIOS = ['flood', 'echo', 'watchdog', 'drain', 'slow-handler', 'churn', 'many', 'spread', 'poll'] as const;
+export const SCENARIOS = ['flood', 'echo', 'watchdog', 'drain', 'slow-handler', 'churn', 'many', 'spread', 'poll', 'gro', 'gso'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** Every driver name a scenario knows: `--only` takes these too, to narrow the drivers. */
 export const DRIVERS = [...new Set<string>([...RECEIVERS, ...ECHO_SERVERS])];
@@ -73,6 +74,10 @@ export interface FloodRow {
   backend?: string;
   /** The receive buffer the kernel gave the socket (`ss`: skmem rb), where read. */
   recvBufferBytes?: number;
+  /** Datagrams that arrived coalesced by UDP GRO (the gro scenario). */
+  coalesced?: number;
+  /** A receiver (not only the JS thread's direct reads) read the package's socket in the window. */
+  onReceiver?: boolean;
 }
 
 export interface EchoRow {
@@ -96,6 +101,8 @@ export interface WatchdogRow {
   cpuPerDatagramUs: number;
   /** The watchdog thread's own CPU time per datagram (0 when off), from its schedstat. */
   watchdogCpuPerDatagramUs: number;
+  /** A receiver read the socket in the window (else its JS thread read it all, and nothing was watched). */
+  onReceiver?: boolean;
 }
 
 /** A receiver's capacity: stopped while its socket buffer fills, then timed draining it. */
@@ -215,6 +222,35 @@ export interface SpreadRow {
   maxRssKb: number;
 }
 
+/** The gro scenario: 1,200-byte datagrams from a C GSO sender (40 a send) at its maximum into one receiver, with or without UDP GRO. */
+export interface GroRow {
+  driver: 'uring-batch' | 'c-liburing';
+  gro: boolean;
+  round: number;
+  sent: number;
+  sentPerSec: number;
+  delivered: number;
+  deliveredPerSec: number;
+  lossPct: number;
+  cpuPerDatagramUs: number;
+  /** Datagrams that arrived coalesced (the package's stats.coalesced). */
+  coalesced?: number;
+}
+
+/** The gso scenario: sendBatch() of 1,200-byte datagrams with or without GSO, into a C receiver with or without GRO. */
+export interface GsoRow {
+  gso: boolean;
+  gro: boolean;
+  round: number;
+  sent: number;
+  sentPerSec: number;
+  /** The sender process's CPU per datagram sent. */
+  senderCpuPerDatagramUs: number;
+  delivered: number;
+  deliveredPerSec: number;
+  gsoSends: number;
+}
+
 export interface BenchResults {
   date: string;
   quick: boolean;
@@ -239,6 +275,8 @@ export interface BenchResults {
   many?: ManyRow[];
   spread?: SpreadRow[];
   poll?: PollRow[];
+  gro?: GroRow[];
+  gso?: GsoRow[];
   /** What was skipped and why (a runtime that could not be installed, a scenario that needs root). */
   notes?: string[];
 }
@@ -282,6 +320,9 @@ const CHURN_WARMUP = 200;
 const MANY_SOCKETS = 10_000;
 /** The poll scenario: eventfds polled at once. */
 const POLL_FDS = 64;
+/** The gro and gso scenarios: datagram size, and datagrams per GSO send of the C sender. */
+const GSO_SIZE = 1200;
+const GSO_SEGMENTS = 40;
 /** The spread scenario: sockets flooded at once. */
 const SPREAD_SOCKETS = 64;
 
@@ -394,6 +435,10 @@ interface ReceiverSpec {
   /** Another build's receiver.js (scripts/bench-ab.js), and arguments to add to it. */
   script?: string;
   args?: string[];
+  /** UDP GRO on the receiver's socket (the gro scenario). */
+  gro?: boolean;
+  /** More udp-sender arguments (the gro scenario's --gso). */
+  senderArgs?: string[];
 }
 
 const isRuntime = (driver: string): driver is Runtime => (RUNTIMES as readonly string[]).includes(driver);
@@ -416,8 +461,10 @@ function effectiveBuffer(bytes: number, which: 'rmem' | 'wmem'): number {
 function receiverPeer(driver: Receiver, ctx: Context, spec: ReceiverSpec = {}): Peer {
   const recvBuffer = spec.recvBuffer ?? FLOOD_RECV_BUFFER;
   if (driver === 'c-liburing') {
+    // A GRO socket's buffers hold a whole coalesced read (64 KiB and its header): fewer of them.
+    const buffers = spec.gro ? ['--buffers', '512', '--buffer-size', String(65536 + 256), '--gro', '1'] : ['--buffers', '4096', '--buffer-size', '2048'];
     return new Peer(path.join(ctx.peers, 'uring-receiver'), [
-      '--port', '0', '--buffers', '4096', '--buffer-size', '2048', '--rcvbuf', String(recvBuffer), '--stamps', spec.stamps ? '1' : '0',
+      '--port', '0', ...buffers, '--rcvbuf', String(recvBuffer), '--stamps', spec.stamps ? '1' : '0',
     ]);
   }
   if (isRuntime(driver)) return runtimePeer(ctx, driver, ['--mode', 'receiver', ...(spec.stamps ? ['--stamps'] : [])]);
@@ -428,6 +475,7 @@ function receiverPeer(driver: Receiver, ctx: Context, spec: ReceiverSpec = {}): 
     '--recv-buffer', String(recvBuffer),
     ...(spec.stamps ? ['--stamps'] : []),
     ...(spec.sockets ? ['--sockets', String(spec.sockets)] : []),
+    ...(spec.gro ? ['--gro'] : []),
     ...(spec.args ?? []),
   ]);
 }
@@ -472,14 +520,14 @@ async function floodRun(driver: Receiver, size: number, rate: number, seconds: n
   const spread = spec.sockets !== undefined ? portsFile(ports) : undefined;
   const target = spread ? { portsFile: spread.file } : { port: ports[0]! };
   try {
-    const warmup = new Peer(path.join(ctx.peers, 'udp-sender'), senderArgs(target, size, rate, warmupSeconds));
+    const warmup = new Peer(path.join(ctx.peers, 'udp-sender'), senderArgs(target, size, rate, warmupSeconds, spec.senderArgs));
     await warmup.line(warmupSeconds * 1000 + 30_000);
     await warmup.exited;
     // A pause, and until the warm-up's backlog is handled: none of it may count in the window.
     await sleep(300);
     await settle(receiver, ports, 30_000, 100);
     receiver.send('start');
-    const sender = new Peer(path.join(ctx.peers, 'udp-sender'), senderArgs(target, size, rate, seconds));
+    const sender = new Peer(path.join(ctx.peers, 'udp-sender'), senderArgs(target, size, rate, seconds, spec.senderArgs));
     const sent = await sender.line(seconds * 1000 + 30_000);
     await sender.exited;
     // Let the receiver drain what is queued in its sockets before the window closes.
@@ -509,6 +557,8 @@ async function floodRun(driver: Receiver, size: number, rate: number, seconds: n
     if (got.kernelDrops !== undefined) row.kernelDrops = num(got.kernelDrops);
     if (got.batches !== undefined) row.batches = num(got.batches);
     if (typeof got.backend === 'string') row.backend = got.backend;
+    if (got.coalesced !== undefined) row.coalesced = num(got.coalesced);
+    if (typeof got.onReceiver === 'boolean') row.onReceiver = got.onReceiver;
     if (recvBufferBytes !== null) row.recvBufferBytes = recvBufferBytes;
     return row;
   } finally {
@@ -549,6 +599,44 @@ async function echoRun(driver: EchoServer, inflight: number, seconds: number, ct
   } finally {
     server.kill();
     fs.rmSync(path.dirname(samples), { recursive: true, force: true });
+  }
+}
+
+/** The gso scenario: lib/bench/sender.js (sendBatch, GSO on or off) into the C receiver (GRO on or off). */
+async function gsoRun(gso: boolean, gro: boolean, round: number, seconds: number, ctx: Context): Promise<GsoRow> {
+  const { peer: receiver, ready } = await startReceiver('c-liburing', ctx, { gro });
+  const port = num(ready.port);
+  try {
+    const senderPeer = (secs: number) =>
+      new Peer(process.execPath, [path.join(__dirname, 'sender.js'), '--port', String(port), '--size', String(GSO_SIZE), '--seconds', String(secs), '--gso', gso ? 'on' : 'off']);
+    const warmup = senderPeer(0.5);
+    await warmup.line(30_000);
+    await warmup.exited;
+    await sleep(300);
+    await settle(receiver, port, 30_000, 100);
+    receiver.send('start');
+    const sender = senderPeer(seconds);
+    const sent = await sender.line(seconds * 1000 + 30_000);
+    await sender.exited;
+    await sleep(300);
+    await settle(receiver, port, 30_000, 100);
+    receiver.send('stop');
+    const got = await receiver.line();
+    const count = num(sent.sent);
+    const delivered = num(got.datagrams);
+    return {
+      gso,
+      gro,
+      round,
+      sent: count,
+      sentPerSec: Math.round(num(sent.rate)),
+      senderCpuPerDatagramUs: count > 0 ? num(sent.cpuUs) / count : 0,
+      delivered,
+      deliveredPerSec: Math.round(delivered / Math.max(num(sent.seconds), 1e-9)),
+      gsoSends: num(sent.gsoSends),
+    };
+  } finally {
+    receiver.kill();
   }
 }
 
@@ -960,6 +1048,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     many: [],
     spread: [],
     poll: [],
+    gro: [],
+    gso: [],
     notes,
   };
   // The runs the targets are judged on (the sender's maximum, the echo runs) are repeated,
@@ -1018,6 +1108,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
                 lossPct: row.lossPct,
                 cpuPerDatagramUs: row.cpuPerDatagramUs,
                 watchdogCpuPerDatagramUs: row.delivered > 0 ? (row.watchdogCpuUs ?? 0) / row.delivered : 0,
+                ...(row.onReceiver !== undefined ? { onReceiver: row.onReceiver } : {}),
               });
             },
           });
@@ -1123,6 +1214,49 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
               },
             });
           }
+        }
+      }
+    }
+  }
+  if (scenarios.has('gro')) {
+    for (let round = 1; round <= rounds; round++) {
+      for (const driver of (['uring-batch', 'c-liburing'] as const).filter(allowed)) {
+        for (const gro of round % 2 ? [false, true] : [true, false]) {
+          jobs.push({
+            label: `gro ${driver} ${gro ? 'with' : 'without'} GRO${rounds > 1 ? ` #${round}` : ''}`,
+            run: async () => {
+              const row = await floodRun(driver, GSO_SIZE, 0, seconds, warmupSeconds, ctx, {
+                gro,
+                senderArgs: ['--gso', String(GSO_SEGMENTS), '--batch', String(GSO_SEGMENTS * 16)],
+              });
+              results.gro!.push({
+                driver,
+                gro,
+                round,
+                sent: row.sent,
+                sentPerSec: row.sentPerSec,
+                delivered: row.delivered,
+                deliveredPerSec: row.deliveredPerSec,
+                lossPct: row.lossPct,
+                cpuPerDatagramUs: row.cpuPerDatagramUs,
+                ...(row.coalesced !== undefined ? { coalesced: row.coalesced } : {}),
+              });
+            },
+          });
+        }
+      }
+    }
+  }
+  if (scenarios.has('gso')) {
+    for (let round = 1; round <= rounds; round++) {
+      for (const gro of [false, true]) {
+        for (const gso of round % 2 ? [false, true] : [true, false]) {
+          jobs.push({
+            label: `gso sendBatch ${gso ? 'with' : 'without'} GSO into a receiver ${gro ? 'with' : 'without'} GRO${rounds > 1 ? ` #${round}` : ''}`,
+            run: async () => {
+              results.gso!.push(await gsoRun(gso, gro, round, seconds, ctx));
+            },
+          });
         }
       }
     }

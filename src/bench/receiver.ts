@@ -4,6 +4,7 @@
 //   [--sockets N]           N sockets with the same handler (the spread scenario); the ready line lists their ports
 //   [--handler fast|slow]   slow: the slow-handler scenario's handlers (5 ms per batch; 2 ms every 100 'message's)
 //   [--stamps]              the drain scenario: the time of every 64th datagram (protocol.ts Stamps)
+//   [--gro]                 uring-udp drivers: createSocket({ gro: true }) (the gro scenario)
 // The backend is the package's choice, or URING_UDP_BACKEND's.
 // Experiments only (scripts/bench-ab.js ARGS_A/ARGS_B): [--buffers N] [--max-datagram N] [--batch-count N --batch-delay US]
 import dgram from 'node:dgram';
@@ -35,6 +36,7 @@ const maxDatagram = Number(argument('max-datagram', '0'));
 const socketCount = Number(argument('sockets', '1'));
 const slow = argument('handler', 'fast') === 'slow';
 const stamping = process.argv.includes('--stamps');
+const gro = process.argv.includes('--gro');
 const batch = {
   ...(maxDatagram > 0 ? { maxDatagramSize: maxDatagram } : {}),
   ...(batchCount > 0 ? { batch: { count: batchCount, delayUs: batchDelayUs } } : {}),
@@ -49,6 +51,15 @@ let cpuStart = 0;
 let userStart = 0;
 let timeStart = 0;
 let watchdogStart = new Map<string, number>();
+// The watchdog threads' CPU as last seen, per thread: a watchdog with nothing left to watch
+// exits (a socket handed back to its JS thread after the flood), and its time would be lost
+// from a snapshot taken after that, so it is sampled through the window.
+let watchdogSeen = new Map<string, number>();
+let watchdogSampler: NodeJS.Timeout | undefined;
+function sampleWatchdog(): Map<string, number> {
+  for (const [tid, us] of threadCpuMicros('uring-watchdog')) watchdogSeen.set(tid, us);
+  return watchdogSeen;
+}
 const stamps = new Stamps();
 
 function report(extra: object = {}) {
@@ -60,7 +71,7 @@ function report(extra: object = {}) {
     cpuUserUs: userMicros() - userStart,
     seconds: (performance.now() - timeStart) / 1000,
     // The watchdog thread's own share of cpuUs (0 with the watchdog off).
-    watchdogCpuUs: threadCpuSince(threadCpuMicros('uring-watchdog'), watchdogStart),
+    watchdogCpuUs: threadCpuSince(sampleWatchdog(), watchdogStart),
     maxRssKb: process.resourceUsage().maxRSS,
     ...(slow ? { handlerMs } : {}),
     ...(stamping ? stamps.toJSON() : {}),
@@ -76,6 +87,10 @@ function start() {
   cpuStart = cpuMicros();
   userStart = userMicros();
   watchdogStart = threadCpuMicros('uring-watchdog');
+  watchdogSeen = new Map(watchdogStart);
+  if (watchdogSampler) clearInterval(watchdogSampler);
+  watchdogSampler = setInterval(sampleWatchdog, 50);
+  watchdogSampler.unref();
   timeStart = performance.now();
 }
 
@@ -139,7 +154,13 @@ if (driver === 'dgram') {
   listen(sockets, start, () => report({ recvBufferBytes: sockets[0]!.getRecvBufferSize() }));
 } else if (driver === 'uring-message' || driver === 'uring-batch') {
   const sockets = Array.from({ length: socketCount }, () =>
-    createSocket({ type, ...(RECV_BUFFER ? { recvBufferSize: RECV_BUFFER } : {}), ...batch, ...(watchdog ? {} : { watchdog: false }) }),
+    createSocket({
+      type,
+      ...(RECV_BUFFER ? { recvBufferSize: RECV_BUFFER } : {}),
+      ...batch,
+      ...(watchdog ? {} : { watchdog: false }),
+      ...(gro ? { gro: true } : {}),
+    }),
   );
   const onBatch = driver === 'uring-batch' ? batchHandler() : undefined;
   const listener = onBatch ? undefined : messageListener();
@@ -147,13 +168,22 @@ if (driver === 'dgram') {
     if (onBatch) socket.onBatch(onBatch);
     else socket.on('message', listener!);
   }
-  const sum = (key: 'kernelDrops' | 'batches' | 'enobufs') => sockets.reduce((total, s) => total + s.stats[key], 0);
+  const sum = (key: 'kernelDrops' | 'batches' | 'enobufs' | 'coalesced' | 'handovers') => sockets.reduce((total, s) => total + s.stats[key], 0);
   // Counters from 'start' on: the harness floods every receiver once before it (a warm-up).
-  let atStart = { kernelDrops: 0, batches: 0, enobufs: 0 };
+  let atStart = { kernelDrops: 0, batches: 0, enobufs: 0, coalesced: 0, handovers: 0 };
+  // Whether a receiver read any of them in the window (else the JS thread did it all: no watchdog).
+  let onReceiver = false;
+  let checkReceiver: NodeJS.Timeout | undefined;
   listen(
     sockets,
     () => {
-      atStart = { kernelDrops: sum('kernelDrops'), batches: sum('batches'), enobufs: sum('enobufs') };
+      atStart = { kernelDrops: sum('kernelDrops'), batches: sum('batches'), enobufs: sum('enobufs'), coalesced: sum('coalesced'), handovers: sum('handovers') };
+      onReceiver = sockets.some((s) => !s.direct);
+      if (checkReceiver) clearInterval(checkReceiver);
+      checkReceiver = setInterval(() => {
+        onReceiver ||= sockets.some((s) => !s.direct);
+      }, 50);
+      checkReceiver.unref();
       start();
     },
     () =>
@@ -162,6 +192,9 @@ if (driver === 'dgram') {
         kernelDrops: sum('kernelDrops') - atStart.kernelDrops,
         batches: sum('batches') - atStart.batches,
         enobufs: sum('enobufs') - atStart.enobufs,
+        coalesced: sum('coalesced') - atStart.coalesced,
+        onReceiver: onReceiver || sum('handovers') > atStart.handovers,
+        gro: sockets[0]!.gro,
         recvBufferBytes: sockets[0]!.getRecvBufferSize(),
       }),
   );

@@ -108,7 +108,7 @@ export function targets(results: BenchResults): Target[] {
       });
     }
   }
-  out.push(...loadTargets(results), ...drainTargets(results), ...slowHandlerTargets(results), ...socketTargets(results));
+  out.push(...loadTargets(results), ...drainTargets(results), ...slowHandlerTargets(results), ...socketTargets(results), ...gsoTargets(results));
   return out;
 }
 
@@ -282,6 +282,33 @@ function socketTargets(results: BenchResults): Target[] {
       out.push({ name: `${count} sockets flooded at once, ${driver}, ${size} B`, goal: ">= 1.0x one socket's delivered/s", measured: `${ratioText(delivered)} (${fmt(at(count, 'deliveredPerSec'))} vs ${fmt(at(1, 'deliveredPerSec'))}/s)`, met: delivered >= 1 });
       out.push({ name: `${count} sockets flooded at once, ${driver}, ${size} B`, goal: "CPU/datagram <= 1.1x one socket's", measured: `${ratioText(cpuRatio)} (${fmt(at(count, 'cpuPerDatagramUs'), 2)} vs ${fmt(at(1, 'cpuPerDatagramUs'), 2)} us)`, met: cpuRatio <= 1.1 });
     }
+  }
+  return out;
+}
+
+/** Issue 20's rows: GRO on receive (gro scenario), GSO on send (gso scenario). */
+function gsoTargets(results: BenchResults): Target[] {
+  const out: Target[] = [];
+  const gro = results.gro ?? [];
+  const batch = (on: boolean, key: 'deliveredPerSec' | 'cpuPerDatagramUs') => med(gro, (r) => r.driver === 'uring-batch' && r.gro === on, (r) => r[key]);
+  if (gro.some((r) => r.driver === 'uring-batch' && r.gro) && gro.some((r) => r.driver === 'uring-batch' && !r.gro)) {
+    const rate = batch(true, 'deliveredPerSec') / batch(false, 'deliveredPerSec');
+    const cpu = batch(true, 'cpuPerDatagramUs') / batch(false, 'cpuPerDatagramUs');
+    const name = 'GSO sender into the batch API, 1200 B, with GRO';
+    out.push({ name, goal: '>= 3x the datagrams/s without GRO', measured: `${ratioText(rate)} (${fmt(batch(true, 'deliveredPerSec'))} vs ${fmt(batch(false, 'deliveredPerSec'))}/s)`, met: rate >= 3 });
+    out.push({ name, goal: '<= 0.5x the CPU/datagram without GRO', measured: `${ratioText(cpu)} (${fmt(batch(true, 'cpuPerDatagramUs'), 3)} vs ${fmt(batch(false, 'cpuPerDatagramUs'), 3)} us)`, met: cpu <= 0.5 });
+  }
+  const gso = results.gso ?? [];
+  for (const [groOn, goal] of [[true, 5], [false, 2]] as const) {
+    const at = (on: boolean) => med(gso, (r) => r.gro === groOn && r.gso === on, (r) => r.deliveredPerSec);
+    if (!gso.some((r) => r.gro === groOn && r.gso) || !gso.some((r) => r.gro === groOn && !r.gso)) continue;
+    const ratio = at(true) / at(false);
+    out.push({
+      name: `sendBatch 1200 B with GSO, into a receiver ${groOn ? 'with' : 'without'} GRO`,
+      goal: `>= ${goal}x the datagrams/s without GSO`,
+      measured: `${ratioText(ratio)} (${fmt(at(true))} vs ${fmt(at(false))}/s received)`,
+      met: ratio >= goal,
+    });
   }
   return out;
 }
@@ -521,6 +548,43 @@ export function formatResults(results: BenchResults): string {
       ]);
     }
     lines.push('', 'Spread (one receiver process, its sockets flooded at once by one sender, round-robin, at its maximum)', spread.toString());
+  }
+  if (results.gro?.length) {
+    const table = new Table({
+      head: ['receiver', 'GRO', 'round', 'sent/s', 'delivered/s', 'loss', 'CPU/datagram', 'coalesced'],
+      style: { head: [], border: [], compact: true },
+    });
+    for (const row of results.gro) {
+      table.push([
+        row.driver,
+        row.gro ? 'on' : 'off',
+        row.round,
+        fmt(row.sentPerSec),
+        fmt(row.deliveredPerSec),
+        `${fmt(row.lossPct, 1)} %`,
+        `${fmt(row.cpuPerDatagramUs, 3)} us`,
+        row.coalesced === undefined ? '' : fmt(row.coalesced),
+      ]);
+    }
+    lines.push('', 'GRO (1200 B from the C sender, 40 datagrams per GSO send, at its maximum)', table.toString());
+  }
+  if (results.gso?.length) {
+    const table = new Table({
+      head: ['sendBatch', 'receiver GRO', 'round', 'sent/s', 'sender CPU/datagram', 'delivered/s', 'GSO sends'],
+      style: { head: [], border: [], compact: true },
+    });
+    for (const row of results.gso) {
+      table.push([
+        row.gso ? 'GSO' : 'no GSO',
+        row.gro ? 'on' : 'off',
+        row.round,
+        fmt(row.sentPerSec),
+        `${fmt(row.senderCpuPerDatagramUs, 3)} us`,
+        fmt(row.deliveredPerSec),
+        fmt(row.gsoSends),
+      ]);
+    }
+    lines.push('', 'GSO (sendBatch of 640 datagrams of 1200 B, back to back, into the C liburing receiver)', table.toString());
   }
   const t = targets(results);
   if (t.length) {
