@@ -50,6 +50,17 @@ Napi::Object BoundaryConstants(Napi::Env env) {
   record.Set("SCOPE_ID", Number(env, offsetof(DatagramRecord, scope_id) / 4));
   record.Set("FLAG_TRUNCATED", Number(env, kRecordTruncated));
   c.Set("RECORD", record);
+  // A datagram's extra (struct DatagramExtra), after the records in the same buffer, for a
+  // socket with ecn or pktinfo.
+  Napi::Object extra = Napi::Object::New(env);
+  extra.Set("WORDS", Number(env, sizeof(DatagramExtra) / 4));
+  extra.Set("TOS_FLAGS", Number(env, offsetof(DatagramExtra, tos_flags) / 4));
+  extra.Set("IFINDEX", Number(env, offsetof(DatagramExtra, ifindex) / 4));
+  extra.Set("LOCAL", Number(env, offsetof(DatagramExtra, local) / 4));
+  extra.Set("FLAG_TOS", Number(env, kExtraHasTos));
+  extra.Set("FLAG_LOCAL", Number(env, kExtraHasLocal));
+  extra.Set("FLAG_LOCAL6", Number(env, kExtraLocal6));
+  c.Set("EXTRA", extra);
   // The receive backends, by name in RecvBackend order.
   const char* const backends[] = {"recvmsg-multishot", "poll-recvmmsg", "recvmmsg"};
   static_assert(static_cast<int>(RecvBackend::kMultishotRecvmsg) == 0 && static_cast<int>(RecvBackend::kRecvmmsg) == 2);
@@ -86,10 +97,11 @@ Napi::Value ReceiveLayoutMethod(const Napi::CallbackInfo& info) {
   const uint32_t max_datagram = ArgUint32(info, 0, "maxDatagramSize");
   const double budget = ArgNumber(info, 1, "receiveBudget");
   const bool hybrid = ArgBool(info, 2, "hybrid");
-  const bool gro = info.Length() > 3 && !info[3].IsUndefined() && ArgBool(info, 3, "gro");
+  // control: the socket asks for control messages (gro, ecn, pktinfo): room for them in each buffer.
+  const bool control = info.Length() > 3 && !info[3].IsUndefined() && ArgBool(info, 3, "control");
   if (max_datagram < 1 || max_datagram > 65535) throw Napi::RangeError::New(env, "maxDatagramSize out of range");
   if (!(budget >= (1 << 18) && budget <= 1099511627776.0)) throw Napi::RangeError::New(env, "receiveBudget out of range");
-  const ReceiveLayout layout = LayoutFor(max_datagram, static_cast<uint64_t>(budget), hybrid, gro);
+  const ReceiveLayout layout = LayoutFor(max_datagram, static_cast<uint64_t>(budget), hybrid, control);
   Napi::Object out = Napi::Object::New(env);
   out.Set("bufferSize", Number(env, layout.buffer_size));
   out.Set("recvmmsgBatch", Number(env, layout.recvmmsg_batch));

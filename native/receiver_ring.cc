@@ -196,17 +196,13 @@ void ReceiverRing::Reap() {
 }
 
 namespace {
-// The segment size of a UDP_GRO socket's coalesced datagram, from the control messages the kernel
-// wrote into the provided buffer (0: one datagram).
-uint32_t GroSegmentOf(io_uring_recvmsg_out* out, msghdr& msg) {
-  for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, &msg); c != nullptr; c = io_uring_recvmsg_cmsg_nexthdr(out, &msg, c)) {
-    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-      int size = 0;
-      std::memcpy(&size, CMSG_DATA(c), sizeof(size));
-      return size > 0 ? static_cast<uint32_t>(size) : 0;
-    }
-  }
-  return 0;
+// What the control messages the kernel wrote into a provided buffer say (a UDP_GRO segment size,
+// the TOS byte, the local address).
+Ancillary AncillaryOf(io_uring_recvmsg_out* out, msghdr& msg) {
+  Ancillary result;
+  for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, &msg); c != nullptr; c = io_uring_recvmsg_cmsg_nexthdr(out, &msg, c))
+    ReadControlMessage(c->cmsg_level, c->cmsg_type, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0), &result);
+  return result;
 }
 }  // namespace
 
@@ -242,7 +238,7 @@ void ReceiverRing::HandleRecv(SocketReceive& s, int32_t res, uint32_t flags) {
     const uint32_t length = std::min(io_uring_recvmsg_payload_length(out, res, &st.recv_template), s.config.max_datagram);
     const bool truncated = (out->flags & MSG_TRUNC) != 0 || out->payloadlen > s.config.max_datagram;
     s.Append(payload, length, out->payloadlen, truncated, io_uring_recvmsg_name(out), out->namelen,
-             s.config.gro ? GroSegmentOf(out, st.recv_template) : 0);
+             s.config.control() ? AncillaryOf(out, st.recv_template) : Ancillary{});
   }
   io_uring_buf_ring_add(st.buf_ring, buffer, s.config.buffer_size, static_cast<unsigned short>(bid),
                         io_uring_buf_ring_mask(st.ring_entries), static_cast<int>(st.recycled++));
@@ -441,8 +437,8 @@ int ReceiverRing::AttachSocket(SocketReceive& s, std::string* failed) {
   AddBuffers(s);
   std::memset(&st.recv_template, 0, sizeof(st.recv_template));
   st.recv_template.msg_namelen = sizeof(sockaddr_in6);
-  // A GRO socket's buffers hold its UDP_GRO control message between the name and the payload.
-  st.recv_template.msg_controllen = s.config.gro ? kGroControlBytes : 0;
+  // A socket's control messages (gro, ecn, pktinfo) sit in each buffer between the name and the payload.
+  st.recv_template.msg_controllen = s.config.control() ? kControlBytes : 0;
   return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "recv_batch.h"
 
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -61,7 +63,8 @@ void ArenaPool::Drop(Arena* arena) { madvise(arena->data(), arena->capacity(), M
 
 int64_t BatchBytes(const RecvBatch& batch) {
   return static_cast<int64_t>((batch.arena ? batch.arena->capacity() : 0) +
-                              batch.records.capacity() * sizeof(DatagramRecord));
+                              batch.records.capacity() * sizeof(DatagramRecord) +
+                              batch.extras.capacity() * sizeof(DatagramExtra));
 }
 
 void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
@@ -96,10 +99,39 @@ void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, u
   batch->records.push_back(record);
 }
 
+void ReadControlMessage(int level, int type, const uint8_t* data, size_t length, Ancillary* out) {
+  if (level == SOL_UDP && type == UDP_GRO && length >= sizeof(int)) {
+    int size = 0;
+    std::memcpy(&size, data, sizeof(size));
+    out->segment = size > 0 ? static_cast<uint32_t>(size) : 0;
+  } else if (level == IPPROTO_IP && type == IP_TOS && length >= 1) {
+    // IP_RECVTOS gives the byte itself.
+    out->extra.tos_flags = (out->extra.tos_flags & ~0xffu) | data[0] | (kExtraHasTos << 8);
+  } else if (level == IPPROTO_IPV6 && type == IPV6_TCLASS && length >= sizeof(int)) {
+    int tclass = 0;
+    std::memcpy(&tclass, data, sizeof(tclass));
+    out->extra.tos_flags = (out->extra.tos_flags & ~0xffu) | (static_cast<uint32_t>(tclass) & 0xffu) | (kExtraHasTos << 8);
+  } else if (level == IPPROTO_IP && type == IP_PKTINFO && length >= sizeof(in_pktinfo)) {
+    in_pktinfo info;
+    std::memcpy(&info, data, sizeof(info));
+    out->extra.ifindex = static_cast<uint32_t>(info.ipi_ifindex);
+    std::memset(out->extra.local, 0, sizeof(out->extra.local));
+    std::memcpy(out->extra.local, &info.ipi_addr, 4);  // the header's destination address
+    out->extra.tos_flags = (out->extra.tos_flags & ~((kExtraHasLocal | kExtraLocal6) << 8)) | (kExtraHasLocal << 8);
+  } else if (level == IPPROTO_IPV6 && type == IPV6_PKTINFO && length >= sizeof(in6_pktinfo)) {
+    in6_pktinfo info;
+    std::memcpy(&info, data, sizeof(info));
+    out->extra.ifindex = static_cast<uint32_t>(info.ipi6_ifindex);
+    std::memcpy(out->extra.local, &info.ipi6_addr, 16);
+    out->extra.tos_flags |= (kExtraHasLocal | kExtraLocal6) << 8;
+  }
+}
+
 uint32_t AppendReceived(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
-                        const void* name, uint32_t name_length, uint32_t segment) {
+                        const void* name, uint32_t name_length, uint32_t segment, const DatagramExtra* extra) {
   if (segment == 0 || length <= segment) {
     AppendDatagram(batch, payload, length, wire_length, truncated, name, name_length);
+    if (extra) batch->extras.push_back(*extra);
     return 1;
   }
   // The first datagram's record carries the sender; the others copy it.
@@ -122,6 +154,8 @@ uint32_t AppendReceived(RecvBatch* batch, const uint8_t* payload, uint32_t lengt
     batch->size += piece;
     batch->records.push_back(record);
   }
+  // Every datagram of a coalesced read came the same way: the same extra for each.
+  if (extra) batch->extras.insert(batch->extras.end(), added, *extra);
   return added;
 }
 

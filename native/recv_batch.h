@@ -37,6 +37,28 @@ struct DatagramRecord {
 constexpr uint32_t kRecordTruncated = 1u;
 static_assert(sizeof(DatagramRecord) == 36, "JS reads nine 32-bit words per record");
 
+// What a socket that asked for them (the ecn and pktinfo options) gets per datagram besides its
+// record: six more 32-bit words, in a second part of the records' buffer (JS reads them after
+// the records).
+struct DatagramExtra {
+  uint32_t tos_flags;  // the TOS / traffic class byte (ECN: its low two bits) | flags << 8
+  uint32_t ifindex;    // the interface it arrived on (pktinfo)
+  uint32_t local[4];   // the address it was sent to: IPv4 in local[0], IPv6 in all four (pktinfo)
+};
+constexpr uint32_t kExtraHasTos = 1u;     // flags: the kernel gave the TOS byte
+constexpr uint32_t kExtraHasLocal = 2u;   // ... the local address (IPv4)
+constexpr uint32_t kExtraLocal6 = 4u;     // ... and it is an IPv6 address
+static_assert(sizeof(DatagramExtra) == 24, "JS reads six 32-bit words per extra");
+
+// What the control messages of one receive said.
+struct Ancillary {
+  uint32_t segment = 0;  // UDP_GRO: the size of the datagrams coalesced in it (0: one datagram)
+  DatagramExtra extra{};
+};
+// Reads one control message into *out (UDP_GRO, IP_TOS / IPV6_TCLASS, IP_PKTINFO / IPV6_PKTINFO);
+// others are ignored. `data`, `length`: its payload.
+void ReadControlMessage(int level, int type, const uint8_t* data, size_t length, Ancillary* out);
+
 // An anonymous mapping of `capacity` bytes (resident only where written), unmapped with its
 // last reference.
 class Arena {
@@ -91,6 +113,7 @@ struct RecvBatch {
   std::shared_ptr<ReceiveBudget> budget;  // what it is held against (released when settled)
   size_t size = 0;               // payload bytes in the arena
   std::vector<DatagramRecord> records;
+  std::vector<DatagramExtra> extras;  // one per record, for a socket with ecn or pktinfo; else empty
   int64_t held_bytes = 0;  // what the batch counts against its socket's ReceiveBudget
   bool Fits(uint32_t length) const { return arena && size + length <= arena->capacity(); }
 };
@@ -106,7 +129,8 @@ void AppendDatagram(RecvBatch* batch, const uint8_t* payload, uint32_t length, u
 // one sender coalesced by the kernel, `segment` bytes each (the last may be shorter); each gets
 // its own record, so JS sees exactly the datagrams that were sent. segment 0: one datagram.
 // Returns the records added.
+// extra: the per-datagram extra of a socket with ecn or pktinfo (null: none), one per record.
 uint32_t AppendReceived(RecvBatch* batch, const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated,
-                        const void* name, uint32_t name_length, uint32_t segment);
+                        const void* name, uint32_t name_length, uint32_t segment, const DatagramExtra* extra = nullptr);
 
 }  // namespace uring_udp

@@ -17,21 +17,18 @@ RecvmmsgScratch::~RecvmmsgScratch() {
   if (data_) munmap(data_, bytes());
 }
 
-uint32_t GroSegment(const msghdr& header) {
-  if (header.msg_controllen == 0) return 0;
+Ancillary ControlOf(const msghdr& header) {
+  Ancillary out;
+  if (header.msg_controllen == 0) return out;
   for (const cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&header), const_cast<cmsghdr*>(c))) {
-    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-      int size = 0;
-      std::memcpy(&size, CMSG_DATA(c), sizeof(size));
-      return size > 0 ? static_cast<uint32_t>(size) : 0;
-    }
+    ReadControlMessage(c->cmsg_level, c->cmsg_type, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0), &out);
   }
-  return 0;
+  return out;
 }
 
-int RecvmmsgScratch::Receive(int fd, unsigned count, uint32_t max_datagram, bool gro) {
+int RecvmmsgScratch::Receive(int fd, unsigned count, uint32_t max_datagram, bool control) {
   call_max_ = max_datagram == 0 ? max_datagram_ : std::min(max_datagram, max_datagram_);
-  call_gro_ = gro;
+  call_control_ = control;
   if (!data_) {
     void* memory = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (memory == MAP_FAILED) return -errno;
@@ -50,8 +47,8 @@ int RecvmmsgScratch::Receive(int fd, unsigned count, uint32_t max_datagram, bool
     header.msg_namelen = sizeof(sockaddr_storage);
     header.msg_iov = &pieces_[i];
     header.msg_iovlen = 1;
-    header.msg_control = gro ? controls_[i].bytes : nullptr;
-    header.msg_controllen = gro ? sizeof(controls_[i].bytes) : 0;
+    header.msg_control = control ? controls_[i].bytes : nullptr;
+    header.msg_controllen = control ? sizeof(controls_[i].bytes) : 0;
     header.msg_flags = 0;
     messages_[i].msg_len = 0;
   }
@@ -77,7 +74,7 @@ ReceivedDatagram RecvmmsgScratch::datagram(unsigned i) const {
       (header.msg_flags & MSG_TRUNC) != 0 || wire > call_max_,
       header.msg_name,
       header.msg_namelen,
-      call_gro_ ? GroSegment(header) : 0,
+      call_control_ ? ControlOf(header) : Ancillary{},
   };
 }
 

@@ -3,11 +3,14 @@
 // and resident only where datagrams were written; Trim gives back what big ones touched.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cstdint>
 #include <vector>
+
+#include "recv_batch.h"
 
 namespace uring_udp {
 
@@ -18,15 +21,17 @@ struct ReceivedDatagram {
   bool truncated;
   const void* name;      // the sender's address, name_length bytes
   uint32_t name_length;
-  // A UDP_GRO socket's coalesced datagram: the size of each datagram in it (the last may be
-  // shorter), from the kernel's UDP_GRO control message; 0 when it is one datagram.
-  uint32_t segment;
+  // What its control messages said (read when the receive asked for them): a UDP_GRO socket's
+  // segment size (0: one datagram), the TOS byte and local address of a socket with ecn/pktinfo.
+  Ancillary ancillary;
 };
 
-// Control-message room per datagram for UDP_GRO's segment size (an int).
-constexpr uint32_t kGroControlBytes = CMSG_SPACE(sizeof(int));
-// The segment size in a received datagram's control messages (UDP_GRO), or 0.
-uint32_t GroSegment(const msghdr& header);
+// Control-message room per datagram when a socket asks for any: UDP_GRO's segment size, the TOS
+// byte or traffic class, and IPv6 or IPv4 pktinfo, with room to spare.
+constexpr uint32_t kControlBytes = 128;
+static_assert(kControlBytes >= CMSG_SPACE(sizeof(int)) * 2 + CMSG_SPACE(sizeof(in6_pktinfo)), "room for every control message asked for");
+// What a received datagram's control messages said.
+Ancillary ControlOf(const msghdr& header);
 
 class RecvmmsgScratch {
  public:
@@ -40,9 +45,9 @@ class RecvmmsgScratch {
   // One recvmmsg of up to `count` (<= capacity) datagrams, non-blocking: how many it read, or
   // -errno (-EAGAIN when there was nothing). MSG_TRUNC: a datagram cut at max_datagram still
   // reports its real length, so the cut is known. max_datagram: this socket's (at most the
-  // scratch's own; 0: the scratch's), when sockets share one scratch. gro: the socket has
-  // UDP_GRO set: each datagram's control messages are read for its segment size.
-  int Receive(int fd, unsigned count, uint32_t max_datagram = 0, bool gro = false);
+  // scratch's own; 0: the scratch's), when sockets share one scratch. control: the socket asked
+  // for control messages (UDP_GRO, ecn, pktinfo): each datagram's are read.
+  int Receive(int fd, unsigned count, uint32_t max_datagram = 0, bool control = false);
   ReceivedDatagram datagram(unsigned i) const;
   // While nobody reads: gives back the pages datagrams bigger than a page touched.
   void Trim();
@@ -51,14 +56,14 @@ class RecvmmsgScratch {
   const uint32_t max_datagram_;
   const unsigned capacity_;
   uint32_t call_max_ = 0;  // the last Receive's max_datagram
-  bool call_gro_ = false;  // ... and whether it read control messages
+  bool call_control_ = false;  // ... and whether it read control messages
   uint8_t* data_ = nullptr;
   uint32_t largest_since_trim_ = 0;
   std::vector<mmsghdr> messages_;
   std::vector<iovec> pieces_;
   std::vector<sockaddr_storage> names_;
   struct Control {
-    alignas(cmsghdr) uint8_t bytes[kGroControlBytes];
+    alignas(cmsghdr) uint8_t bytes[kControlBytes];
   };
   std::vector<Control> controls_;
 };

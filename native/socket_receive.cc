@@ -23,9 +23,9 @@ unsigned RecvmmsgBatchFor(uint64_t budget_bytes, uint32_t max_datagram) {
   return static_cast<unsigned>(std::clamp<uint64_t>(fits, 1, kRecvmmsgBatch));
 }
 
-ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid, bool gro) {
+ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid, bool control) {
   ReceiveLayout layout;
-  layout.buffer_size = (max_datagram + RecvHeaderBytes(gro) + 63) / 64 * 64;
+  layout.buffer_size = (max_datagram + RecvHeaderBytes(control) + 63) / 64 * 64;
   layout.recvmmsg_batch = RecvmmsgBatchFor(budget_bytes, max_datagram);
   layout.scratch_bytes = static_cast<uint64_t>(layout.recvmmsg_batch) * max_datagram;
   const uint64_t half = budget_bytes / 2;
@@ -112,7 +112,7 @@ bool SocketReceive::ResumeIfRoom() {
 }
 
 void SocketReceive::Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated, const void* name,
-                           uint32_t name_length, uint32_t segment) {
+                           uint32_t name_length, const Ancillary& ancillary) {
   ServedState& s = served;
   if (s.batch && !s.batch->Fits(length)) Flush();
   if (!s.batch) {
@@ -130,7 +130,8 @@ void SocketReceive::Append(const uint8_t* payload, uint32_t length, uint32_t wir
     s.batch->origin = arenas;
     s.batch->records.reserve(config.batch_count);
   }
-  const uint32_t added = AppendReceived(s.batch.get(), payload, length, wire_length, truncated, name, name_length, segment);
+  const uint32_t added = AppendReceived(s.batch.get(), payload, length, wire_length, truncated, name, name_length,
+                                        ancillary.segment, config.extras() ? &ancillary.extra : nullptr);
   s.largest_since_trim = std::max(s.largest_since_trim, length);
   s.recent_largest = std::max(s.recent_largest, length);
   s.counters[kRecvDatagrams] += added;
@@ -176,7 +177,7 @@ bool SocketReceive::DrainRecvmmsg(RecvmmsgScratch& scratch, bool stopping) {
         return true;
       }
     }
-    const int received = scratch.Receive(fd, want, config.max_datagram, config.gro);
+    const int received = scratch.Receive(fd, want, config.max_datagram, config.control());
     if (received < 0) {
       if (received == -EAGAIN) return true;
       ReportError(-received);
@@ -184,7 +185,7 @@ bool SocketReceive::DrainRecvmmsg(RecvmmsgScratch& scratch, bool stopping) {
     }
     for (int i = 0; i < received; i++) {
       const ReceivedDatagram d = scratch.datagram(static_cast<unsigned>(i));
-      Append(d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length, d.segment);
+      Append(d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length, d.ancillary);
     }
     if (static_cast<unsigned>(received) < want) return true;
   }

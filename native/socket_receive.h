@@ -52,6 +52,12 @@ struct RecvConfig {
   // UDP_GRO is set on the socket: a receive may return several datagrams coalesced, which are
   // split into their records; the recvmsg template and provided buffers carry its control message.
   bool gro = false;
+  // The ecn and pktinfo options: each datagram's TOS byte, and the address and interface it
+  // arrived on, from its control messages, in an extra per record (DatagramExtra).
+  bool tos = false;
+  bool pktinfo = false;
+  bool control() const { return gro || tos || pktinfo; }
+  bool extras() const { return tos || pktinfo; }
   // The reproducer's ring (src/repro.ts, variant 'recv'), never a user's: a private ring with a
   // CQ of this many entries (0: a pool receiver) set up plain, without the task-running flags,
   // as in the kernel bug reports ...
@@ -74,10 +80,10 @@ struct ReceiveLayout {
   uint64_t scratch_bytes;
   uint32_t max_ring_buffers;  // buffers that fit in half the budget (after a hybrid socket's scratch)
 };
-// gro: room for UDP_GRO's control message in each provided buffer.
-ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid, bool gro = false);
+// control: room for control messages (gro, ecn, pktinfo) in each provided buffer.
+ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid, bool control = false);
 // Bytes a provided buffer holds besides the payload.
-inline uint32_t RecvHeaderBytes(bool gro) { return kRecvHeaderBytes + (gro ? kGroControlBytes : 0); }
+inline uint32_t RecvHeaderBytes(bool control) { return kRecvHeaderBytes + (control ? kControlBytes : 0); }
 
 enum RecvStatIndex : unsigned {
   kRecvDatagrams,
@@ -158,9 +164,9 @@ class SocketReceive : public std::enable_shared_from_this<SocketReceive> {
   // Room enough to end a pause: clears it (true), else false.
   bool ResumeIfRoom();
   // Copies a datagram into the batch being filled (a new one when it is full).
-  // segment: a UDP_GRO coalesced datagram's segment size (0: one datagram).
+  // ancillary: what its control messages said (a UDP_GRO segment size, the socket's extras).
   void Append(const uint8_t* payload, uint32_t length, uint32_t wire_length, bool truncated, const void* name,
-              uint32_t name_length, uint32_t segment = 0);
+              uint32_t name_length, const Ancillary& ancillary = Ancillary{});
   void Flush();
   // End of a turn: hand the batch to JS — unless JS has not taken the ones before it yet (its
   // handler is busy); then go on filling it. A slow handler gets fewer, fuller batches.

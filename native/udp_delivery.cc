@@ -100,12 +100,16 @@ bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, i
       }
     }
     const size_t record_bytes = batch->records.size() * sizeof(DatagramRecord);
+    // A socket's extras (ecn, pktinfo) follow the records in the same buffer; the records'
+    // typed array covers the records only.
+    const size_t extra_bytes = batch->extras.size() == batch->records.size() ? batch->extras.size() * sizeof(DatagramExtra) : 0;
     void* data = nullptr;
     napi_value records_buffer;
     napi_value records;
     napi_value token_value;
-    if (napi_create_arraybuffer(env, record_bytes, &data, &records_buffer) != napi_ok) return false;
+    if (napi_create_arraybuffer(env, record_bytes + extra_bytes, &data, &records_buffer) != napi_ok) return false;
     if (record_bytes) std::memcpy(data, batch->records.data(), record_bytes);
+    if (extra_bytes) std::memcpy(static_cast<uint8_t*>(data) + record_bytes, batch->extras.data(), extra_bytes);
     if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, 0, &records) != napi_ok) return false;
     const uint32_t token = Lend(batch, !copy);
     tokens->push_back(token);

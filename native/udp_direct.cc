@@ -40,8 +40,8 @@ const std::shared_ptr<ArenaPool>& ThreadSmallArenas() {
 
 }  // namespace
 
-DirectReader::DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats, bool gro)
-    : fd_(fd), max_datagram_(max_datagram), batch_(std::clamp(batch, 1u, 64u)), stats_(stats), gro_(gro) {}
+DirectReader::DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats, bool control, bool extras)
+    : fd_(fd), max_datagram_(max_datagram), batch_(std::clamp(batch, 1u, 64u)), stats_(stats), control_(control), extras_(extras) {}
 
 void DirectReader::TrimScratch() { ThreadScratch().Trim(); }
 
@@ -52,7 +52,7 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
   unsigned total = 0;
   while (total < limit) {
     const unsigned want = std::min(batch_, limit - total);
-    const int received = scratch.Receive(fd_, want, max_datagram_, gro_);
+    const int received = scratch.Receive(fd_, want, max_datagram_, control_);
     counters_[kDirectReads]++;
     if (received < 0) {
       // Datagrams already read go out first; the error stays pending on the socket and ends
@@ -79,7 +79,8 @@ int DirectReader::Drain(std::vector<std::unique_ptr<RecvBatch>>* out, unsigned l
         out->back()->records.reserve(small ? static_cast<unsigned>(received) : std::min(limit, 256u));
       }
       const uint32_t added =
-          AppendReceived(out->back().get(), d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length, d.segment);
+          AppendReceived(out->back().get(), d.data, d.length, d.wire_length, d.truncated, d.name, d.name_length,
+                         d.ancillary.segment, extras_ ? &d.ancillary.extra : nullptr);
       counters_[kDirectDatagrams] += added;
       if (added > 1) {
         counters_[kDirectCoalesced] += added;

@@ -36,9 +36,10 @@ constexpr uint64_t kSteadyQuietMs = 1000;
 
 class DirectReader {
  public:
-  // batch: datagrams per recvmmsg (RecvmmsgBatchFor: a share of the socket's budget). gro: the
-  // socket has UDP_GRO set (a read may hold coalesced datagrams, split into their records).
-  DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats, bool gro = false);
+  // batch: datagrams per recvmmsg (RecvmmsgBatchFor: a share of the socket's budget). control:
+  // the socket asked for control messages (UDP_GRO: a read may hold coalesced datagrams, split
+  // into their records); extras: a DatagramExtra per record (ecn, pktinfo).
+  DirectReader(int fd, uint32_t max_datagram, unsigned batch, double* stats, bool control = false, bool extras = false);
   // Reads what the socket holds, up to `limit` datagrams (about: a coalesced one counts all its
   // datagrams), into batches appended to *out: a small
   // read into one of the JS thread's own copy-sized arenas, more into arenas from `pool` (the
@@ -60,7 +61,8 @@ class DirectReader {
   const uint32_t max_datagram_;
   const unsigned batch_;
   double* const stats_;
-  const bool gro_;
+  const bool control_;
+  const bool extras_;
   uint64_t counters_[kDirectStatCount] = {};
 };
 

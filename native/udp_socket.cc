@@ -29,6 +29,10 @@ const SocketOption kOptions[] = {
     {"IP_MULTICAST_LOOP", IPPROTO_IP, IP_MULTICAST_LOOP},
     {"IPV6_MULTICAST_LOOP", IPPROTO_IPV6, IPV6_MULTICAST_LOOP},
     {"UDP_GRO", SOL_UDP, UDP_GRO},
+    {"IP_RECVTOS", IPPROTO_IP, IP_RECVTOS},
+    {"IPV6_RECVTCLASS", IPPROTO_IPV6, IPV6_RECVTCLASS},
+    {"IP_PKTINFO", IPPROTO_IP, IP_PKTINFO},
+    {"IPV6_RECVPKTINFO", IPPROTO_IPV6, IPV6_RECVPKTINFO},
     // Test-only use (test/gso.test.ts): checksums off make the kernel refuse GSO sends (EINVAL).
     {"SO_NO_CHECK", SOL_SOCKET, SO_NO_CHECK},
 };

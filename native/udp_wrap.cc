@@ -38,9 +38,16 @@ constexpr uint32_t kSendmmsgMax = 1024;
 constexpr uint32_t kGsoMaxSegments = 64;
 constexpr size_t kGsoMaxBytes = 65507;
 constexpr size_t GsoMaxSegment(int family) { return family == 4 ? 1472 : 1452; }
-struct GsoControl {
-  alignas(cmsghdr) uint8_t bytes[CMSG_SPACE(sizeof(uint16_t))];
+// A message's control messages: GSO's segment size, a TOS byte, a source address.
+struct SendControl {
+  alignas(cmsghdr) uint8_t bytes[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(in6_pktinfo))];
 };
+
+bool IsV4Mapped(const sockaddr_storage& address) {
+  if (address.ss_family != AF_INET6) return false;
+  const in6_addr& a = reinterpret_cast<const sockaddr_in6&>(address).sin6_addr;
+  return IN6_IS_ADDR_V4MAPPED(&a);
+}
 
 // Whether this kernel has UDP GSO: a trial setsockopt on a socket of its own, once.
 bool GsoSupported() {
@@ -106,6 +113,7 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceMethod<&UdpWrap::SendMany>("sendMany"),
                          InstanceMethod<&UdpWrap::SetGso>("setGso"),
                          InstanceMethod<&UdpWrap::SendStats>("sendStats"),
+                         InstanceMethod<&UdpWrap::TestRefuseTos>("testRefuseTos"),
                          InstanceMethod<&UdpWrap::Membership>("membership"),
                          InstanceMethod<&UdpWrap::SourceMembership>("sourceMembership"),
                          InstanceMethod<&UdpWrap::MulticastInterface>("multicastInterface"),
@@ -293,8 +301,11 @@ Napi::Value UdpWrap::Send(const Napi::CallbackInfo& info) {
 }
 
 // sendMany(datagrams: Uint8Array[], destinations: Array<[address, port]> | null,
-//          destinationIndex: Uint32Array | null, start): datagrams sent (from start), or -errno
-// when the first one failed. One sendmmsg per call, of at most 1024 datagrams.
+//          destinationIndex: Uint32Array | null, start, [ecn: Uint8Array | null,
+//          sources: string[] | null, sourceIndex: Uint32Array | null]): datagrams sent (from
+// start), or -errno when the first one failed. One sendmmsg per call, of at most 1024
+// datagrams. ecn: each datagram's ECN codepoint (0..3; 255: none), sent as its TOS byte (IPv6:
+// traffic class); sources: local addresses to send from (IP_PKTINFO / IPV6_PKTINFO), by index.
 Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = LiveFd(info);
@@ -336,6 +347,36 @@ Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
   const uint32_t end = std::min(total, start + kSendmmsgMax);
   if (start >= end) return Napi::Number::New(env, 0);
   const uint32_t count = end - start;
+  // Per datagram: its ECN codepoint and the local address it goes from (optional).
+  const uint8_t* ecn = nullptr;
+  if (info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined()) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw Napi::TypeError::New(env, "ecn must be a Uint8Array");
+    Napi::Uint8Array values = info[4].As<Napi::Uint8Array>();
+    if (values.ElementLength() < total) throw Napi::RangeError::New(env, "ecn too short");
+    ecn = values.Data();
+    for (uint32_t i = start; i < end; i++)
+      if (ecn[i] > 3 && ecn[i] != 255) throw Napi::RangeError::New(env, "ecn out of range");
+  }
+  thread_local std::vector<sockaddr_storage> sources;
+  sources.clear();
+  const uint32_t* source_index = nullptr;
+  if (info.Length() > 6 && !info[5].IsNull() && !info[5].IsUndefined()) {
+    if (!info[5].IsArray() || !info[6].IsTypedArray()) throw Napi::TypeError::New(env, "bad sources");
+    Napi::Array table = info[5].As<Napi::Array>();
+    Napi::Uint32Array indices = info[6].As<Napi::Uint32Array>();
+    if (indices.ElementLength() < total) throw Napi::RangeError::New(env, "sourceIndex too short");
+    source_index = indices.Data();
+    sources.resize(table.Length());
+    for (uint32_t i = 0; i < table.Length(); i++) {
+      Napi::Value entry = table.Get(i);
+      socklen_t length = 0;
+      if (!entry.IsString() || !ParseAddress(family_, entry.As<Napi::String>().Utf8Value(), 0, &sources[i], &length))
+        throw Napi::RangeError::New(env, "bad source address");
+    }
+    for (uint32_t i = start; i < end; i++)
+      if (source_index[i] >= sources.size()) throw Napi::RangeError::New(env, "source index out of range");
+  }
   pieces.resize(count);
   thread_local std::vector<uint32_t> targets;  // each datagram's destination (index into the table)
   targets.resize(count);
@@ -355,7 +396,18 @@ Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
   }
   // Each message: a run of datagrams (one, or with GSO up to kGsoMaxSegments of one size).
   thread_local std::vector<uint32_t> runs;
-  thread_local std::vector<GsoControl> controls;
+  thread_local std::vector<SendControl> controls;
+  const auto ecn_of = [&](uint32_t i) -> uint8_t { return ecn && ecn_send_ ? ecn[start + i] : 255; };
+  const auto source_of = [&](uint32_t i) -> uint32_t { return source_index ? source_index[start + i] : 0; };
+  // A fallback is tried once: if the datagrams are refused without GSO (or the TOS byte) too, the
+  // refusal was not GSO's (or the mark's): it is put back, and the error is the caller's.
+  int gso_tried = 0;
+  int ecn_tried = 0;
+  const auto pending_error = [fd] {
+    int pending = 0;
+    socklen_t length = sizeof(pending);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &length);
+  };
   for (;;) {
     const bool gso = gso_;
     runs.clear();
@@ -364,7 +416,8 @@ Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
       const size_t segment = pieces[i].iov_len;
       if (gso && segment > 0 && segment <= GsoMaxSegment(family_)) {
         size_t bytes = segment;
-        while (j < count && j - i < kGsoMaxSegments && targets[j] == targets[i] && pieces[j].iov_len > 0 &&
+        while (j < count && j - i < kGsoMaxSegments && targets[j] == targets[i] && ecn_of(j) == ecn_of(i) &&
+               source_of(j) == source_of(i) && pieces[j].iov_len > 0 &&
                pieces[j].iov_len <= segment && bytes + pieces[j].iov_len <= kGsoMaxBytes) {
           bytes += pieces[j].iov_len;
           // A shorter datagram ends its run (the kernel cuts every segment but the last at `segment`).
@@ -386,19 +439,43 @@ Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
         header.msg_name = &destinations[targets[first]];
         header.msg_namelen = lengths[targets[first]];
       }
+      // Control messages: GSO's segment size, the TOS byte, the source address.
+      SendControl& control = controls[m];
+      size_t used = 0;
+      const auto add = [&](int level, int type, const void* data, size_t length) {
+        cmsghdr* c = reinterpret_cast<cmsghdr*>(control.bytes + used);
+        std::memset(c, 0, CMSG_SPACE(length));
+        c->cmsg_level = level;
+        c->cmsg_type = type;
+        c->cmsg_len = CMSG_LEN(length);
+        std::memcpy(CMSG_DATA(c), data, length);
+        used += CMSG_SPACE(length);
+      };
       if (runs[m] > 1) {
         // UDP_SEGMENT: the kernel sends the message as datagrams of this size (the last shorter).
-        GsoControl& control = controls[m];
-        std::memset(&control, 0, sizeof(control));
-        header.msg_control = control.bytes;
-        header.msg_controllen = sizeof(control.bytes);
-        cmsghdr* c = CMSG_FIRSTHDR(&header);
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
         const uint16_t size = static_cast<uint16_t>(pieces[first].iov_len);
-        std::memcpy(CMSG_DATA(c), &size, sizeof(size));
+        add(SOL_UDP, UDP_SEGMENT, &size, sizeof(size));
       }
+      // An IPv4 destination (an IPv4-mapped one on a udp6 socket too) takes IPv4's control messages.
+      const bool to_ipv4 = family_ == 4 || (index && IsV4Mapped(destinations[targets[first]]));
+      if (const uint8_t codepoint = ecn_of(first); codepoint != 255) {
+        const int tos = test_refuse_tos_ ? 256 : codepoint;
+        add(to_ipv4 ? IPPROTO_IP : IPPROTO_IPV6, to_ipv4 ? IP_TOS : IPV6_TCLASS, &tos, sizeof(tos));
+      }
+      if (source_index) {
+        const sockaddr_storage& from = sources[source_of(first)];
+        if (family_ == 4) {
+          in_pktinfo info{};
+          info.ipi_spec_dst = reinterpret_cast<const sockaddr_in&>(from).sin_addr;
+          add(IPPROTO_IP, IP_PKTINFO, &info, sizeof(info));
+        } else {
+          in6_pktinfo info{};
+          info.ipi6_addr = reinterpret_cast<const sockaddr_in6&>(from).sin6_addr;
+          add(IPPROTO_IPV6, IPV6_PKTINFO, &info, sizeof(info));
+        }
+      }
+      header.msg_control = used ? control.bytes : nullptr;
+      header.msg_controllen = used;
       first += runs[m];
     }
     const int result = UdpSendMany(fd, messages.data(), static_cast<unsigned>(runs.size()));
@@ -407,16 +484,27 @@ Napi::Value UdpWrap::SendMany(const Napi::CallbackInfo& info) {
       // checksums off on the socket: EIO, EINVAL): GSO goes off for this socket for good and the
       // datagrams go again one by one, as quinn-udp does. The refusal of a run after others were
       // sent may also be left as the socket's pending error (sendmmsg records it): taken here.
-      if (gso && runs[0] > 1 && (result == -EIO || result == -EINVAL)) {
+      if (gso && runs[0] > 1 && (result == -EIO || result == -EINVAL) && gso_tried == 0) {
         gso_ = false;
-        gso_fallbacks_++;
-        int pending = 0;
-        socklen_t length = sizeof(pending);
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &length);
+        gso_tried = result;
+        pending_error();
         continue;
       }
+      // A TOS byte the kernel refuses (EINVAL): the socket sends without it from now on, as
+      // quinn-udp does, and these datagrams go again (not ECN-capable: allowed).
+      if (ecn_send_ && ecn_of(0) != 255 && result == -EINVAL && ecn_tried == 0) {
+        ecn_send_ = false;
+        ecn_tried = result;
+        pending_error();
+        continue;
+      }
+      // Refused whatever was left out: not GSO's nor the mark's doing. Both stay as they were.
+      if (gso_tried == result) gso_ = true;
+      if (ecn_tried == result) ecn_send_ = true;
       return Napi::Number::New(env, result);
     }
+    if (gso_tried) gso_fallbacks_++;
+    if (ecn_tried) ecn_fallbacks_++;
     uint32_t sent = 0;
     for (int m = 0; m < result; m++) {
       sent += runs[m];
@@ -435,14 +523,15 @@ Napi::Value UdpWrap::SetGso(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), gso_);
 }
 
-// sendStats(): [GSO on, GSO sends, datagrams they carried, GSO fallbacks].
+// sendStats(): [GSO on, GSO sends, datagrams they carried, GSO fallbacks, ECN fallbacks].
 Napi::Value UdpWrap::SendStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array out = Napi::Array::New(env, 4);
+  Napi::Array out = Napi::Array::New(env, 5);
   out.Set(0u, Napi::Boolean::New(env, gso_));
   out.Set(1u, Napi::Number::New(env, static_cast<double>(gso_sends_)));
   out.Set(2u, Napi::Number::New(env, static_cast<double>(gso_datagrams_)));
   out.Set(3u, Napi::Number::New(env, static_cast<double>(gso_fallbacks_)));
+  out.Set(4u, Napi::Number::New(env, static_cast<double>(ecn_fallbacks_)));
   return out;
 }
 
@@ -545,7 +634,9 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   config.busy_wait = flag("busyWait", false);
   config.hybrid = flag("hybrid", true) && config.cq_entries == 0;
   config.gro = flag("gro", false);
-  if (config.buffer_size < config.max_datagram + RecvHeaderBytes(config.gro))
+  config.tos = flag("tos", false);
+  config.pktinfo = flag("pktinfo", false);
+  if (config.buffer_size < config.max_datagram + RecvHeaderBytes(config.control()))
     throw Napi::RangeError::New(env, "bufferSize too small for maxDatagramSize");
   // Watchdog fields are optional: absent means watched with the process-wide thresholds.
   auto optional = [&](const char* key, uint32_t max) { return config_object.Get(key).IsUndefined() ? 0u : field(key, 0, max); };
@@ -567,7 +658,7 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(info[1].As<Napi::Float64Array>(), 1);
   direct_stats_ = info[1].As<Napi::Float64Array>().Data();
   direct_ = std::make_unique<DirectReader>(fd, config.max_datagram, RecvmmsgBatchFor(config.budget_bytes, config.max_datagram),
-                                           direct_stats_, config.gro);
+                                           direct_stats_, config.control(), config.extras());
   where_ = Where::kDirect;
   if (!config.hybrid) {
     // On a receiver from the start: a failure to get one is the bind's.
@@ -738,6 +829,15 @@ Napi::Value UdpWrap::TestDisarm(const Napi::CallbackInfo& info) {
   if (!hooks || std::string(hooks) != "1") throw Napi::Error::New(info.Env(), "test hooks are disabled");
   if (!receiver_ || where_ != Where::kReceiver) throw Napi::Error::New(info.Env(), "not on a receiver");
   receiver_->Send({Receiver::Op::kTestDisarm, receive_});
+  return info.Env().Undefined();
+}
+
+// testRefuseTos(): test-only (URING_UDP_TEST_HOOKS=1): the next ECN marks go as a TOS byte the
+// kernel refuses (256: EINVAL), to drive the fallback a kernel or route that refuses TOS takes.
+Napi::Value UdpWrap::TestRefuseTos(const Napi::CallbackInfo& info) {
+  const char* hooks = std::getenv("URING_UDP_TEST_HOOKS");
+  if (!hooks || std::string(hooks) != "1") throw Napi::Error::New(info.Env(), "test hooks are disabled");
+  test_refuse_tos_ = true;
   return info.Env().Undefined();
 }
 

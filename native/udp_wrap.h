@@ -46,6 +46,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value SendMany(const Napi::CallbackInfo& info);
   Napi::Value SetGso(const Napi::CallbackInfo& info);
   Napi::Value SendStats(const Napi::CallbackInfo& info);
+  Napi::Value TestRefuseTos(const Napi::CallbackInfo& info);
   Napi::Value Membership(const Napi::CallbackInfo& info);
   Napi::Value SourceMembership(const Napi::CallbackInfo& info);
   Napi::Value MulticastInterface(const Napi::CallbackInfo& info);
@@ -100,6 +101,10 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   uint64_t gso_sends_ = 0;
   uint64_t gso_datagrams_ = 0;
   uint64_t gso_fallbacks_ = 0;
+  // ECN marks on send (sendMany's ecn): off for good after the kernel refused a TOS byte.
+  bool ecn_send_ = true;
+  bool test_refuse_tos_ = false;  // testRefuseTos()
+  uint64_t ecn_fallbacks_ = 0;
   Where where_ = Where::kUnbound;
   std::shared_ptr<SocketReceive> receive_;  // from startReceiving on
   std::shared_ptr<Receiver> receiver_;      // while on one (from Acquire to its detached/stopped)

@@ -60,4 +60,4 @@ export const Socket: typeof udp.Socket = udp.Socket;
 export type Socket = udp.Socket;
 export const DatagramBatch: typeof udp.DatagramBatch = udp.DatagramBatch;
 export type DatagramBatch = udp.DatagramBatch;
-export type { SocketOptions, SocketType, Backend, RemoteInfo, SocketStats, BatchHandler, Destination, BindOptions, DatagramData } from './udp';
+export type { SocketOptions, SocketType, Backend, RemoteInfo, SocketStats, BatchHandler, Destination, BindOptions, DatagramData, SendBatchOptions } from './udp';

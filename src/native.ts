@@ -81,6 +81,10 @@ export interface NativeRecvConfig {
   hybrid?: boolean;
   /** UDP_GRO is set on the socket: coalesced reads are split into their datagrams. */
   gro?: boolean;
+  /** IP_RECVTOS / IPV6_RECVTCLASS are set: each datagram's TOS byte, in its extra. */
+  tos?: boolean;
+  /** IP_PKTINFO / IPV6_RECVPKTINFO are set: each datagram's local address and interface, in its extra. */
+  pktinfo?: boolean;
   /** The reproducer's ring only (src/repro.ts). */
   cqEntries?: number;
   busyWait?: boolean;
@@ -99,11 +103,21 @@ export interface NativeUdp {
   /** Bytes sent, or -errno. */
   send(chunks: Uint8Array[], address: string | null, port: number): number;
   /** Datagrams sent from `start` (one sendmmsg, at most 1024), or -errno. */
-  sendMany(datagrams: Uint8Array[], destinations: Array<[string, number]> | null, index: Uint32Array | null, start: number): number;
+  sendMany(
+    datagrams: Uint8Array[],
+    destinations: Array<[string, number]> | null,
+    index: Uint32Array | null,
+    start: number,
+    ecn?: Uint8Array | null,
+    sources?: string[] | null,
+    sourceIndex?: Uint32Array | null,
+  ): number;
   /** setGso(on): UDP GSO for sendMany where this kernel has it; returns whether it is on. */
   setGso(on: boolean): boolean;
-  /** sendStats(): [GSO on, GSO sends, datagrams they carried, GSO fallbacks]. */
-  sendStats(): [boolean, number, number, number];
+  /** sendStats(): [GSO on, GSO sends, datagrams they carried, GSO fallbacks, ECN fallbacks]. */
+  sendStats(): [boolean, number, number, number, number];
+  /** Test-only (URING_UDP_TEST_HOOKS=1): ECN marks go as a TOS byte the kernel refuses, to drive the fallback. */
+  testRefuseTos(): void;
   membership(add: boolean, group: string, iface: string | null): void;
   sourceMembership(add: boolean, source: string, group: string, iface: string | null): void;
   multicastInterface(iface: string): void;
@@ -175,8 +189,8 @@ export interface NativeBinding {
   };
   /** interfaceName(index): the network interface's name (if_indextoname), or the number as text. */
   interfaceName(index: number): string;
-  /** receiveLayout(maxDatagramSize, receiveBudget, hybrid, gro?): what a socket's receive path is sized by. */
-  receiveLayout(maxDatagramSize: number, receiveBudget: number, hybrid: boolean, gro?: boolean): ReceiveLayout;
+  /** receiveLayout(maxDatagramSize, receiveBudget, hybrid, control?): what a socket's receive path is sized by (control: room for control messages). */
+  receiveLayout(maxDatagramSize: number, receiveBudget: number, hybrid: boolean, control?: boolean): ReceiveLayout;
   /** The contract with the addon (native/boundary.cc): indices, offsets, flag bits and sizes. */
   constants: {
     /** Counter names, in the order of their Float64Array. */
@@ -190,6 +204,8 @@ export interface NativeBinding {
     CQE_F_MORE: number;
     /** A datagram record: its size in 32-bit words and each field's word index. */
     RECORD: { WORDS: number; OFFSET: number; LENGTH: number; PORT_FAMILY_FLAGS: number; ADDRESS: number; WIRE_LENGTH: number; SCOPE_ID: number; FLAG_TRUNCATED: number };
+    /** A datagram's extra words (ecn, pktinfo), after the records in the same buffer. */
+    EXTRA: { WORDS: number; TOS_FLAGS: number; IFINDEX: number; LOCAL: number; FLAG_TOS: number; FLAG_LOCAL: number; FLAG_LOCAL6: number };
     /** Receive backends by name, in the addon's order. */
     BACKENDS: readonly ['recvmsg-multishot', 'poll-recvmmsg', 'recvmmsg'];
     /** A batch token's bit for "its arena is lent". */

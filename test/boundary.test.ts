@@ -20,7 +20,7 @@ const UDP_MEMBERS = {
   send: true, sendMany: true, membership: true, sourceMembership: true, multicastInterface: true, startReceiving: true,
   stopReceiving: true, closeFd: true, backend: true, ref: true, unref: true, fd: true, threadId: true,
   testDisarm: true, direct: true, attached: true, recvStats: true, kernelDrops: true, settle: true,
-  failover: true, testHoldReceiver: true, setGso: true, sendStats: true,
+  failover: true, testHoldReceiver: true, setGso: true, sendStats: true, testRefuseTos: true,
 } satisfies Members<NativeUdp>;
 
 function nativeMembers(constructor: { prototype: object }): string[] {
@@ -42,11 +42,11 @@ t.test("the addon's counters are the public stats' fields", async (t) => {
   const socketFields = {
     datagrams: true, bytes: true, kernelDrops: true, enobufs: true, rearms: true, truncated: true, enters: true,
     batches: true, directReads: true, overflowFlagSeen: true, budgetPauses: true, attaches: true, handovers: true,
-    attachFailures: true, coalesced: true, gsoSends: true, gsoDatagrams: true, gsoFallbacks: true,
+    attachFailures: true, coalesced: true, gsoSends: true, gsoDatagrams: true, gsoFallbacks: true, ecnFallbacks: true,
   } satisfies Members<SocketStats>;
   const { RING_STATS, RECV_STATS, DIRECT_STATS } = binding.constants;
   t.same([...RING_STATS, 'batches'].sort(), Object.keys(ringFields).sort(), 'RING_STATS + batches = RingStats');
-  const sendFields = ['gsoSends', 'gsoDatagrams', 'gsoFallbacks']; // sendStats()
+  const sendFields = ['gsoSends', 'gsoDatagrams', 'gsoFallbacks', 'ecnFallbacks']; // sendStats()
   const socketNames = new Set([
     ...RECV_STATS,
     ...DIRECT_STATS.map((name) => (name === 'reads' ? 'directReads' : name)),

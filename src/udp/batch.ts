@@ -5,7 +5,7 @@ import { formatIPv4, formatIPv6 } from '../address';
 import { binding } from '../native';
 import { batchReleased } from './errors';
 
-const { RECORD, TOKEN_LENT } = binding.constants;
+const { RECORD, EXTRA, TOKEN_LENT } = binding.constants;
 
 /** Interface names by index, asked of the system once each (a link-local peer sends many datagrams). */
 const scopeNames = new Map<number, string>();
@@ -39,6 +39,8 @@ export class DatagramBatch {
   readonly #data: Buffer;
   readonly #records: Uint32Array;
   readonly #bytes: Uint8Array;
+  /** A socket with ecn or pktinfo: each datagram's extra words, after the records in their buffer. */
+  readonly #extras: Uint32Array | null;
   readonly #token: number;
   readonly #settle: (token: number, reuse: boolean) => void;
   #state = BatchState.Live;
@@ -50,6 +52,8 @@ export class DatagramBatch {
     this.#data = Buffer.from(arena);
     this.#records = records;
     this.#bytes = new Uint8Array(records.buffer, records.byteOffset, records.byteLength);
+    const end = records.byteOffset + records.byteLength;
+    this.#extras = records.buffer.byteLength > end ? new Uint32Array(records.buffer, end, this.count * EXTRA.WORDS) : null;
     this.#token = token;
     this.#settle = settle;
   }
@@ -129,6 +133,34 @@ export class DatagramBatch {
     const text = formatIPv6(this.#bytes, at);
     const scope = this.#records[i * RECORD.WORDS + RECORD.SCOPE_ID]!;
     return scope === 0 ? text : `${text}%${scopeName(scope)}`;
+  }
+  /** The TOS byte (IPv6: traffic class) datagram i came with; undefined unless the socket has `ecn: true` and the kernel said. */
+  tos(i: number): number | undefined {
+    const word = this.#extras?.[i * EXTRA.WORDS + EXTRA.TOS_FLAGS];
+    return word === undefined || ((word >>> 8) & EXTRA.FLAG_TOS) === 0 ? undefined : word & 0xff;
+  }
+  /** Datagram i's ECN codepoint (0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE): the low two bits of tos(i); undefined as tos(i). */
+  ecn(i: number): number | undefined {
+    const tos = this.tos(i);
+    return tos === undefined ? undefined : tos & 3;
+  }
+  /** The local address datagram i was sent to (a server bound to 0.0.0.0 learns which of its addresses); undefined unless the socket has `pktinfo: true`. */
+  localAddress(i: number): string | undefined {
+    if (!this.#extras) return undefined;
+    const word = this.#extras[i * EXTRA.WORDS + EXTRA.TOS_FLAGS]!;
+    const flags = word >>> 8;
+    if ((flags & EXTRA.FLAG_LOCAL) === 0) return undefined;
+    const bytes = new Uint8Array(this.#extras.buffer, this.#extras.byteOffset, this.#extras.byteLength);
+    const at = (i * EXTRA.WORDS + EXTRA.LOCAL) * 4;
+    if ((flags & EXTRA.FLAG_LOCAL6) !== 0) return formatIPv6(bytes, at);
+    // An IPv4 datagram on a udp6 socket (dual stack): its local address as the sender's is, mapped.
+    return this.family(i) === 6 ? `::ffff:${formatIPv4(bytes, at)}` : formatIPv4(bytes, at);
+  }
+  /** The index of the interface datagram i arrived on; undefined unless the socket has `pktinfo: true`. */
+  interfaceIndex(i: number): number | undefined {
+    if (!this.#extras) return undefined;
+    const flags = this.#extras[i * EXTRA.WORDS + EXTRA.TOS_FLAGS]! >>> 8;
+    return (flags & EXTRA.FLAG_LOCAL) === 0 ? undefined : this.#extras[i * EXTRA.WORDS + EXTRA.IFINDEX];
   }
   /** A view of datagram i's payload (a Buffer over `data`, no copy): valid as long as the batch is. */
   payload(i: number): Buffer {

@@ -74,6 +74,17 @@ export interface SocketOptions {
    * socket if the kernel refuses a GSO send (stats.gsoFallbacks).
    */
   gso?: boolean;
+  /**
+   * Each datagram's TOS byte (traffic class on IPv6), whose low two bits are its ECN codepoint:
+   * IP_RECVTOS / IPV6_RECVTCLASS. batch.ecn(i), batch.tos(i); rinfo.ecn, rinfo.tos. Default false.
+   */
+  ecn?: boolean;
+  /**
+   * Each datagram's local address — the one it was sent to — and the interface it arrived on:
+   * IP_PKTINFO / IPV6_RECVPKTINFO. batch.localAddress(i), batch.interfaceIndex(i);
+   * rinfo.localAddress, rinfo.interfaceIndex. Default false.
+   */
+  pktinfo?: boolean;
 }
 
 export const SOCKET_OPTIONS = [
@@ -94,6 +105,8 @@ export const SOCKET_OPTIONS = [
   'hybrid',
   'gro',
   'gso',
+  'ecn',
+  'pktinfo',
 ] as const;
 
 /**
@@ -129,6 +142,8 @@ export interface ReceiveConfig {
   watch: false | { stuckMs?: number; starvedMs?: number };
   gro: boolean;
   gso: boolean;
+  ecn: boolean;
+  pktinfo: boolean;
   repro?: ReproRing;
 }
 
@@ -217,7 +232,10 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
       `"gro" needs "maxDatagramSize" at its default (${largest}): the kernel coalesces datagrams into reads of up to 64 KiB, got ${maxDatagramSize}`,
     );
   }
-  const layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid, gro);
+  const ecn = options.ecn === undefined ? false : v.boolean(options.ecn, 'ecn');
+  const pktinfo = options.pktinfo === undefined ? false : v.boolean(options.pktinfo, 'pktinfo');
+  // Room for the control messages in each receive buffer when any is asked for.
+  const layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid, gro || ecn || pktinfo);
   const bufferCount = ringBufferCount(options.bufferCount, receiveBudget, maxDatagramSize, layout.maxRingBuffers, layout.bufferSize);
   const batch = v.optionsObject(options.batch, 'createSocket batch');
   v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
@@ -240,6 +258,8 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
       watch,
       gro,
       gso,
+      ecn,
+      pktinfo,
       repro: (options as { [kReproRing]?: ReproRing })[kReproRing],
     },
   };

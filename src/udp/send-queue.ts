@@ -63,6 +63,13 @@ export function destinationTable(destinations: ReadonlyArray<{ address: string; 
 /** A queued send with its own copy of its bytes: it leaves after the caller's handler returned. */
 const ownCopy = (item: QueuedSend): QueuedSend => ({ ...item, chunks: item.chunks.map(copyBytes) });
 
+/** sendBatch()'s per-datagram marks: ECN codepoints (255: none) and local addresses to send from. */
+export interface SendMarks {
+  ecn: Uint8Array | null;
+  sources: string[] | null;
+  sourceIndex: Uint32Array | null;
+}
+
 export class SendQueue {
   #cork: QueuedSend[] | null = null;
   #blocked: QueuedSend[] = [];
@@ -182,10 +189,18 @@ export class SendQueue {
    * 1024. Returns how many were sent before the send buffer filled (EAGAIN); other errors
    * throw, with `sent` saying how many went out before.
    */
-  sendBatch(datagrams: Uint8Array[], destinations: DestinationTable | null): number {
+  sendBatch(datagrams: Uint8Array[], destinations: DestinationTable | null, marks?: SendMarks): number {
     let sent = 0;
     while (sent < datagrams.length) {
-      const result = this.native.sendMany(datagrams, destinations?.table ?? null, destinations?.index ?? null, sent);
+      const result = this.native.sendMany(
+        datagrams,
+        destinations?.table ?? null,
+        destinations?.index ?? null,
+        sent,
+        marks?.ecn ?? null,
+        marks?.sources ?? null,
+        marks?.sourceIndex ?? null,
+      );
       if (result === -EAGAIN) break;
       if (result < 0) {
         const error = errnoException(result, 'sendmmsg') as NodeJS.ErrnoException & { sent: number };

@@ -32,7 +32,7 @@ import {
 } from './errors';
 import { BACKENDS, parseSocketOptions, type Backend, type LookupFunction, type ReceiveConfig, type SocketOptions, type SocketType } from './options';
 import { ASYNC_DISPOSE, DEFAULT_LOOKUP_SKIPS_IP_LITERALS, HAS_DEP0112_MEMBERS } from './versions';
-import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, type SendCallback } from './send-queue';
+import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, type SendCallback, type SendMarks } from './send-queue';
 
 const { RECV_STATS, DIRECT_STATS } = binding.constants;
 const { EBADF, EINVAL } = os.constants.errno;
@@ -69,6 +69,12 @@ export interface RemoteInfo {
   size: number;
   /** Present (true) only when the datagram was longer than maxDatagramSize and was cut. */
   truncated?: boolean;
+  /** With `ecn: true`: the datagram's TOS byte (IPv6: traffic class) and its ECN codepoint (the low two bits). */
+  tos?: number;
+  ecn?: number;
+  /** With `pktinfo: true`: the local address the datagram was sent to, and the interface it arrived on. */
+  localAddress?: string;
+  interfaceIndex?: number;
 }
 
 export interface SocketStats {
@@ -111,10 +117,19 @@ export interface SocketStats {
   gsoDatagrams: number;
   /** Times the kernel refused a GSO send: GSO went off for this socket and the datagrams were sent one by one. */
   gsoFallbacks: number;
+  /** Times the kernel refused an ECN mark (a TOS byte) on send: the socket sends unmarked from then on. */
+  ecnFallbacks: number;
 }
 export interface Destination {
   port: number;
   address: string;
+}
+/** sendBatch()'s third argument. */
+export interface SendBatchOptions {
+  /** The ECN codepoint to send with (0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE): one for all, or one per datagram. */
+  ecn?: number | readonly number[];
+  /** The local address to send from (IP_PKTINFO / IPV6_PKTINFO): one for all, or one per datagram. */
+  from?: string | readonly string[];
 }
 
 const enum BindState {
@@ -247,10 +262,11 @@ export class Socket extends EventEmitter {
     });
     out.batches = this.#batchesDelivered;
     out.kernelDrops = this.#native.kernelDrops(); // asked of the kernel now
-    const [, gsoSends, gsoDatagrams, gsoFallbacks] = this.#native.sendStats();
+    const [, gsoSends, gsoDatagrams, gsoFallbacks, ecnFallbacks] = this.#native.sendStats();
     out.gsoSends = gsoSends;
     out.gsoDatagrams = gsoDatagrams;
     out.gsoFallbacks = gsoFallbacks;
+    out.ecnFallbacks = ecnFallbacks;
     return out as unknown as SocketStats;
   }
 
@@ -397,6 +413,19 @@ export class Socket extends EventEmitter {
     if (this.#reuseAddr) this.#native.setOption('SO_REUSEADDR', 1);
     if (o.reusePort) this.#native.setOption('SO_REUSEPORT', 1);
     if (this.#family === 6 && o.ipv6Only !== undefined) this.#native.setOption('IPV6_V6ONLY', o.ipv6Only ? 1 : 0);
+    // The TOS byte and pktinfo of every datagram; a udp6 socket asks for IPv4's too, for what
+    // reaches it over IPv4 (dual stack), where the kernel has that.
+    const both = (v4: string, v6: string) => {
+      if (this.#family === 4) return this.#native.setOption(v4, 1);
+      this.#native.setOption(v6, 1);
+      try {
+        this.#native.setOption(v4, 1);
+      } catch {
+        // an IPv6-only stack: IPv4's option does not apply
+      }
+    };
+    if (this.#receive.ecn) both('IP_RECVTOS', 'IPV6_RECVTCLASS');
+    if (this.#receive.pktinfo) both('IP_PKTINFO', 'IPV6_RECVPKTINFO');
     if (this.#receive.gro) {
       // A kernel without UDP_GRO (before 5.0) refuses it: the socket then reads datagram by datagram.
       try {
@@ -441,6 +470,8 @@ export class Socket extends EventEmitter {
           starvedMs: c.watch ? (c.watch.starvedMs ?? 0) : 0,
           hybrid: c.hybrid,
           gro: this.#groOn,
+          tos: c.ecn,
+          pktinfo: c.pktinfo,
           ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
         },
         this.#directStats,
@@ -637,7 +668,7 @@ export class Socket extends EventEmitter {
    * Returns how many were sent: fewer than given only when the send buffer is full (EAGAIN) —
    * retry the rest later. Other errors throw, with `sent` saying how many went out before.
    */
-  sendBatch(datagrams: readonly Uint8Array[], to?: Destination | readonly Destination[]): number {
+  sendBatch(datagrams: readonly Uint8Array[], to?: Destination | readonly Destination[], options?: SendBatchOptions): number {
     this.#healthCheck();
     this.#sends.flush(); // datagrams send() accepted earlier leave first
     if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array of Buffer or Uint8Array', datagrams);
@@ -665,7 +696,44 @@ export class Socket extends EventEmitter {
       // One destination for all (the common case, and a reply to one request): a shared index.
       destinations = destinationTable(list, datagrams.length);
     }
-    return this.#sends.sendBatch(datagrams as Uint8Array[], destinations);
+    return this.#sends.sendBatch(datagrams as Uint8Array[], destinations, options === undefined ? undefined : this.#sendMarks(options, datagrams.length));
+  }
+
+  /** sendBatch()'s options, checked, as the addon takes them. */
+  #sendMarks(options: SendBatchOptions, count: number): SendMarks {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    v.checkOptionNames(options, ['ecn', 'from'], 'sendBatch');
+    let ecn: Uint8Array | null = null;
+    if (options.ecn !== undefined) {
+      const codepoint = (value: unknown, name: string) => v.integer(value, name, 0, 3);
+      ecn = new Uint8Array(count);
+      if (Array.isArray(options.ecn)) {
+        if (options.ecn.length !== count) throw v.rangeError(`"ecn" must hold one codepoint per datagram (${count}), got ${options.ecn.length}`);
+        for (let i = 0; i < count; i++) ecn[i] = codepoint(options.ecn[i], `ecn[${i}]`);
+      } else {
+        ecn.fill(codepoint(options.ecn, 'ecn'));
+      }
+    }
+    let sources: string[] | null = null;
+    let sourceIndex: Uint32Array | null = null;
+    if (options.from !== undefined) {
+      const list = Array.isArray(options.from) ? (options.from as readonly string[]) : [options.from as string];
+      if (Array.isArray(options.from) && list.length !== count) {
+        throw v.rangeError(`"from" must hold one local address per datagram (${count}), got ${list.length}`);
+      }
+      for (const address of list) {
+        const family = typeof address === 'string' ? net.isIP(address) : 0;
+        if (family === 0) throw invalidArgValue(`sendBatch() sends from IP literals, got ${util.inspect(address)}`);
+        if (family === 6 && this.#family === 4) throw invalidArgValue(`sendBatch() on a udp4 socket cannot send from the IPv6 address ${address}`);
+      }
+      const table = destinationTable(
+        list.map((address) => ({ address, port: 0 })),
+        count,
+      );
+      sources = table.table.map(([address]) => address);
+      sourceIndex = table.index;
+    }
+    return { ecn, sources, sourceIndex };
   }
 
   // ---- receiving ----------------------------------------------------------------------------
@@ -842,6 +910,20 @@ export class Socket extends EventEmitter {
       port: batch.port(i),
       size: payload.length,
     };
+    if (this.#receive.ecn) {
+      const tos = batch.tos(i);
+      if (tos !== undefined) {
+        rinfo.tos = tos;
+        rinfo.ecn = tos & 3;
+      }
+    }
+    if (this.#receive.pktinfo) {
+      const local = batch.localAddress(i);
+      if (local !== undefined) {
+        rinfo.localAddress = local;
+        rinfo.interfaceIndex = batch.interfaceIndex(i)!;
+      }
+    }
     if (batch.truncated(i)) {
       rinfo.truncated = true;
       this.emit('truncated', payload, rinfo, batch.wireLength(i));
@@ -911,6 +993,11 @@ export class Socket extends EventEmitter {
   _testSetOption(name: string, value: number): void {
     if (process.env.URING_UDP_TEST_HOOKS !== '1') throw new Error('test hooks are off (URING_UDP_TEST_HOOKS=1)');
     this.#native.setOption(name, value);
+  }
+
+  /** @internal test hook (URING_UDP_TEST_HOOKS=1): ECN marks go as a TOS byte the kernel refuses (EINVAL). */
+  _testRefuseTos(): void {
+    this.#native.testRefuseTos();
   }
 
   /** @internal the thread id of the receiver the socket is on (0: none), for tests */
