@@ -436,7 +436,9 @@ int ReceiverRing::AttachSocket(SocketReceive& s, std::string* failed) {
   st.registered = true;
   AddBuffers(s);
   std::memset(&st.recv_template, 0, sizeof(st.recv_template));
-  st.recv_template.msg_namelen = sizeof(sockaddr_in6);
+  st.recv_template.msg_namelen = RecvNameBytes(s.config.control());
+  static_assert((sizeof(io_uring_recvmsg_out) + kRecvNameBytesWithControl) % alignof(cmsghdr) == 0,
+                "control messages in a provided buffer start aligned");
   // A socket's control messages (gro, ecn, pktinfo) sit in each buffer between the name and the payload.
   st.recv_template.msg_controllen = s.config.control() ? kControlBytes : 0;
   return 0;

@@ -83,7 +83,11 @@ struct ReceiveLayout {
 // control: room for control messages (gro, ecn, pktinfo) in each provided buffer.
 ReceiveLayout LayoutFor(uint32_t max_datagram, uint64_t budget_bytes, bool hybrid, bool control = false);
 // Bytes a provided buffer holds besides the payload.
-inline uint32_t RecvHeaderBytes(bool control) { return kRecvHeaderBytes + (control ? kControlBytes : 0); }
+// With control messages the name's room is rounded up to 32 bytes, so that they start 8-byte
+// aligned in the buffer (16 + 32), as struct cmsghdr must be read.
+constexpr uint32_t kRecvNameBytesWithControl = 32;
+inline uint32_t RecvNameBytes(bool control) { return control ? kRecvNameBytesWithControl : kRecvHeaderBytes - 16; }
+inline uint32_t RecvHeaderBytes(bool control) { return 16 + RecvNameBytes(control) + (control ? kControlBytes : 0); }
 
 enum RecvStatIndex : unsigned {
   kRecvDatagrams,
