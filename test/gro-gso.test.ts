@@ -5,7 +5,7 @@
 // GSO off for the socket and the datagrams go again without it.
 import t, { type Test } from 'tap';
 
-import { createSocket, type Backend } from '../src/index';
+import { createSocket, type Backend, type Socket } from '../src/index';
 import { bound, closed, until } from './helpers';
 
 process.env.URING_UDP_TEST_HOOKS = '1';
@@ -54,9 +54,18 @@ async function pair(type: 'udp4' | 'udp6', host: string, receiver: { gro: boolea
   return { r, s, port, senderPort: s.address().port };
 }
 
-/** Reports the test skipped, with the kernel feature it lacks. */
-function skip(t: Test, reason: string): void {
-  void t.skip(reason, () => {});
+/**
+ * The kernel features these tests need, as the sockets probed them (socket.gso: a trial
+ * UDP_SEGMENT setsockopt once per process; socket.gro: UDP_GRO set at bind). False: the test is
+ * reported skipped, naming the missing feature.
+ */
+function hasFeatures(t: Test, needs: { gso?: Socket; gro?: Socket }): boolean {
+  const missing: string[] = [];
+  if (needs.gso && !needs.gso.gso) missing.push('UDP GSO (UDP_SEGMENT, Linux 4.18)');
+  if (needs.gro && !needs.gro.gro) missing.push('UDP GRO (UDP_GRO, Linux 5.0)');
+  if (missing.length === 0) return true;
+  void t.skip(`this kernel has no ${missing.join(' nor ')}`, () => {});
+  return false;
 }
 
 function sameDatagrams(t: Test, got: Buffer[], sent: Buffer[], what: string): void {
@@ -83,8 +92,7 @@ for (const { type, host } of FAMILIES) {
     for (const hybrid of [true, false]) {
       t.test(`${type}, ${backend}${hybrid ? '' : ', hybrid: false'}: GSO runs into a GRO socket arrive as the datagrams sent`, async (t) => {
         const { r, s, port, senderPort } = await pair(type, host, { gro: true, backend, hybrid });
-        if (!s.gso) return skip(t, 'UDP GSO (UDP_SEGMENT, Linux 4.18) is not in this kernel');
-        if (!r.gro) return skip(t, 'UDP GRO (UDP_GRO, Linux 5.0) is not in this kernel');
+        if (!hasFeatures(t, { gso: s, gro: r })) return;
         const got: Buffer[] = [];
         const senders = new Set<string>();
         r.onBatch((batch) => {
@@ -112,7 +120,7 @@ for (const { type, host } of FAMILIES) {
 
   t.test(`${type}: 'message' listeners of a GRO socket get each datagram with its size`, async (t) => {
     const { r, s, port, senderPort } = await pair(type, host, { gro: true });
-    if (!s.gso || !r.gro) return skip(t, 'UDP GSO and GRO are not both in this kernel');
+    if (!hasFeatures(t, { gso: s, gro: r })) return;
     const got: Buffer[] = [];
     const sizes: number[] = [];
     const ports = new Set<number>();
@@ -133,7 +141,7 @@ for (const { type, host } of FAMILIES) {
 
   t.test(`${type}: GSO runs into a socket without GRO: the kernel splits them`, async (t) => {
     const { r, s, port } = await pair(type, host, { gro: false });
-    if (!s.gso) return skip(t, 'UDP GSO (UDP_SEGMENT, Linux 4.18) is not in this kernel');
+    if (!hasFeatures(t, { gso: s })) return;
     const got: Buffer[] = [];
     r.onBatch((batch) => {
       for (let i = 0; i < batch.count; i++) got.push(Buffer.from(batch.payload(i)));
@@ -150,7 +158,7 @@ for (const { type, host } of FAMILIES) {
 
 t.test("replies sent from 'message' listeners are gathered and leave through GSO, callbacks as before", async (t) => {
   const { r, s, port } = await pair('udp4', '127.0.0.1', { gro: true });
-  if (!s.gso) return skip(t, 'UDP GSO (UDP_SEGMENT, Linux 4.18) is not in this kernel');
+  if (!hasFeatures(t, { gso: s })) return;
   const got: Buffer[] = [];
   r.onBatch((batch) => {
     for (let i = 0; i < batch.count; i++) got.push(Buffer.from(batch.payload(i)));
@@ -177,7 +185,7 @@ t.test("replies sent from 'message' listeners are gathered and leave through GSO
 
 t.test('a GSO send the kernel refuses turns GSO off for the socket; the datagrams go without it', async (t) => {
   const { r, s, port } = await pair('udp4', '127.0.0.1', { gro: false });
-  if (!s.gso) return skip(t, 'UDP GSO (UDP_SEGMENT, Linux 4.18) is not in this kernel');
+  if (!hasFeatures(t, { gso: s })) return;
   const errors: Error[] = [];
   r.on('error', (e) => errors.push(e));
   s.on('error', (e) => errors.push(e));
