@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 
-import { ROOT, prepareVm, qemu } from './vm';
+import { ROOT, prepareVm, qemu, vmReport } from './vm';
 const RUNS = Number(process.env.URING_UDP_VM_RUNS ?? 3);
 // The 'recv' variant (a socket's own receiver ring: multishot recvmsg with a buffer ring) on
 // top: fewer runs, it is the same kernel bug reached another way.
@@ -32,11 +32,10 @@ interface VmRun {
 }
 
 function parse(kernel: VmRun['kernel'], variant: VmRun['variant'], run: number, output: string, ms: number): VmRun {
-  const match = /=====URING-RESULT-BEGIN=====\r?\n([\s\S]*?)=====URING-RESULT-END=====/.exec(output);
-  const json = match?.[1]?.trim();
   const hungTaskLine = /INFO: task \S+ blocked for more than \d+ seconds\./.exec(output)?.[0];
-  if (!json) return { kernel, variant, run, outcome: 'no-result', overflowFlagSeen: 0, enters: 0, datagramsSent: 0, bootToResultMs: ms, console: output.slice(-3000) };
-  const result = JSON.parse(json.replace(/\r/g, ''));
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const { report: result, problem } = vmReport<Record<string, any>>(output);
+  if (!result) return { kernel, variant, run, outcome: 'no-result', overflowFlagSeen: 0, enters: 0, datagramsSent: 0, bootToResultMs: ms, console: `${problem}\n${output.slice(-3000)}` };
   return {
     kernel,
     variant,

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 
-import { ROOT, prepareVm, qemu } from './vm';
+import { ROOT, prepareVm, qemu, vmReport } from './vm';
 
 // Datagrams per backend, family and direction. CI moves 20,000 (12 such runs per kernel under TCG
 // on 2 shared cores); URING_UDP_VM_MATRIX_COUNT=200000 is the full check.
@@ -57,11 +57,10 @@ t.test('the kernel matrix: 5.10, 6.1 and 6.12', { timeout: 3600_000 }, async (t)
     const kernel = { name, ...get() };
     const limit = 900;
     const { output, ms } = await qemu(kernel.bzImage, initrd, String(COUNT), limit, 'uring_script=test-vm/fixtures/matrix-check.js uring_rmem_max=16777216');
-    const json = /=====URING-RESULT-BEGIN=====\r?\n([\s\S]*?)=====URING-RESULT-END=====/.exec(output)?.[1]?.replace(/\r/g, '').trim();
-    t.ok(json, `${kernel.name}: the check reported (${ms} ms)${json ? '' : `\n${output.slice(-3000)}`}`);
-    if (!json) continue;
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const report = JSON.parse(json) as Record<string, any> & { checks: Check[] };
+    const { report, problem } = vmReport<Record<string, any> & { checks: Check[] }>(output);
+    t.ok(report, `${kernel.name}: the check reported (${ms} ms)${report ? '' : `: ${problem}\n${output.slice(-3000)}`}`);
+    if (!report) continue;
     t.notOk(report.error, `${kernel.name}: ran to the end${report.error ? `\n${report.error}` : ''}`);
     t.comment(`${kernel.name}: booted ${report.kernel} (upstream ${report.upstream}); features ${JSON.stringify(report.features)}; default backend ${report.defaultBackend}`);
     t.ok(report.checks.length >= 10, `${kernel.name}: ${report.checks.length} checks ran`);

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import t from 'tap';
 
-import { prepareVm, qemu } from './vm';
+import { prepareVm, qemu, vmReport } from './vm';
 
 interface Check {
   name: string;
@@ -19,10 +19,9 @@ t.test('ring.poll() on the 6.1 kernel', { timeout: 600_000 }, async (t) => {
   const { cache, initrd } = prepareVm(t);
   const limit = 240;
   const { output, ms } = await qemu(path.join(cache, 'fixed', 'bzImage'), initrd, '1000', limit, 'uring_script=test-vm/fixtures/poll-check.js');
-  const json = /=====URING-RESULT-BEGIN=====\r?\n([\s\S]*?)=====URING-RESULT-END=====/.exec(output)?.[1]?.replace(/\r/g, '').trim();
-  t.ok(json, `the check reported (${ms} ms)${json ? '' : `\n${output.slice(-3000)}`}`);
-  if (!json) return;
-  const report = JSON.parse(json) as { kernel: string; upstream: string | null; multishotPoll: boolean; checks: Check[] };
+  const { report, problem } = vmReport<{ kernel: string; upstream: string | null; multishotPoll: boolean; checks: Check[] }>(output);
+  t.ok(report, `the check reported (${ms} ms)${report ? '' : `: ${problem}\n${output.slice(-3000)}`}`);
+  if (!report) return;
   t.match(report.upstream ?? '', /^6\.1\./, `booted ${report.kernel} (upstream ${report.upstream})`);
   t.equal(report.multishotPoll, true, 'probe finds multishot poll');
   t.equal(report.checks.length, 10, 'every check ran');

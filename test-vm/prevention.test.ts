@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 
-import { ROOT, prepareVm, qemu } from './vm';
+import { ROOT, prepareVm, qemu, vmReport } from './vm';
 
 const RUNS = Number(process.env.URING_UDP_VM_PREVENT_RUNS ?? 2);
 const SECONDS = Number(process.env.URING_UDP_VM_PREVENT_SECONDS ?? 30);
@@ -36,9 +36,8 @@ interface Run {
   report: Report | null;
 }
 
-function parse(output: string): { report: Report | null; exited: boolean } {
-  const json = /=====URING-RESULT-BEGIN=====\r?\n([\s\S]*?)=====URING-RESULT-END=====/.exec(output)?.[1]?.replace(/\r/g, '').trim();
-  return { report: json ? (JSON.parse(json) as Report) : null, exited: /URING-VM: process exited/.test(output) };
+function parse(output: string): { report: Report | null; problem?: string; exited: boolean } {
+  return { ...vmReport<Report>(output), exited: /URING-VM: process exited/.test(output) };
 }
 
 t.test('prevention and failover on kernels with the overflow-flush-lock bug', { timeout: 3600_000 }, async (t) => {
@@ -46,9 +45,9 @@ t.test('prevention and failover on kernels with the overflow-flush-lock bug', { 
   const runs: Run[] = [];
   const boot = async (kernel: string, check: string, run: number, args: string, limit: number, extra = '') => {
     const { output, ms } = await qemu(path.join(cache, kernel, 'bzImage'), initrd, args, limit, `${SCRIPT} ${extra}`.trim());
-    const { report, exited } = parse(output);
+    const { report, problem, exited } = parse(output);
     runs.push({ kernel, check, run, bootMs: ms, exited, report });
-    t.ok(report && !report.error, `${kernel} ${check} ${run}: reported in ${ms} ms${report ? (report.error ? `\n${report.error}` : '') : `\n${output.slice(-3000)}`}`);
+    t.ok(report && !report.error, `${kernel} ${check} ${run}: reported in ${ms} ms${report ? (report.error ? `\n${report.error}` : '') : `: ${problem}\n${output.slice(-3000)}`}`);
     return { report: report?.error ? null : report, exited };
   };
 

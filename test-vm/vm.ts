@@ -50,3 +50,19 @@ export function qemu(kernel: string, initrd: string, args: string, limit: number
   });
 }
 
+
+/**
+ * The JSON report a guest printed between its markers: null when there is none, and a problem
+ * that says why (no markers, or a report that is not JSON: cut off or broken on the console)
+ * rather than an exception that ends the test.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function vmReport<T = Record<string, any>>(output: string): { report: T | null; problem?: string } {
+  const json = /=====URING-RESULT-BEGIN=====\r?\n([\s\S]*?)=====URING-RESULT-END=====/.exec(output)?.[1]?.replace(/\r/g, '').trim();
+  if (!json) return { report: null, problem: 'no report between the markers' };
+  try {
+    return { report: JSON.parse(json) as T };
+  } catch (error) {
+    return { report: null, problem: `the report is not JSON (${(error as Error).message}): ${json.slice(0, 300)}` };
+  }
+}

@@ -61,6 +61,19 @@ cd /pkg
 # zombie nobody reaped yet.
 state_of() { cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null; }
 alive() { s=$(state_of "$1"); [ -n "$s" ] && [ "$s" != Z ]; }
+# Before poweroff: wait until the serial console has sent what was written to it. `poweroff -f`
+# prints "reboot: Power down" straight from the kernel and stops the machine, and what was still
+# queued in the tty is lost: a CI run once read a report cut off there. The UART's transmit
+# count (/proc/tty/driver/serial, "tx:") stops moving once the queue is empty; at most 20 s.
+drained() {
+  last=-1 still=0 n=0
+  while [ "$n" -lt 200 ]; do
+    now=$(sed -n 's/^0:.* tx:\([0-9]*\).*/\1/p' /proc/tty/driver/serial 2>/dev/null)
+    [ -n "$now" ] || { sleep 3; return; }
+    if [ "$now" = "$last" ]; then still=$((still + 1)); [ "$still" -ge 3 ] && return; else still=0; fi
+    last=$now; sleep 0.1; n=$((n + 1))
+  done
+}
 script=$(sed -n 's/.*uring_script=\([^ ]*\).*/\1/p' /proc/cmdline)
 if [ -n "$script" ]; then
   # A check script instead of the reproducer: it prints its own result markers.
@@ -81,6 +94,7 @@ if [ -n "$script" ]; then
   cat /tmp/check.txt
   if ! alive "$pid"; then echo "URING-VM: process exited"; else echo "URING-VM: process still running after ${waited} s (state $(state_of "$pid"))"; fi
   echo "URING-VM: done"
+  drained
   poweroff -f
 fi
 echo "URING-VM: node lib/cli.js repro $args"
@@ -104,6 +118,7 @@ if grep -q '"outcome": "hang"' /tmp/result.json 2>/dev/null; then
 fi
 tail -n 5 /tmp/stdout.txt
 echo "URING-VM: done"
+drained
 poweroff -f
 INIT
 chmod +x "$stage/init"
