@@ -89,7 +89,11 @@ void ReceiverRing::Run() {
     for (const std::shared_ptr<SocketReceive>& socket : slots_) {
       if (!socket) continue;
       SocketReceive& s = *socket;
-      if (s.served.budget_full && s.ResumeIfRoom()) ResumeSocket(s);
+      // Parked completions go as soon as there is room: after a wake-up, and also when the
+      // pause found the room already there (PauseForBudget returned at once). A socket left with
+      // parked completions and a budget not full was never resumed: nothing would wake it, its
+      // receive could not be re-armed, and it stopped receiving for good (seen under GRO floods).
+      if (s.served.budget_full ? s.ResumeIfRoom() : !s.served.parked.empty()) ResumeSocket(s);
       // Datagrams left in the socket when the budget was full, or after 64 rounds: the poll
       // fires on new arrivals only, so read them now, and do not sleep in the kernel meanwhile.
       if (s.served.drain_pending && !s.served.budget_full && s.served.state == SocketReceive::Served::kArmed) {

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <unistd.h>
+
 #include "common.h"
 #include "receiver.h"
 
@@ -76,6 +78,10 @@ void SocketReceive::SizeBudget() {
 }
 
 bool SocketReceive::HasRoom(uint32_t bytes) const {
+  // JS holds nothing and no batch is being built: nothing will ever make more room, so one
+  // completion is taken whatever it needs (a budget smaller than a batch and a datagram would
+  // otherwise stop the socket for good).
+  if (!served.batch && budget->held() <= 0) return true;
   const int64_t building = served.batch ? BatchBytes(*served.batch) : NewBatchBytes();
   return budget->room() - building >= static_cast<int64_t>(bytes + sizeof(DatagramRecord));
 }
@@ -96,7 +102,19 @@ bool SocketReceive::PauseForBudget() {
   s.counters[kRecvBudgetPauses]++;
   PublishStats();
   watch->backpressured.store(true, std::memory_order_release);
-  s.resume_at = std::max<int64_t>(s.held_limit / 4, NewBatchBytes() + config.max_datagram + sizeof(DatagramRecord));
+  // Room for a quarter of the budget, and at least for what the next completion can need: a new
+  // batch in the larger of its arenas and the largest a receive can be (a provided buffer: name,
+  // control messages and a coalesced GRO read) — never more than the budget can ever have (it
+  // all comes back once JS has handed everything over; HasRoom takes one completion then).
+  const int64_t one = static_cast<int64_t>(std::max(small_arena_, big_arena_) + config.batch_count * sizeof(DatagramRecord) +
+                                           std::max(config.buffer_size, config.max_datagram) + sizeof(DatagramRecord));
+  s.resume_at = std::min<int64_t>(s.held_limit, std::max<int64_t>(s.held_limit / 4, one));
+  // The room may be there already (JS handed batches over since the check): no wake-up comes
+  // then, and the caller goes on (the receiver's loop resumes parked completions whenever the
+  // budget is not full).
+  if (test_late_pause.exchange(false, std::memory_order_acq_rel)) {
+    for (int i = 0; i < 5000 && budget->room() < s.resume_at; i++) usleep(1000);
+  }
   if (budget->WakeAt(s.resume_at)) return ResumeIfRoom();
   return false;
 }

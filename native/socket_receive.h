@@ -141,6 +141,10 @@ class SocketReceive : public std::enable_shared_from_this<SocketReceive> {
   // The socket left a receiver that will never answer (a thread stuck in the kernel): the
   // receiver must not touch it, nor its fd, should it ever come back.
   std::atomic<bool> abandoned{false};
+  // Test hook (URING_UDP_TEST_HOOKS=1, socket._testLatePause()): the next budget pause waits for
+  // JS to make the room it resumes at before it arms its wake-up, as when JS hands batches over
+  // between the receiver's check and the pause (a race that stopped sockets for good).
+  std::atomic<bool> test_late_pause{false};
 
   // JS thread: what the receiver handed over since the last call.
   void Take(std::vector<std::unique_ptr<RecvBatch>>* out, RecvEvents* events);

@@ -114,6 +114,7 @@ Napi::Function UdpWrap::Define(Napi::Env env) {
                          InstanceMethod<&UdpWrap::SetGso>("setGso"),
                          InstanceMethod<&UdpWrap::SendStats>("sendStats"),
                          InstanceMethod<&UdpWrap::TestRefuseTos>("testRefuseTos"),
+                         InstanceMethod<&UdpWrap::TestLatePause>("testLatePause"),
                          InstanceMethod<&UdpWrap::Membership>("membership"),
                          InstanceMethod<&UdpWrap::SourceMembership>("sourceMembership"),
                          InstanceMethod<&UdpWrap::MulticastInterface>("multicastInterface"),
@@ -838,6 +839,16 @@ Napi::Value UdpWrap::TestRefuseTos(const Napi::CallbackInfo& info) {
   const char* hooks = std::getenv("URING_UDP_TEST_HOOKS");
   if (!hooks || std::string(hooks) != "1") throw Napi::Error::New(info.Env(), "test hooks are disabled");
   test_refuse_tos_ = true;
+  return info.Env().Undefined();
+}
+
+// testLatePause(): test-only (URING_UDP_TEST_HOOKS=1): the socket's next budget pause on a receiver
+// finds the room already made when it arms its wake-up (SocketReceive::test_late_pause).
+Napi::Value UdpWrap::TestLatePause(const Napi::CallbackInfo& info) {
+  const char* hooks = std::getenv("URING_UDP_TEST_HOOKS");
+  if (!hooks || std::string(hooks) != "1") throw Napi::Error::New(info.Env(), "test hooks are disabled");
+  if (!receive_) throw Napi::Error::New(info.Env(), "not receiving");
+  receive_->test_late_pause.store(true, std::memory_order_release);
   return info.Env().Undefined();
 }
 

@@ -47,6 +47,7 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   Napi::Value SetGso(const Napi::CallbackInfo& info);
   Napi::Value SendStats(const Napi::CallbackInfo& info);
   Napi::Value TestRefuseTos(const Napi::CallbackInfo& info);
+  Napi::Value TestLatePause(const Napi::CallbackInfo& info);
   Napi::Value Membership(const Napi::CallbackInfo& info);
   Napi::Value SourceMembership(const Napi::CallbackInfo& info);
   Napi::Value MulticastInterface(const Napi::CallbackInfo& info);

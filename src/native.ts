@@ -118,6 +118,7 @@ export interface NativeUdp {
   sendStats(): [boolean, number, number, number, number];
   /** Test-only (URING_UDP_TEST_HOOKS=1): ECN marks go as a TOS byte the kernel refuses, to drive the fallback. */
   testRefuseTos(): void;
+  testLatePause(): void;
   membership(add: boolean, group: string, iface: string | null): void;
   sourceMembership(add: boolean, source: string, group: string, iface: string | null): void;
   multicastInterface(iface: string): void;

@@ -20,7 +20,7 @@ const UDP_MEMBERS = {
   send: true, sendMany: true, membership: true, sourceMembership: true, multicastInterface: true, startReceiving: true,
   stopReceiving: true, closeFd: true, backend: true, ref: true, unref: true, fd: true, threadId: true,
   testDisarm: true, direct: true, attached: true, recvStats: true, kernelDrops: true, settle: true,
-  failover: true, testHoldReceiver: true, setGso: true, sendStats: true, testRefuseTos: true,
+  failover: true, testHoldReceiver: true, setGso: true, sendStats: true, testRefuseTos: true, testLatePause: true,
 } satisfies Members<NativeUdp>;
 
 function nativeMembers(constructor: { prototype: object }): string[] {

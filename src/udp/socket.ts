@@ -1000,6 +1000,11 @@ export class Socket extends EventEmitter {
     this.#native.testRefuseTos();
   }
 
+  /** @internal test hook (URING_UDP_TEST_HOOKS=1): its next budget pause on a receiver finds the room already made (the race of test/budget-race.test.ts). */
+  _testLatePause(): void {
+    this.#native.testLatePause();
+  }
+
   /** @internal the thread id of the receiver the socket is on (0: none), for tests */
   _receiverThread(): number {
     return this.#native.threadId;
