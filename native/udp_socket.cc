@@ -33,6 +33,8 @@ const SocketOption kOptions[] = {
     {"IPV6_RECVTCLASS", IPPROTO_IPV6, IPV6_RECVTCLASS},
     {"IP_PKTINFO", IPPROTO_IP, IP_PKTINFO},
     {"IPV6_RECVPKTINFO", IPPROTO_IPV6, IPV6_RECVPKTINFO},
+    // Test-only use (test/helpers.ts lacksKernelFeatures): a trial of the kernel's GSO.
+    {"UDP_SEGMENT", SOL_UDP, UDP_SEGMENT},
     // Test-only use (test/gso.test.ts): checksums off make the kernel refuse GSO sends (EINVAL).
     {"SO_NO_CHECK", SOL_SOCKET, SO_NO_CHECK},
 };

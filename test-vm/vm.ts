@@ -50,7 +50,6 @@ export function qemu(kernel: string, initrd: string, args: string, limit: number
   });
 }
 
-
 /**
  * The JSON report a guest printed between its markers: null when there is none, and a problem
  * that says why (no markers, or a report that is not JSON: cut off or broken on the console)

@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 
 import { createSocket, type Backend, type Socket } from '../src/index';
-import { bound, closed, until } from './helpers';
+import { bound, closed, lacksKernelFeatures, until, type KernelFeature } from './helpers';
 
 process.env.URING_UDP_TEST_HOOKS = '1';
 
@@ -55,17 +55,17 @@ async function pair(type: 'udp4' | 'udp6', host: string, receiver: { gro: boolea
 }
 
 /**
- * The kernel features these tests need, as the sockets probed them (socket.gso: a trial
- * UDP_SEGMENT setsockopt once per process; socket.gro: UDP_GRO set at bind). False: the test is
- * reported skipped, naming the missing feature.
+ * The kernel features these tests need, probed on their own (test/helpers.ts): missing, the test
+ * is reported skipped naming them; there, the sockets must have found them too.
  */
-function hasFeatures(t: Test, needs: { gso?: Socket; gro?: Socket }): boolean {
-  const missing: string[] = [];
-  if (needs.gso && !needs.gso.gso) missing.push('UDP GSO (UDP_SEGMENT, Linux 4.18)');
-  if (needs.gro && !needs.gro.gro) missing.push('UDP GRO (UDP_GRO, Linux 5.0)');
-  if (missing.length === 0) return true;
-  void t.skip(`this kernel has no ${missing.join(' nor ')}`, () => {});
-  return false;
+async function hasFeatures(t: Test, needs: { gso?: Socket; gro?: Socket }): Promise<boolean> {
+  const features: KernelFeature[] = [];
+  if (needs.gso) features.push('UDP_SEGMENT');
+  if (needs.gro) features.push('UDP_GRO');
+  if (await lacksKernelFeatures(t, features)) return false;
+  if (needs.gso) t.equal(needs.gso.gso, true, 'the sender found UDP GSO (socket.gso)');
+  if (needs.gro) t.equal(needs.gro.gro, true, 'the receiver turned UDP GRO on (socket.gro)');
+  return true;
 }
 
 function sameDatagrams(t: Test, got: Buffer[], sent: Buffer[], what: string): void {
@@ -92,7 +92,7 @@ for (const { type, host } of FAMILIES) {
     for (const hybrid of [true, false]) {
       t.test(`${type}, ${backend}${hybrid ? '' : ', hybrid: false'}: GSO runs into a GRO socket arrive as the datagrams sent`, async (t) => {
         const { r, s, port, senderPort } = await pair(type, host, { gro: true, backend, hybrid });
-        if (!hasFeatures(t, { gso: s, gro: r })) return;
+        if (!(await hasFeatures(t, { gso: s, gro: r }))) return;
         const got: Buffer[] = [];
         const senders = new Set<string>();
         r.onBatch((batch) => {
@@ -120,7 +120,7 @@ for (const { type, host } of FAMILIES) {
 
   t.test(`${type}: 'message' listeners of a GRO socket get each datagram with its size`, async (t) => {
     const { r, s, port, senderPort } = await pair(type, host, { gro: true });
-    if (!hasFeatures(t, { gso: s, gro: r })) return;
+    if (!(await hasFeatures(t, { gso: s, gro: r }))) return;
     const got: Buffer[] = [];
     const sizes: number[] = [];
     const ports = new Set<number>();
@@ -141,7 +141,7 @@ for (const { type, host } of FAMILIES) {
 
   t.test(`${type}: GSO runs into a socket without GRO: the kernel splits them`, async (t) => {
     const { r, s, port } = await pair(type, host, { gro: false });
-    if (!hasFeatures(t, { gso: s })) return;
+    if (!(await hasFeatures(t, { gso: s }))) return;
     const got: Buffer[] = [];
     r.onBatch((batch) => {
       for (let i = 0; i < batch.count; i++) got.push(Buffer.from(batch.payload(i)));
@@ -158,7 +158,7 @@ for (const { type, host } of FAMILIES) {
 
 t.test("replies sent from 'message' listeners are gathered and leave through GSO, callbacks as before", async (t) => {
   const { r, s, port } = await pair('udp4', '127.0.0.1', { gro: true });
-  if (!hasFeatures(t, { gso: s })) return;
+  if (!(await hasFeatures(t, { gso: s }))) return;
   const got: Buffer[] = [];
   r.onBatch((batch) => {
     for (let i = 0; i < batch.count; i++) got.push(Buffer.from(batch.payload(i)));
@@ -185,7 +185,7 @@ t.test("replies sent from 'message' listeners are gathered and leave through GSO
 
 t.test('a GSO send the kernel refuses turns GSO off for the socket; the datagrams go without it', async (t) => {
   const { r, s, port } = await pair('udp4', '127.0.0.1', { gro: false });
-  if (!hasFeatures(t, { gso: s })) return;
+  if (!(await hasFeatures(t, { gso: s }))) return;
   const errors: Error[] = [];
   r.on('error', (e) => errors.push(e));
   s.on('error', (e) => errors.push(e));
