@@ -209,6 +209,6 @@ export async function lacksKernelFeatures(t: Test, needs: KernelFeature[]): Prom
     }
   }
   if (missing.length === 0) return false;
-  void t.skip(`this kernel lacks ${missing.join(' and ')}`, () => {});
+  void t.skip(`kernel feature not available here: ${missing.join('; ')}`, () => {});
   return true;
 }
