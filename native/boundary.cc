@@ -34,6 +34,8 @@ Napi::Object BoundaryConstants(Napi::Env env) {
   c.Set("RING_STATS", Names(env, kStatNames));
   c.Set("RECV_STATS", Names(env, kRecvStatNames));
   c.Set("DIRECT_STATS", Names(env, kDirectStatNames));
+  // startReceiving()'s configuration slots, by name in index order.
+  c.Set("RECV_CONFIG", Names(env, kRecvConfigNames));
   // A ring's completion records: four 32-bit words each (struct Completion).
   c.Set("COMPLETION_WORDS", Number(env, sizeof(Completion) / 4));
   c.Set("INFO_FINAL", Number(env, kInfoFinal));

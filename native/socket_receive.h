@@ -37,6 +37,37 @@ constexpr uint32_t kRecvHeaderBytes = 16 + 28;
 
 enum class RecvBackend : int { kMultishotRecvmsg = 0, kPollRecvmmsg = 1, kRecvmmsg = 2 };
 
+// startReceiving()'s configuration: a Float64Array with one slot per field, in this order (JS
+// builds it once per set of socket options, from RECV_CONFIG's names: reading numbers by index
+// costs a fraction of an object's named properties, which every bind paid). Flags are 0 or 1;
+// cqEntries 0 means none (every user socket: only the reproducer's ring has one).
+enum RecvConfigSlot : unsigned {
+  kCfgBackend,
+  kCfgForced,
+  kCfgMaxDatagram,
+  kCfgBufferSize,
+  kCfgBufferCount,
+  kCfgBatchCount,
+  kCfgBatchDelayUs,
+  kCfgMaxWaitMs,
+  kCfgReceiveBudget,
+  kCfgWatchdog,
+  kCfgStuckMs,
+  kCfgStarvedMs,
+  kCfgHybrid,
+  kCfgGro,
+  kCfgTos,
+  kCfgPktinfo,
+  kCfgCqEntries,
+  kCfgBusyWait,
+  kRecvConfigSlots
+};
+constexpr const char* kRecvConfigNames[] = {"backend",   "forced",     "maxDatagramSize", "bufferSize", "bufferCount",
+                                            "batchCount", "batchDelayUs", "maxWaitMs",     "receiveBudget", "watchdog",
+                                            "stuckMs",   "starvedMs",  "hybrid",          "gro",        "tos",
+                                            "pktinfo",   "cqEntries",  "busyWait"};
+static_assert(sizeof(kRecvConfigNames) / sizeof(kRecvConfigNames[0]) == kRecvConfigSlots, "a name per config slot");
+
 struct RecvConfig {
   RecvBackend backend = RecvBackend::kMultishotRecvmsg;
   uint32_t buffer_size = 65536 + 128;  // per provided buffer: header + name + payload

@@ -176,7 +176,8 @@ void UdpWrap::StopDirect() {
 }
 
 void UdpWrap::CloseDirect() {
-  StopDirect();
+  // uv_close stops a started poll itself: stopping it first cost a second epoll_ctl(DEL).
+  polling_ = false;
   if (poll_) {
     poll_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });

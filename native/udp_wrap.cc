@@ -591,60 +591,57 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = LiveFd(info);
   if (receive_) throw Napi::Error::New(env, "already receiving");
-  if (!info[0].IsObject() || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, "startReceiving(config, directStats)");
-  Napi::Object config_object = info[0].As<Napi::Object>();
-  Napi::TypedArray direct_array = info[1].As<Napi::TypedArray>();
+  if (!info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsTypedArray())
+    throw Napi::TypeError::New(env, "startReceiving(config, id, directStats)");
+  Napi::TypedArray config_array = info[0].As<Napi::TypedArray>();
+  if (config_array.TypedArrayType() != napi_float64_array || config_array.ElementLength() != kRecvConfigSlots)
+    throw Napi::TypeError::New(env, "config must be a Float64Array of " + std::to_string(kRecvConfigSlots) + " (RECV_CONFIG)");
+  Napi::TypedArray direct_array = info[2].As<Napi::TypedArray>();
   if (direct_array.TypedArrayType() != napi_float64_array || direct_array.ElementLength() < kDirectStatCount)
     throw Napi::TypeError::New(env, "directStats must be a Float64Array of at least " + std::to_string(kDirectStatCount));
-  auto field = [&](const char* key, uint32_t min, uint32_t max) {
-    Napi::Value value = config_object.Get(key);
-    if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + " must be a number");
-    double number = value.As<Napi::Number>().DoubleValue();
+  // Copied first: nothing below reads JS memory that a callback could change.
+  double slots[kRecvConfigSlots];
+  std::memcpy(slots, config_array.As<Napi::Float64Array>().Data(), sizeof(slots));
+  auto field = [&](RecvConfigSlot slot, double min, double max) {
+    const double number = slots[slot];
     if (!(number >= min && number <= max) || std::floor(number) != number)
-      throw Napi::RangeError::New(env, std::string(key) + " out of range");
-    return static_cast<uint32_t>(number);
+      throw Napi::RangeError::New(env, std::string(kRecvConfigNames[slot]) + " out of range");
+    return number;
   };
-  auto flag = [&](const char* key, bool fallback) {
-    Napi::Value value = config_object.Get(key);
-    if (value.IsUndefined()) return fallback;
-    if (!value.IsBoolean()) throw Napi::TypeError::New(env, std::string(key) + " must be a boolean");
-    return value.As<Napi::Boolean>().Value();
+  auto flag = [&](RecvConfigSlot slot) {
+    const double number = slots[slot];
+    if (number != 0 && number != 1) throw Napi::TypeError::New(env, std::string(kRecvConfigNames[slot]) + " must be 0 or 1");
+    return number == 1;
   };
+  auto u32 = [&](RecvConfigSlot slot, uint32_t min, uint32_t max) { return static_cast<uint32_t>(field(slot, min, max)); };
   RecvConfig config;
-  const RecvBackend wanted = static_cast<RecvBackend>(field("backend", 0, 2));
-  const bool forced = flag("forced", false);
-  config.max_datagram = field("maxDatagramSize", 1, 65535);
-  config.buffer_size = field("bufferSize", 64, 1 << 24);
-  config.buffer_count = field("bufferCount", 1, 32768);
-  config.batch_count = field("batchCount", 1, 65536);
-  config.batch_delay_us = field("batchDelayUs", 0, 1000000);
-  config.max_wait_ms = field("maxWaitMs", 1, 60000);
-  {
-    Napi::Value budget = config_object.Get("receiveBudget");
-    if (!budget.IsNumber()) throw Napi::TypeError::New(env, "receiveBudget must be a number");
-    const double bytes = budget.As<Napi::Number>().DoubleValue();
-    if (!(bytes >= (1 << 18) && bytes <= 1099511627776.0) || std::floor(bytes) != bytes)
-      throw Napi::RangeError::New(env, "receiveBudget out of range");
-    config.budget_bytes = static_cast<uint64_t>(bytes);
-  }
-  // The reproducer's private ring (RecvConfig); absent for every user socket.
-  if (!config_object.Get("cqEntries").IsUndefined()) {
-    config.cq_entries = field("cqEntries", 2, 4096);
-    if ((config.cq_entries & (config.cq_entries - 1)) != 0) throw Napi::RangeError::New(env, "cqEntries must be a power of two");
-  }
-  config.busy_wait = flag("busyWait", false);
-  config.hybrid = flag("hybrid", true) && config.cq_entries == 0;
-  config.gro = flag("gro", false);
-  config.tos = flag("tos", false);
-  config.pktinfo = flag("pktinfo", false);
+  const RecvBackend wanted = static_cast<RecvBackend>(u32(kCfgBackend, 0, 2));
+  const bool forced = flag(kCfgForced);
+  config.max_datagram = u32(kCfgMaxDatagram, 1, 65535);
+  config.buffer_size = u32(kCfgBufferSize, 64, 1 << 24);
+  config.buffer_count = u32(kCfgBufferCount, 1, 32768);
+  config.batch_count = u32(kCfgBatchCount, 1, 65536);
+  config.batch_delay_us = u32(kCfgBatchDelayUs, 0, 1000000);
+  config.max_wait_ms = u32(kCfgMaxWaitMs, 1, 60000);
+  config.budget_bytes = static_cast<uint64_t>(field(kCfgReceiveBudget, 1 << 18, 1099511627776.0));
+  // The reproducer's private ring (RecvConfig); 0 for every user socket.
+  config.cq_entries = u32(kCfgCqEntries, 0, 4096);
+  if (config.cq_entries == 1 || (config.cq_entries & (config.cq_entries - 1)) != 0)
+    throw Napi::RangeError::New(env, "cqEntries must be 0 or a power of two from 2");
+  config.busy_wait = flag(kCfgBusyWait);
+  config.hybrid = flag(kCfgHybrid) && config.cq_entries == 0;
+  config.gro = flag(kCfgGro);
+  config.tos = flag(kCfgTos);
+  config.pktinfo = flag(kCfgPktinfo);
   if (config.buffer_size < config.max_datagram + RecvHeaderBytes(config.control()))
     throw Napi::RangeError::New(env, "bufferSize too small for maxDatagramSize");
-  // Watchdog fields are optional: absent means watched with the process-wide thresholds.
-  auto optional = [&](const char* key, uint32_t max) { return config_object.Get(key).IsUndefined() ? 0u : field(key, 0, max); };
-  socket_id_ = optional("id", 0xffffffffu);
-  stuck_ms_ = optional("stuckMs", 3600000);
-  starved_ms_ = optional("starvedMs", 3600000);
-  watch_ = flag("watchdog", true);
+  // Watchdog thresholds: 0 means the process-wide ones.
+  const double id = info[1].As<Napi::Number>().DoubleValue();
+  if (!(id >= 0 && id <= 4294967295.0) || std::floor(id) != id) throw Napi::RangeError::New(env, "id out of range");
+  socket_id_ = static_cast<uint32_t>(id);
+  stuck_ms_ = u32(kCfgStuckMs, 0, 3600000);
+  starved_ms_ = u32(kCfgStarvedMs, 0, 3600000);
+  watch_ = flag(kCfgWatchdog);
 
   std::string syscall;
   if (const int result = ResolveBackend(wanted, forced, &config.backend, &syscall); result < 0)
@@ -656,8 +653,8 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   napi_value resource_name;
   napi_create_string_utf8(env, "uring-udp socket", NAPI_AUTO_LENGTH, &resource_name);
   napi_async_init(env, nullptr, resource_name, &async_context_);
-  direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(info[1].As<Napi::Float64Array>(), 1);
-  direct_stats_ = info[1].As<Napi::Float64Array>().Data();
+  direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(info[2].As<Napi::Float64Array>(), 1);
+  direct_stats_ = info[2].As<Napi::Float64Array>().Data();
   direct_ = std::make_unique<DirectReader>(fd, config.max_datagram, RecvmmsgBatchFor(config.budget_bytes, config.max_datagram),
                                            direct_stats_, config.control(), config.extras());
   where_ = Where::kDirect;

@@ -75,7 +75,6 @@ export interface NativeRecvConfig {
   /** Bytes the socket may hold for receiving (ring or scratch, and datagrams not yet handed to JS). */
   receiveBudget: number;
   watchdog?: boolean;
-  id?: number;
   stuckMs?: number;
   starvedMs?: number;
   hybrid?: boolean;
@@ -123,7 +122,11 @@ export interface NativeUdp {
   sourceMembership(add: boolean, source: string, group: string, iface: string | null): void;
   multicastInterface(iface: string): void;
   /** The backend its receivers use. The JS thread reads the socket until a burst moves it to one. */
-  startReceiving(config: NativeRecvConfig, directStats: Float64Array): number;
+  /**
+   * config: the fields of NativeRecvConfig packed into a Float64Array in RECV_CONFIG's order
+   * (flags 0 or 1; an absent cqEntries 0); id: the socket's, in watchdog reports.
+   */
+  startReceiving(config: Float64Array, id: number, directStats: Float64Array): number;
   /** true: nothing reads the socket any more; false: a receiver lets it go first ('stopped' follows). */
   stopReceiving(): boolean;
   closeFd(): void;
@@ -198,6 +201,8 @@ export interface NativeBinding {
     RING_STATS: readonly string[];
     RECV_STATS: readonly string[];
     DIRECT_STATS: readonly string[];
+    /** startReceiving()'s config slots (NativeRecvConfig's names), in index order. */
+    RECV_CONFIG: readonly (keyof NativeRecvConfig)[];
     /** 32-bit words per ring completion record: id, res, cqe flags, info. */
     COMPLETION_WORDS: number;
     INFO_FINAL: number;

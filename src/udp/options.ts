@@ -3,7 +3,7 @@
 // scratch, budget — is the addon's arithmetic (binding.receiveLayout), not repeated here.
 import dns from 'node:dns';
 
-import { binding } from '../native';
+import { binding, type NativeRecvConfig } from '../native';
 import { applyReceiverEnv } from '../receivers';
 import * as v from '../validate';
 import { badType, invalidArgType, outOfRange } from './errors';
@@ -200,8 +200,50 @@ function warnMisspelledOptions(options: object): void {
   }
 }
 
-/** createSocket()'s options, validated in dgram's order (buffer sizes, lookup, type), then ours. */
+const layouts = new Map<string, ReturnType<typeof binding.receiveLayout>>();
+
+/** binding.receiveLayout, asked once per combination (a socket's bind used to pay the call). */
+function receiveLayout(maxDatagramSize: number, receiveBudget: number, hybrid: boolean, control: boolean) {
+  const key = `${maxDatagramSize} ${receiveBudget} ${hybrid} ${control}`;
+  let layout = layouts.get(key);
+  if (layout === undefined) {
+    layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid, control);
+    if (layouts.size < 64) layouts.set(key, layout);
+  }
+  return layout;
+}
+
+/** Parsed options of sockets given no option but their type, by type and URING_UDP_BACKEND. */
+const plainParsed = new Map<string, ParsedSocketOptions>();
+
+/** Nothing but `type` (own or inherited, enumerable), and not the reproducer's ring. */
+function onlyType(options: SocketOptions): boolean {
+  for (const name in options) if (name !== 'type') return false;
+  return (options as { [kReproRing]?: ReproRing })[kReproRing] === undefined;
+}
+
+/**
+ * createSocket()'s options, validated in dgram's order (buffer sizes, lookup, type), then ours.
+ * The common case, createSocket('udp4'), is parsed once per type and URING_UDP_BACKEND and its
+ * receive configuration shared: nothing changes one (a short-lived socket's creation paid the
+ * whole parse, docs/benchmark.md's churn).
+ */
 export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions {
+  if ((options.type === 'udp4' || options.type === 'udp6') && onlyType(options)) {
+    const key = `${options.type} ${process.env.URING_UDP_BACKEND ?? ''}`;
+    let parsed = plainParsed.get(key);
+    if (parsed === undefined) {
+      parsed = parseAll(options);
+      if (plainParsed.size < 16) plainParsed.set(key, parsed);
+    }
+    applyReceiverEnv();
+    // dns.lookup as it is now (a test, or an APM agent, may have wrapped it since).
+    return { ...parsed, lookup: dns.lookup as unknown as LookupFunction };
+  }
+  return parseAll(options);
+}
+
+function parseAll(options: SocketOptions): ParsedSocketOptions {
   for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
     const size = options[name];
     if (!size) continue; // as dgram: 0, null, NaN leave the kernel's default
@@ -235,7 +277,7 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
   const ecn = options.ecn === undefined ? false : v.boolean(options.ecn, 'ecn');
   const pktinfo = options.pktinfo === undefined ? false : v.boolean(options.pktinfo, 'pktinfo');
   // Room for the control messages in each receive buffer when any is asked for.
-  const layout = binding.receiveLayout(maxDatagramSize, receiveBudget, hybrid, gro || ecn || pktinfo);
+  const layout = receiveLayout(maxDatagramSize, receiveBudget, hybrid, gro || ecn || pktinfo);
   const bufferCount = ringBufferCount(options.bufferCount, receiveBudget, maxDatagramSize, layout.maxRingBuffers, layout.bufferSize);
   const batch = v.optionsObject(options.batch, 'createSocket batch');
   v.checkOptionNames(batch, ['count', 'delayUs'], 'createSocket batch');
@@ -263,4 +305,45 @@ export function parseSocketOptions(options: SocketOptions): ParsedSocketOptions 
       repro: (options as { [kReproRing]?: ReproRing })[kReproRing],
     },
   };
+}
+
+const packed = new WeakMap<ReceiveConfig, Float64Array>();
+
+/**
+ * The addon's form of a receive configuration (startReceiving's first argument): its fields in
+ * RECV_CONFIG's order, made once per configuration (sockets made with the same options share
+ * one, see parseSocketOptions) and never changed after.
+ */
+export function packedReceiveConfig(c: ReceiveConfig): Float64Array {
+  let out = packed.get(c);
+  if (out !== undefined) return out;
+  const fields: NativeRecvConfig = {
+    backend: c.backend === 'auto' ? 0 : BACKENDS.indexOf(c.backend),
+    forced: c.forced,
+    maxDatagramSize: c.maxDatagramSize,
+    bufferSize: c.bufferSize,
+    bufferCount: c.bufferCount,
+    batchCount: c.batchCount,
+    batchDelayUs: c.batchDelayUs,
+    maxWaitMs: 500,
+    receiveBudget: c.receiveBudget,
+    watchdog: c.watch !== false,
+    stuckMs: c.watch ? (c.watch.stuckMs ?? 0) : 0,
+    starvedMs: c.watch ? (c.watch.starvedMs ?? 0) : 0,
+    hybrid: c.hybrid,
+    gro: c.gro,
+    tos: c.ecn,
+    pktinfo: c.pktinfo,
+    cqEntries: c.repro?.cqEntries ?? 0,
+    busyWait: c.repro?.busyWait ?? false,
+  };
+  const names = binding.constants.RECV_CONFIG;
+  out = new Float64Array(names.length);
+  names.forEach((name, i) => {
+    const value = fields[name];
+    if (value === undefined) throw new Error(`internal: no value for the addon's receive config slot ${name}`);
+    out![i] = Number(value);
+  });
+  packed.set(c, out);
+  return out;
 }

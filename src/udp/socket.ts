@@ -30,7 +30,7 @@ import {
   notRunning,
   outOfBounds,
 } from './errors';
-import { BACKENDS, parseSocketOptions, type Backend, type LookupFunction, type ReceiveConfig, type SocketOptions, type SocketType } from './options';
+import { BACKENDS, packedReceiveConfig, parseSocketOptions, type Backend, type LookupFunction, type ReceiveConfig, type SocketOptions, type SocketType } from './options';
 import { ASYNC_DISPOSE, DEFAULT_LOOKUP_SKIPS_IP_LITERALS, HAS_DEP0112_MEMBERS } from './versions';
 import { SendQueue, destinationTable, type DestinationTable, type QueuedSend, type SendCallback, type SendMarks } from './send-queue';
 
@@ -152,7 +152,8 @@ export class Socket extends EventEmitter {
   readonly #customLookup: boolean;
   readonly #options: SocketOptions;
   readonly #receive: ReceiveConfig;
-  readonly #stats = new Float64Array(RECV_STATS.length);
+  /** The receivers' counters as last read (made on the first read of `stats`). */
+  #stats: Float64Array | undefined;
   readonly #directStats = new Float64Array(DIRECT_STATS.length);
   /** Process-unique id, used in watchdog reports. */
   readonly id = nextSocketId++;
@@ -250,10 +251,11 @@ export class Socket extends EventEmitter {
   }
 
   get stats(): SocketStats {
-    if (this.#receiving) this.#native.recvStats(this.#stats);
+    const stats = (this.#stats ??= new Float64Array(RECV_STATS.length));
+    if (this.#receiving) this.#native.recvStats(stats);
     const out = {} as Record<string, number>;
     RECV_STATS.forEach((name, i) => {
-      out[name] = this.#stats[i] ?? 0;
+      out[name] = stats[i] ?? 0;
     });
     // The JS thread's own reads add to the receivers' counts.
     DIRECT_STATS.forEach((name, i) => {
@@ -450,32 +452,9 @@ export class Socket extends EventEmitter {
   /** Starts the receive path; throws (a coded error) when it cannot. */
   #startReceiving(): void {
     const c = this.#receive;
-    const wanted = c.backend === 'auto' ? 0 : BACKENDS.indexOf(c.backend);
     let started: number;
     try {
-      started = this.#native.startReceiving(
-        {
-          backend: wanted,
-          forced: c.forced,
-          maxDatagramSize: c.maxDatagramSize,
-          bufferSize: c.bufferSize,
-          bufferCount: c.bufferCount,
-          batchCount: c.batchCount,
-          batchDelayUs: c.batchDelayUs,
-          maxWaitMs: 500,
-          receiveBudget: c.receiveBudget,
-          watchdog: c.watch !== false,
-          id: this.id,
-          stuckMs: c.watch ? (c.watch.stuckMs ?? 0) : 0,
-          starvedMs: c.watch ? (c.watch.starvedMs ?? 0) : 0,
-          hybrid: c.hybrid,
-          gro: this.#groOn,
-          tos: c.ecn,
-          pktinfo: c.pktinfo,
-          ...(c.repro ? { cqEntries: c.repro.cqEntries, busyWait: c.repro.busyWait } : {}),
-        },
-        this.#directStats,
-      );
+      started = this.#native.startReceiving(packedReceiveConfig(c), this.id, this.#directStats);
     } catch (e) {
       const cause = e as NodeJS.ErrnoException;
       // A forced backend is a requirement (tests rely on it), not a starting point.
