@@ -591,14 +591,10 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = LiveFd(info);
   if (receive_) throw Napi::Error::New(env, "already receiving");
-  if (!info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsTypedArray())
-    throw Napi::TypeError::New(env, "startReceiving(config, id, directStats)");
+  if (!info[0].IsTypedArray() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "startReceiving(config, id)");
   Napi::TypedArray config_array = info[0].As<Napi::TypedArray>();
   if (config_array.TypedArrayType() != napi_float64_array || config_array.ElementLength() != kRecvConfigSlots)
     throw Napi::TypeError::New(env, "config must be a Float64Array of " + std::to_string(kRecvConfigSlots) + " (RECV_CONFIG)");
-  Napi::TypedArray direct_array = info[2].As<Napi::TypedArray>();
-  if (direct_array.TypedArrayType() != napi_float64_array || direct_array.ElementLength() < kDirectStatCount)
-    throw Napi::TypeError::New(env, "directStats must be a Float64Array of at least " + std::to_string(kDirectStatCount));
   // Copied first: nothing below reads JS memory that a callback could change.
   double slots[kRecvConfigSlots];
   std::memcpy(slots, config_array.As<Napi::Float64Array>().Data(), sizeof(slots));
@@ -653,8 +649,6 @@ Napi::Value UdpWrap::StartReceiving(const Napi::CallbackInfo& info) {
   napi_value resource_name;
   napi_create_string_utf8(env, "uring-udp socket", NAPI_AUTO_LENGTH, &resource_name);
   napi_async_init(env, nullptr, resource_name, &async_context_);
-  direct_stats_ref_ = Napi::Reference<Napi::Float64Array>::New(info[2].As<Napi::Float64Array>(), 1);
-  direct_stats_ = info[2].As<Napi::Float64Array>().Data();
   direct_ = std::make_unique<DirectReader>(fd, config.max_datagram, RecvmmsgBatchFor(config.budget_bytes, config.max_datagram),
                                            direct_stats_, config.control(), config.extras());
   where_ = Where::kDirect;
@@ -751,12 +745,13 @@ Napi::Value UdpWrap::Attached(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), receiver_ != nullptr && where_ != Where::kLeaving);
 }
 
-// recvStats(out: Float64Array): the receivers' counters for this socket, into out (with those of
-// receive states it left behind at a failover).
+// recvStats(out: Float64Array): the receivers' counters for this socket (with those of receive
+// states it left behind at a failover), then the direct path's (DIRECT_STATS), into out.
 Napi::Value UdpWrap::RecvStats(const Napi::CallbackInfo& info) {
+  constexpr unsigned kAll = static_cast<unsigned>(kRecvStatCount) + static_cast<unsigned>(kDirectStatCount);
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      info[0].As<Napi::TypedArray>().ElementLength() < kRecvStatCount)
-    throw Napi::TypeError::New(info.Env(), "recvStats(out: Float64Array of " + std::to_string(kRecvStatCount) + ")");
+      info[0].As<Napi::TypedArray>().ElementLength() < kAll)
+    throw Napi::TypeError::New(info.Env(), "recvStats(out: Float64Array of " + std::to_string(kAll) + ")");
   double* out = info[0].As<Napi::Float64Array>().Data();
   for (unsigned i = 0; i < kRecvStatCount; i++) out[i] = 0;
   double one[kRecvStatCount];
@@ -768,6 +763,7 @@ Napi::Value UdpWrap::RecvStats(const Napi::CallbackInfo& info) {
     receive_->ReadStats(one);
     for (unsigned i = 0; i < kRecvStatCount; i++) out[i] += one[i];
   }
+  for (unsigned i = 0; i < kDirectStatCount; i++) out[kRecvStatCount + i] = direct_stats_[i];
   return info.Env().Undefined();
 }
 

@@ -152,8 +152,9 @@ class UdpWrap : public Napi::ObjectWrap<UdpWrap> {
   std::vector<uint32_t> delivery_tokens_;
   std::vector<std::unique_ptr<RecvBatch>> direct_batches_;
   napi_ref on_batch_ref_ = nullptr;
-  Napi::Reference<Napi::Float64Array> direct_stats_ref_;
-  double* direct_stats_ = nullptr;
+  // The direct path's counters (DirectReader publishes them here), read with recvStats(): no
+  // JS array per socket (a short-lived socket's ArrayBuffers are what its GC pays for).
+  double direct_stats_[kDirectStatCount] = {};
   int64_t last_kernel_drops_ = 0;
 };
 

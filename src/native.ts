@@ -126,7 +126,7 @@ export interface NativeUdp {
    * config: the fields of NativeRecvConfig packed into a Float64Array in RECV_CONFIG's order
    * (flags 0 or 1; an absent cqEntries 0); id: the socket's, in watchdog reports.
    */
-  startReceiving(config: Float64Array, id: number, directStats: Float64Array): number;
+  startReceiving(config: Float64Array, id: number): number;
   /** true: nothing reads the socket any more; false: a receiver lets it go first ('stopped' follows). */
   stopReceiving(): boolean;
   closeFd(): void;
@@ -140,6 +140,7 @@ export interface NativeUdp {
   /** A receiver holds the socket (its buffers set up or being set up). */
   readonly attached: boolean;
   /** The receivers' counters for this socket, into `out` (RECV_STATS order). */
+  /** The receivers' counters (RECV_STATS), then the direct path's (DIRECT_STATS), into out. */
   recvStats(out: Float64Array): void;
   /** The kernel's drop counter for the socket (SO_MEMINFO); after close, its value at close. */
   kernelDrops(): number;

@@ -152,9 +152,8 @@ export class Socket extends EventEmitter {
   readonly #customLookup: boolean;
   readonly #options: SocketOptions;
   readonly #receive: ReceiveConfig;
-  /** The receivers' counters as last read (made on the first read of `stats`). */
+  /** The receivers' counters, then the direct path's, as last read (made on the first read of `stats`). */
   #stats: Float64Array | undefined;
-  readonly #directStats = new Float64Array(DIRECT_STATS.length);
   /** Process-unique id, used in watchdog reports. */
   readonly id = nextSocketId++;
   #batchesDelivered = 0;
@@ -251,7 +250,7 @@ export class Socket extends EventEmitter {
   }
 
   get stats(): SocketStats {
-    const stats = (this.#stats ??= new Float64Array(RECV_STATS.length));
+    const stats = (this.#stats ??= new Float64Array(RECV_STATS.length + DIRECT_STATS.length));
     if (this.#receiving) this.#native.recvStats(stats);
     const out = {} as Record<string, number>;
     RECV_STATS.forEach((name, i) => {
@@ -260,7 +259,7 @@ export class Socket extends EventEmitter {
     // The JS thread's own reads add to the receivers' counts.
     DIRECT_STATS.forEach((name, i) => {
       const key = name === 'reads' ? 'directReads' : name;
-      out[key] = (out[key] ?? 0) + (this.#directStats[i] ?? 0);
+      out[key] = (out[key] ?? 0) + (stats[RECV_STATS.length + i] ?? 0);
     });
     out.batches = this.#batchesDelivered;
     out.kernelDrops = this.#native.kernelDrops(); // asked of the kernel now
@@ -454,7 +453,7 @@ export class Socket extends EventEmitter {
     const c = this.#receive;
     let started: number;
     try {
-      started = this.#native.startReceiving(packedReceiveConfig(c), this.id, this.#directStats);
+      started = this.#native.startReceiving(packedReceiveConfig(c), this.id);
     } catch (e) {
       const cause = e as NodeJS.ErrnoException;
       // A forced backend is a requirement (tests rely on it), not a starting point.
