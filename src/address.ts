@@ -17,6 +17,24 @@ export function formatIPv4(bytes: Uint8Array, offset: number): string {
   return text;
 }
 
+/** Whether this machine reads a Uint32Array's words little-endian (x86-64 and arm64 do). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * IPv4 from a 32-bit word of a Uint32Array over four network-order bytes, on a little-endian
+ * machine (LITTLE_ENDIAN): the same text and cache as formatIPv4, without a byte view.
+ */
+export function formatIPv4Word(word: number): string {
+  const key = (((word & 0xff) << 24) | (((word >>> 8) & 0xff) << 16) | (((word >>> 16) & 0xff) << 8) | (word >>> 24)) >>> 0;
+  let text = v4Cache.get(key);
+  if (text === undefined) {
+    text = `${key >>> 24}.${(key >>> 16) & 0xff}.${(key >>> 8) & 0xff}.${key & 0xff}`;
+    if (v4Cache.size >= CACHE_LIMIT) v4Cache.clear();
+    v4Cache.set(key, text);
+  }
+  return text;
+}
+
 /** IPv6 (RFC 5952: lowercase, longest run of zero groups as "::", IPv4-mapped as ::ffff:a.b.c.d). */
 export function formatIPv6(bytes: Uint8Array, offset: number): string {
   let key = '';

@@ -1,7 +1,7 @@
 // What a receive delivers: DatagramBatch (one batch, borrowed), and the queue behind
 // socket.batches(). The record layout is the addon's (native/recv_batch.h, exported by
 // native/boundary.cc): a record per datagram, RECORD.WORDS 32-bit words.
-import { formatIPv4, formatIPv6 } from '../address';
+import { formatIPv4, formatIPv4Word, formatIPv6, LITTLE_ENDIAN } from '../address';
 import { binding } from '../native';
 import { batchReleased } from './errors';
 
@@ -36,9 +36,12 @@ const enum BatchState {
 export class DatagramBatch {
   /** Number of datagrams. */
   readonly count: number;
-  readonly #data: Buffer;
+  readonly #arena: ArrayBuffer;
+  /** `data`, made when first asked for (a request's single datagram needs only its payload). */
+  #data: Buffer | undefined;
   readonly #records: Uint32Array;
-  readonly #bytes: Uint8Array;
+  /** The records as bytes, made when an address needs them (IPv6, or a big-endian machine). */
+  #bytes: Uint8Array | undefined;
   /** A socket with ecn or pktinfo: each datagram's extra words, after the records in their buffer. */
   readonly #extras: Uint32Array | null;
   readonly #token: number;
@@ -49,9 +52,8 @@ export class DatagramBatch {
   /** @internal */
   constructor(arena: ArrayBuffer, records: Uint32Array, token: number, settle: (token: number, reuse: boolean) => void) {
     this.count = records.length / RECORD.WORDS;
-    this.#data = Buffer.from(arena);
+    this.#arena = arena;
     this.#records = records;
-    this.#bytes = new Uint8Array(records.buffer, records.byteOffset, records.byteLength);
     const end = records.byteOffset + records.byteLength;
     this.#extras = records.buffer.byteLength > end ? new Uint32Array(records.buffer, end, this.count * EXTRA.WORDS) : null;
     this.#token = token;
@@ -61,7 +63,11 @@ export class DatagramBatch {
   /** All payloads of the batch, back to back (a view; valid as long as the batch is). */
   get data(): Buffer {
     if (this.#state === BatchState.Released) throw batchReleased();
-    return this.#data;
+    return (this.#data ??= Buffer.from(this.#arena));
+  }
+
+  #recordBytes(): Uint8Array {
+    return (this.#bytes ??= new Uint8Array(this.#records.buffer, this.#records.byteOffset, this.#records.byteLength));
   }
 
   /**
@@ -128,9 +134,9 @@ export class DatagramBatch {
    * carries its interface, "fe80::1%eth0", as in dgram.
    */
   address(i: number): string {
-    const at = (i * RECORD.WORDS + RECORD.ADDRESS) * 4;
-    if (this.family(i) !== 6) return formatIPv4(this.#bytes, at);
-    const text = formatIPv6(this.#bytes, at);
+    const word = i * RECORD.WORDS + RECORD.ADDRESS;
+    if (this.family(i) !== 6) return LITTLE_ENDIAN ? formatIPv4Word(this.#records[word]!) : formatIPv4(this.#recordBytes(), word * 4);
+    const text = formatIPv6(this.#recordBytes(), word * 4);
     const scope = this.#records[i * RECORD.WORDS + RECORD.SCOPE_ID]!;
     return scope === 0 ? text : `${text}%${scopeName(scope)}`;
   }
@@ -166,7 +172,9 @@ export class DatagramBatch {
   payload(i: number): Buffer {
     if (this.#state === BatchState.Released) throw batchReleased();
     const offset = this.#records[i * RECORD.WORDS + RECORD.OFFSET]!;
-    return this.#data.subarray(offset, offset + this.#records[i * RECORD.WORDS + RECORD.LENGTH]!);
+    const length = this.#records[i * RECORD.WORDS + RECORD.LENGTH]!;
+    // One view, not `data` and a view of it, until `data` is asked for.
+    return this.#data === undefined ? Buffer.from(this.#arena, offset, length) : this.#data.subarray(offset, offset + length);
   }
   /** Datagrams as objects, for convenience (allocates per datagram). */
   *[Symbol.iterator](): IterableIterator<{ payload: Buffer; address: string; port: number; family: 4 | 6; truncated: boolean }> {
