@@ -187,6 +187,44 @@ t.test('sendBatch sends many datagrams per call, to one or many destinations', a
   t.throws(() => socket.sendBatch(many, { port: 0, address: '127.0.0.1' }), { code: 'ERR_SOCKET_BAD_PORT' });
 });
 
+t.test("sendBatch reads the caller's array once, in JS: an accessor neither runs inside the send nor swaps what was checked", async (t) => {
+  const peer = dgram.createSocket('udp4');
+  t.teardown(() => peer.close());
+  const got: string[] = [];
+  peer.on('message', (m) => got.push(m.toString()));
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', r));
+  const to = { port: peer.address().port, address: '127.0.0.1' };
+  const socket = createSocket('udp4');
+  t.teardown(() => closed(socket));
+  await bound(socket);
+  // Each read of element 0 sends from inside the getter (re-entering sendBatch on this thread,
+  // where the addon keeps its send scratch), and the second read returns something unchecked.
+  let reads = 0;
+  const list: Uint8Array[] = [Buffer.from('first'), Buffer.from('second')];
+  Object.defineProperty(list, 0, {
+    get() {
+      reads++;
+      if (reads === 1) socket.sendBatch([Buffer.from('nested')], to);
+      return reads === 1 ? Buffer.from('first') : ('not a datagram' as unknown as Uint8Array);
+    },
+  });
+  t.equal(socket.sendBatch(list, to), 2, 'both datagrams sent');
+  t.equal(reads, 1, 'the element was read once');
+  await until(() => got.length === 3, 'delivery');
+  t.same(got.sort(), ['first', 'nested', 'second']);
+  // A Proxy over an array is an array too: it is read once, as a plain array would be.
+  let proxied = 0;
+  const proxy = new Proxy([Buffer.from('p0'), Buffer.from('p1')], {
+    get(target, key, receiver) {
+      if (key === '0' || key === '1') proxied++;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  t.equal(socket.sendBatch(proxy, to), 2);
+  t.equal(proxied, 2, 'each element of the proxy read once');
+  await until(() => got.length === 5, 'delivery of the proxied datagrams');
+});
+
 t.test('sendBatch makes one sendmmsg per 1024 datagrams', { skip: which('strace') ? false : 'strace is not installed (npm run setup installs it)' }, async (t) => {
   const out = path.join(t.testdir(), 'strace.txt');
   const script = `

@@ -650,8 +650,14 @@ export class Socket extends EventEmitter {
     this.#healthCheck();
     this.#sends.flush(); // datagrams send() accepted earlier leave first
     if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array of Buffer or Uint8Array', datagrams);
-    for (let i = 0; i < datagrams.length; i++) {
-      if (!(datagrams[i] instanceof Uint8Array)) throw invalidArgType(`datagrams[${i}]`, 'an instance of Buffer or Uint8Array', datagrams[i]);
+    // The addon gets a plain array of what was checked, each element read once: an accessor (or
+    // a Proxy) on the caller's array must not run inside the addon's send, where it could send
+    // again on this thread or hand over something else than was checked.
+    const checked: Uint8Array[] = new Array(datagrams.length);
+    for (let i = 0; i < checked.length; i++) {
+      const datagram: unknown = datagrams[i];
+      if (!(datagram instanceof Uint8Array)) throw invalidArgType(`datagrams[${i}]`, 'an instance of Buffer or Uint8Array', datagram);
+      checked[i] = datagram;
     }
     this.#ensureBoundNow('sendBatch');
     let destinations: DestinationTable | null = null;
@@ -660,8 +666,8 @@ export class Socket extends EventEmitter {
     } else {
       if (this.#connectState !== ConnectState.None) throw isConnected();
       const list = Array.isArray(to) ? (to as readonly Destination[]) : [to as Destination];
-      if (Array.isArray(to) && list.length !== datagrams.length) {
-        throw v.rangeError(`"to" must hold one destination per datagram (${datagrams.length}), got ${list.length}`);
+      if (Array.isArray(to) && list.length !== checked.length) {
+        throw v.rangeError(`"to" must hold one destination per datagram (${checked.length}), got ${list.length}`);
       }
       for (let i = 0; i < list.length; i++) {
         const d = list[i];
@@ -672,9 +678,9 @@ export class Socket extends EventEmitter {
         if (family === 6 && this.#family === 4) throw invalidArgValue(`sendBatch() on a udp4 socket cannot send to the IPv6 address ${d.address}`);
       }
       // One destination for all (the common case, and a reply to one request): a shared index.
-      destinations = destinationTable(list, datagrams.length);
+      destinations = destinationTable(list, checked.length);
     }
-    return this.#sends.sendBatch(datagrams as Uint8Array[], destinations, options === undefined ? undefined : this.#sendMarks(options, datagrams.length));
+    return this.#sends.sendBatch(checked, destinations, options === undefined ? undefined : this.#sendMarks(options, checked.length));
   }
 
   /** sendBatch()'s options, checked, as the addon takes them. */
