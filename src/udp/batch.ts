@@ -173,8 +173,8 @@ export class DatagramBatch {
     if (this.#state === BatchState.Released) throw batchReleased();
     const offset = this.#records[i * RECORD.WORDS + RECORD.OFFSET]!;
     const length = this.#records[i * RECORD.WORDS + RECORD.LENGTH]!;
-    // One view, not `data` and a view of it, until `data` is asked for.
-    return this.#data === undefined ? Buffer.from(this.#arena, offset, length) : this.#data.subarray(offset, offset + length);
+    // A view straight over the batch's memory: no `data` made for it.
+    return Buffer.from(this.#arena, offset, length);
   }
   /** Datagrams as objects, for convenience (allocates per datagram). */
   *[Symbol.iterator](): IterableIterator<{ payload: Buffer; address: string; port: number; family: 4 | 6; truncated: boolean }> {
