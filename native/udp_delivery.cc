@@ -83,12 +83,26 @@ bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, i
   uint32_t slot = 0;
   for (std::unique_ptr<RecvBatch>& batch : batches) {
     const bool copy = batch->size <= kCopyArenaBytes;
+    const size_t record_bytes = batch->records.size() * sizeof(DatagramRecord);
+    // A socket's extras (ecn, pktinfo) follow the records in the same buffer; the records'
+    // typed array covers the records only.
+    const size_t extra_bytes = batch->extras.size() == batch->records.size() ? batch->extras.size() * sizeof(DatagramExtra) : 0;
     napi_value arena;
+    napi_value records_buffer;
+    size_t records_at = 0;
+    uint8_t* records_data = nullptr;
     if (copy) {
+      // One ArrayBuffer for the whole batch: the payloads, then (4-byte aligned, as a
+      // Uint32Array must start) the records and extras. A request's single datagram makes one
+      // backing store, not two (less for V8's collector to sweep, per short-lived socket).
+      records_at = (batch->size + 3) & ~static_cast<size_t>(3);
       void* copied = nullptr;
-      if (napi_create_arraybuffer(env, batch->size, &copied, &arena) != napi_ok) return false;
+      if (napi_create_arraybuffer(env, records_at + record_bytes + extra_bytes, &copied, &arena) != napi_ok) return false;
       if (batch->size) std::memcpy(copied, batch->arena->data(), batch->size);
+      if (records_at > batch->size) std::memset(static_cast<uint8_t*>(copied) + batch->size, 0, records_at - batch->size);
       if (batch->origin) batch->origin->Give(std::move(batch->arena));
+      records_buffer = arena;
+      records_data = static_cast<uint8_t*>(copied) + records_at;
     } else {
       // The ArrayBuffer holds a reference to the arena: its memory outlives every view of it.
       auto* hold = new std::shared_ptr<Arena>(batch->arena);
@@ -98,19 +112,15 @@ bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, i
         delete hold;
         return false;
       }
+      void* data = nullptr;
+      if (napi_create_arraybuffer(env, record_bytes + extra_bytes, &data, &records_buffer) != napi_ok) return false;
+      records_data = static_cast<uint8_t*>(data);
     }
-    const size_t record_bytes = batch->records.size() * sizeof(DatagramRecord);
-    // A socket's extras (ecn, pktinfo) follow the records in the same buffer; the records'
-    // typed array covers the records only.
-    const size_t extra_bytes = batch->extras.size() == batch->records.size() ? batch->extras.size() * sizeof(DatagramExtra) : 0;
-    void* data = nullptr;
-    napi_value records_buffer;
     napi_value records;
     napi_value token_value;
-    if (napi_create_arraybuffer(env, record_bytes + extra_bytes, &data, &records_buffer) != napi_ok) return false;
-    if (record_bytes) std::memcpy(data, batch->records.data(), record_bytes);
-    if (extra_bytes) std::memcpy(static_cast<uint8_t*>(data) + record_bytes, batch->extras.data(), extra_bytes);
-    if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, 0, &records) != napi_ok) return false;
+    if (record_bytes) std::memcpy(records_data, batch->records.data(), record_bytes);
+    if (extra_bytes) std::memcpy(records_data + record_bytes, batch->extras.data(), extra_bytes);
+    if (napi_create_typedarray(env, napi_uint32_array, record_bytes / 4, records_buffer, records_at, &records) != napi_ok) return false;
     const uint32_t token = Lend(batch, !copy);
     tokens->push_back(token);
     if (napi_create_uint32(env, token, &token_value) != napi_ok) return false;

@@ -51,6 +51,39 @@ t.test('a batch handler gets whole batches, with sender and payload per datagram
   t.equal(packed.length, batches.length, 'every batch.data holds exactly its payloads, back to back');
 });
 
+t.test("a small batch's one buffer: payloads of any length, then its records and extras, none read as another's", async (t) => {
+  // A batch that is copied for JS comes in one ArrayBuffer: its payloads, then, 4-byte aligned,
+  // its records and (pktinfo) extras. Lengths 0 to 9 put every padding in front of them.
+  const socket = createSocket({ type: 'udp4', pktinfo: true });
+  t.teardown(() => closed(socket));
+  const got: DatagramBatch[] = [];
+  socket.onBatch((batch) => got.push(batch.keep()));
+  const port = await bound(socket);
+  const sender = dgram.createSocket('udp4');
+  t.teardown(() => sender.close());
+  await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
+  let sent = 0;
+  for (let length = 0; length < 10; length++) {
+    sender.send(Buffer.alloc(length, 0x61 + length), port, '127.0.0.1');
+    sent++;
+    await until(() => got.reduce((n, b) => n + b.count, 0) === sent, `datagram of ${length} bytes`);
+  }
+  const lengths: number[] = [];
+  for (const batch of got) {
+    let bytes = 0;
+    for (let i = 0; i < batch.count; i++) {
+      const length = batch.length(i);
+      lengths.push(length);
+      if (!batch.payload(i).equals(Buffer.alloc(length, 0x61 + length))) t.fail(`the ${length}-byte payload reads ${batch.payload(i).toString('hex')}`);
+      if (batch.port(i) !== sender.address().port || batch.address(i) !== '127.0.0.1') t.fail(`the ${length}-byte datagram's sender`);
+      if (batch.localAddress(i) !== '127.0.0.1' || !(batch.interfaceIndex(i)! > 0)) t.fail(`the ${length}-byte datagram's local address`);
+      bytes += length;
+    }
+    if (batch.data.length !== bytes) t.fail(`batch.data is ${batch.data.length} bytes for ${bytes} of payload`);
+  }
+  t.same(lengths, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'every datagram, whole, with its sender and local address');
+});
+
 t.test('a batch is released when its handler returns; kept ones go on reading their bytes', async (t) => {
   const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, bufferCount: 4 });
   t.teardown(() => closed(socket));

@@ -1,6 +1,8 @@
 // What a receive delivers: DatagramBatch (one batch, borrowed), and the queue behind
 // socket.batches(). The record layout is the addon's (native/recv_batch.h, exported by
-// native/boundary.cc): a record per datagram, RECORD.WORDS 32-bit words.
+// native/boundary.cc): a record per datagram, RECORD.WORDS 32-bit words. A batch's payloads
+// are an ArrayBuffer of their own when the addon lends its memory (big batches); a small
+// batch's are copied, and its records (and extras) follow them in the same ArrayBuffer.
 import { formatIPv4, formatIPv4Word, formatIPv6, LITTLE_ENDIAN } from '../address';
 import { binding } from '../native';
 import { batchReleased } from './errors';
@@ -63,7 +65,18 @@ export class DatagramBatch {
   /** All payloads of the batch, back to back (a view; valid as long as the batch is). */
   get data(): Buffer {
     if (this.#state === BatchState.Released) throw batchReleased();
-    return (this.#data ??= Buffer.from(this.#arena));
+    return (this.#data ??= Buffer.from(this.#arena, 0, this.#payloadBytes()));
+  }
+
+  /**
+   * Bytes of payload at the start of the arena. A small batch comes in one ArrayBuffer, its
+   * records after its payloads (4-byte aligned): they end where the last datagram does.
+   */
+  #payloadBytes(): number {
+    if (this.#records.buffer !== this.#arena) return this.#arena.byteLength;
+    if (this.count === 0) return 0;
+    const last = (this.count - 1) * RECORD.WORDS;
+    return this.#records[last + RECORD.OFFSET]! + this.#records[last + RECORD.LENGTH]!;
   }
 
   #recordBytes(): Uint8Array {
