@@ -118,6 +118,7 @@ class Receiver : public RingThread {
 
   std::vector<std::shared_ptr<SocketReceive>> slots_;  // index = slot; null = free
   unsigned live_ = 0;  // sockets on it
+  uint64_t last_turn_datagrams_ = 0;  // the previous turn's, all sockets together (EndTurn)
   int wake_fd_ = -1;
 
  private:

@@ -269,28 +269,26 @@ void Receiver::EndTurn(int64_t now) {
   // Whether the receiver's turns carry more than a datagram each, all its sockets together, over
   // the last window: one serving many sockets amortises its turns (and its wake-ups of JS, which
   // an environment takes for all its sockets at once) even when each socket has a datagram a turn.
+  // This turn's datagrams count towards the window after the sockets' own moves (it is 50 ms
+  // long: a turn later changes nothing), so the sockets are walked once.
   uint64_t turn_total = 0;
-  for (const std::shared_ptr<SocketReceive>& socket : slots_)
-    if (socket) turn_total += socket->served.counters[kRecvDatagrams] - socket->served.turn_start;
-  if (turn_total) {
-    window_turns_++;
-    window_datagrams_ += turn_total;
-  }
-  if (now - window_start_ns_ > kHandBackQuietNs) {
-    sparse_ = window_datagrams_ <= window_turns_;
-    window_start_ns_ = now;
-    window_turns_ = 0;
-    window_datagrams_ = 0;
-  }
   for (size_t i = 0; i < slots_.size(); i++) {
-    std::shared_ptr<SocketReceive> socket = slots_[i];  // Advance may free the slot
-    if (!socket) continue;
-    SocketReceive& s = *socket;
+    SocketReceive* raw = slots_[i].get();
+    if (!raw) continue;
+    SocketReceive& s = *raw;
     SocketReceive::ServedState& st = s.served;
+    // A socket that may be let go this turn (Advance's Finish, for an idle or leaving one) is
+    // held here: Finish frees its slot, and with it what may be the last reference. The others are not copied: a shared_ptr's count is an
+    // atomic, and its cache line the JS thread's too — per socket and turn, on a busy ring.
+    const bool abandoned = s.abandoned.load(std::memory_order_acquire);
+    std::shared_ptr<SocketReceive> keep;
+    if (abandoned || st.state == SocketReceive::Served::kIdle || st.state == SocketReceive::Served::kLeaving)
+      keep = slots_[i];
     // Its JS thread left it for good (this receiver was reported stuck): let it go now, as a
     // close does — what it had taken, parked completions included, goes to JS with the rest.
-    if (s.abandoned.load(std::memory_order_acquire) && st.state != SocketReceive::Served::kLeaving) Leave(s, true);
+    if (abandoned && st.state != SocketReceive::Served::kLeaving) Leave(s, true);
     const uint64_t got = st.counters[kRecvDatagrams] - st.turn_start;
+    turn_total += got;
     if (st.state == SocketReceive::Served::kArmed) {
       if (got > 0) st.counters[kRecvEnters]++;
       if (got > 1 || (got == 1 && !sparse_) || st.budget_full || s.JsBehind()) {
@@ -308,10 +306,20 @@ void Receiver::EndTurn(int64_t now) {
     Advance(s, now);
     if (st.state == SocketReceive::Served::kNone) continue;  // let go
     s.FlushOrHold(false);
-    st.last_reap = got;
     st.turn_start = st.counters[kRecvDatagrams];
     if (got || st.touched) s.PublishStats();
     st.touched = false;
+  }
+  last_turn_datagrams_ = turn_total;
+  if (turn_total) {
+    window_turns_++;
+    window_datagrams_ += turn_total;
+  }
+  if (now - window_start_ns_ > kHandBackQuietNs) {
+    sparse_ = window_datagrams_ <= window_turns_;
+    window_start_ns_ = now;
+    window_turns_ = 0;
+    window_datagrams_ = 0;
   }
   PublishRingStats();
 }

@@ -244,14 +244,7 @@ class SocketReceive : public std::enable_shared_from_this<SocketReceive> {
     // Batching.
     std::unique_ptr<RecvBatch> batch;
     uint64_t turn_start = 0;    // datagrams at the start of this turn
-    uint64_t last_reap = 0;     // datagrams the previous turn brought
     bool touched = false;       // CQEs (or readiness) this turn
-    bool waiting = false;       // ReceiverRing::Gather: holding the batch for its neighbours
-    bool flood_wait = false;
-    uint64_t wait_got = 0;
-    uint64_t wait_before = 0;
-    int64_t wait_deadline_ns = 0;
-    int64_t wait_quiet_ns = 0;
     // The budget.
     int64_t held_limit = 0;
     bool budget_full = false;
