@@ -298,11 +298,14 @@ void ReceiverRing::Gather() {
   uint64_t got = 0;  // this turn's datagrams, every socket's
   uint64_t count = ~0ull;
   int64_t deadline = INT64_MAX;
-  // A socket whose datagrams can wait for their neighbours: a multishot receive the receiver is
-  // reading, batches of more than one, room in its budget (a full one's batch is what frees room).
-  auto waits = [](const SocketReceive& s) {
-    return s.config.backend == RecvBackend::kMultishotRecvmsg && s.served.state == SocketReceive::Served::kArmed &&
-           s.config.batch_count > 1 && !s.served.budget_full;
+  // A socket's datagrams wait for their neighbours on a multishot receive the receiver reads
+  // (the recvmmsg backends ignore batch, and one handing back or leaving is not held for them);
+  // one of those that asked for no wait (batch.count 1) or whose budget is full (its batch is
+  // what frees room) ends the ring's wait for all.
+  enum class Wait { kIgnore, kBound, kNone };
+  auto wait_of = [](const SocketReceive& s) {
+    if (s.config.backend != RecvBackend::kMultishotRecvmsg || s.served.state != SocketReceive::Served::kArmed) return Wait::kIgnore;
+    return s.config.batch_count > 1 && !s.served.budget_full ? Wait::kBound : Wait::kNone;
   };
   for (const std::shared_ptr<SocketReceive>& socket : slots_) {
     if (!socket) continue;
@@ -310,7 +313,9 @@ void ReceiverRing::Gather() {
     const uint64_t mine = s.served.counters[kRecvDatagrams] - s.served.turn_start;
     if (mine == 0) continue;
     got += mine;
-    if (!waits(s)) continue;
+    const Wait wait = wait_of(s);
+    if (wait == Wait::kNone) return;
+    if (wait == Wait::kIgnore) continue;
     count = std::min<uint64_t>(count, s.config.batch_count);
     deadline = std::min(deadline, start + static_cast<int64_t>(s.config.batch_delay_us) * 1000);
   }
@@ -326,7 +331,7 @@ void ReceiverRing::Gather() {
     Reap();
     const int64_t now = MonotonicNs();
     uint64_t total = 0;
-    bool full = false;
+    bool ends = false;
     for (const std::shared_ptr<SocketReceive>& socket : slots_) {
       if (!socket) continue;
       SocketReceive& s = *socket;
@@ -338,12 +343,13 @@ void ReceiverRing::Gather() {
       const uint64_t mine = st.counters[kRecvDatagrams] - st.turn_start;
       if (mine == 0) continue;
       total += mine;
-      if (st.budget_full) full = true;
-      else if (waits(s)) count = std::min<uint64_t>(count, s.config.batch_count);
+      const Wait wait = wait_of(s);
+      if (wait == Wait::kNone) ends = true;
+      else if (wait == Wait::kBound) count = std::min<uint64_t>(count, s.config.batch_count);
     }
     const uint64_t arrived = total - got;
     got = total;
-    if (flood || arrived == 0 || got >= count || full) break;
+    if (flood || arrived == 0 || got >= count || ends) break;
     const uint64_t missing = count - got;
     if (now < deadline && static_cast<double>(missing) * static_cast<double>(now - slice_start) / static_cast<double>(arrived) <=
                               static_cast<double>(deadline - now)) {
