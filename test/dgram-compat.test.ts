@@ -409,6 +409,30 @@ t.test('send() argument errors are thrown', async (t) => {
   }
 });
 
+t.test('deliberate: a view over a detached buffer is sent as an empty datagram, before bind and after', async (t) => {
+  // node:dgram takes one before bind and then throws a TypeError from inside the bind's
+  // completion (Buffer.from over the detached buffer): an uncaught exception. A detached
+  // buffer's byteLength is 0, so uring-udp sends what it says it holds: nothing.
+  const detached = <T extends ArrayBufferView>(view: T): T => {
+    structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] });
+    return view;
+  };
+  const receiver = dgram.createSocket('udp4');
+  t.teardown(() => receiver.close());
+  const lengths: number[] = [];
+  receiver.on('message', (msg) => lengths.push(msg.length));
+  const port = await bound(receiver, 0, '127.0.0.1');
+  const sender = uringCreateSocket('udp4');
+  t.teardown(() => closed(sender));
+  sender.send(detached(new Uint8Array(8)), port, '127.0.0.1'); // before bind: copied, then sent
+  await once(sender, 'listening');
+  sender.send(detached(new DataView(new ArrayBuffer(8))), port, '127.0.0.1');
+  sender.send([detached(new Uint8Array(4)), Buffer.from('ab')], port, '127.0.0.1');
+  const deadline = Date.now() + 5000;
+  while (lengths.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.same([...lengths].sort(), [0, 0, 2], 'two empty datagrams and the list\'s two bytes');
+});
+
 t.test("deliberate: send(msg, '0') throws ERR_SOCKET_BAD_PORT", async (t) => {
   // node:dgram accepts the string '0' (its check is port === 0), queues the datagram behind the
   // implicit bind, and then throws ERR_SOCKET_BAD_PORT from inside the bind's completion: an
