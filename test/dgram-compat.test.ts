@@ -5,6 +5,7 @@
 // and says why.
 import dgram from 'node:dgram';
 import dns from 'node:dns';
+import fs from 'node:fs';
 import { getEventListeners, once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
@@ -98,6 +99,29 @@ async function agree<T>(t: Test, what: string, scenario: (impl: Impl) => T | Pro
   if (expected !== undefined) t.match(reference, expected, `${what}: node:dgram as expected`);
   t.strictSame(subject, reference, `${what}: uring-udp agrees with node:dgram`);
   return subject;
+}
+
+/** The kernel's socket-buffer defaults (net.core.rmem_default and wmem_default), as text. */
+const systemDefaults = () => ['rmem_default', 'wmem_default'].map((name) => fs.readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim()).join(' ');
+
+/**
+ * agree() for a scenario that reads the kernel's socket-buffer defaults. They are the whole
+ * system's, and the benchmark's drain scenario (test/bench.test.ts, which tap may run beside this
+ * file) sets rmem_default for a moment: an attempt during which they moved is made again (up to
+ * 10 times). A real disagreement fails every attempt. Returns node:dgram's result.
+ */
+async function agreeOnDefaults<T>(t: Test, what: string, scenario: (impl: Impl) => T | Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const before = systemDefaults();
+    const reference = await scenario(DGRAM);
+    const subject = await scenario(URING);
+    if (systemDefaults() !== before && attempt < 10) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      continue;
+    }
+    t.strictSame(subject, reference, `${what}: uring-udp agrees with node:dgram`);
+    return reference;
+  }
 }
 
 // ---- sockets ---------------------------------------------------------------------------------
@@ -825,7 +849,7 @@ t.test('buffer sizes before bind: ERR_SOCKET_BUFFER_SIZE, thrown, with errno and
 
 t.test('buffer sizes once bound: the same values as node:dgram on this kernel', async (t) => {
   for (const type of ['udp4', 'udp6'] as const) {
-    await agree(t, `${type} sizes`, async (impl) => {
+    await agreeOnDefaults(t, `${type} sizes`, async (impl) => {
       const socket = open(t, impl, type);
       await bound(socket);
       const sizes: Record<string, number> = { recvDefault: socket.getRecvBufferSize(), sendDefault: socket.getSendBufferSize() };
@@ -870,26 +894,30 @@ t.test('deliberate: setRecvBufferSize(0) is a bad size', async (t) => {
 });
 
 t.test('recvBufferSize and sendBufferSize options: applied at bind, validated like node:dgram', async (t) => {
-  const plain = open(t, DGRAM, 'udp4');
-  await bound(plain);
-  const defaults = [plain.getRecvBufferSize(), plain.getSendBufferSize()];
-  for (const [recvBufferSize, sendBufferSize, expected] of [
+  const sizes = async (impl: Impl, recvBufferSize: unknown, sendBufferSize: unknown) => {
+    const socket = open(t, impl, { type: 'udp4', recvBufferSize, sendBufferSize } as dgram.SocketOptions);
+    await bound(socket);
+    return [socket.getRecvBufferSize(), socket.getSendBufferSize()];
+  };
+  for (const [recvBufferSize, sendBufferSize] of [
     [65536, 32768],
     [1 << 20, 4096],
-    // falsy sizes leave the kernel's default (node:dgram only validates and applies truthy ones)
-    [0, 0, defaults],
-    [null, NaN, defaults],
   ]) {
-    await agree(
-      t,
-      `{ recvBufferSize: ${recvBufferSize}, sendBufferSize: ${sendBufferSize} }`,
-      async (impl) => {
-        const socket = open(t, impl, { type: 'udp4', recvBufferSize, sendBufferSize } as dgram.SocketOptions);
-        await bound(socket);
-        return [socket.getRecvBufferSize(), socket.getSendBufferSize()];
-      },
-      expected as number[] | undefined,
-    );
+    await agree(t, `{ recvBufferSize: ${recvBufferSize}, sendBufferSize: ${sendBufferSize} }`, (impl) => sizes(impl, recvBufferSize, sendBufferSize));
+  }
+  // Falsy sizes leave the kernel's defaults (node:dgram only validates and applies truthy ones):
+  // each side beside a plain node:dgram socket bound at the same moment.
+  for (const [recvBufferSize, sendBufferSize] of [
+    [0, 0],
+    [null, NaN],
+  ]) {
+    const what = `{ recvBufferSize: ${recvBufferSize}, sendBufferSize: ${sendBufferSize} }`;
+    const reference = await agreeOnDefaults(t, what, async (impl) => {
+      const plain = open(t, DGRAM, 'udp4');
+      await bound(plain);
+      return { defaults: [plain.getRecvBufferSize(), plain.getSendBufferSize()], sizes: await sizes(impl, recvBufferSize, sendBufferSize) };
+    });
+    t.strictSame(reference.sizes, reference.defaults, `${what}: node:dgram keeps the kernel's defaults`);
   }
   for (const [value, code, errorClass] of [
     [-1, 'ERR_OUT_OF_RANGE', 'RangeError'],
