@@ -278,8 +278,9 @@ void Receiver::EndTurn(int64_t now) {
     SocketReceive& s = *raw;
     SocketReceive::ServedState& st = s.served;
     // A socket that may be let go this turn (Advance's Finish, for an idle or leaving one) is
-    // held here: Finish frees its slot, and with it what may be the last reference. The others are not copied: a shared_ptr's count is an
-    // atomic, and its cache line the JS thread's too — per socket and turn, on a busy ring.
+    // held here: Finish frees its slot, and with it what may be the last reference. The others
+    // are not copied: a shared_ptr's count is an atomic, and its cache line the JS thread's too
+    // — per socket and turn, on a busy ring.
     const bool abandoned = s.abandoned.load(std::memory_order_acquire);
     std::shared_ptr<SocketReceive> keep;
     if (abandoned || st.state == SocketReceive::Served::kIdle || st.state == SocketReceive::Served::kLeaving)

@@ -98,8 +98,7 @@ bool UdpWrap::BatchArguments(std::vector<std::unique_ptr<RecvBatch>>& batches, i
       records_at = (batch->size + 3) & ~static_cast<size_t>(3);
       void* copied = nullptr;
       if (napi_create_arraybuffer(env, records_at + record_bytes + extra_bytes, &copied, &arena) != napi_ok) return false;
-      if (batch->size) std::memcpy(copied, batch->arena->data(), batch->size);
-      if (records_at > batch->size) std::memset(static_cast<uint8_t*>(copied) + batch->size, 0, records_at - batch->size);
+      if (batch->size) std::memcpy(copied, batch->arena->data(), batch->size);  // the padding: zeroed by V8
       if (batch->origin) batch->origin->Give(std::move(batch->arena));
       records_buffer = arena;
       records_data = static_cast<uint8_t*>(copied) + records_at;

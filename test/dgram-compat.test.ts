@@ -91,38 +91,37 @@ function settle(socket: dgram.Socket, run: (callback: Callback) => unknown, wait
 /**
  * Runs `scenario` on node:dgram, then on uring-udp (one after the other, so they can share a
  * receiver), asserts node:dgram's result matches `expected` (when given: it pins what this test
- * relies on) and that uring-udp's result equals node:dgram's.
+ * relies on) and that uring-udp's result equals node:dgram's. `steady`: what the machine holds
+ * that the scenario reads and other processes may change; an attempt during which it moved is
+ * made again (up to 10 times; a real disagreement fails every attempt).
  */
-async function agree<T>(t: Test, what: string, scenario: (impl: Impl) => T | Promise<T>, expected?: object): Promise<T> {
-  const reference = await scenario(DGRAM);
-  const subject = await scenario(URING);
-  if (expected !== undefined) t.match(reference, expected, `${what}: node:dgram as expected`);
-  t.strictSame(subject, reference, `${what}: uring-udp agrees with node:dgram`);
-  return subject;
-}
-
-/** The kernel's socket-buffer defaults (net.core.rmem_default and wmem_default), as text. */
-const systemDefaults = () => ['rmem_default', 'wmem_default'].map((name) => fs.readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim()).join(' ');
-
-/**
- * agree() for a scenario that reads the kernel's socket-buffer defaults. They are the whole
- * system's, and the benchmark's drain scenario (test/bench.test.ts, which tap may run beside this
- * file) sets rmem_default for a moment: an attempt during which they moved is made again (up to
- * 10 times). A real disagreement fails every attempt. Returns node:dgram's result.
- */
-async function agreeOnDefaults<T>(t: Test, what: string, scenario: (impl: Impl) => T | Promise<T>): Promise<T> {
+async function agree<T>(
+  t: Test,
+  what: string,
+  scenario: (impl: Impl) => T | Promise<T>,
+  expected?: object,
+  steady?: () => string,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const before = systemDefaults();
+    const before = steady?.();
     const reference = await scenario(DGRAM);
     const subject = await scenario(URING);
-    if (systemDefaults() !== before && attempt < 10) {
+    if (steady && steady() !== before && attempt < 10) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       continue;
     }
+    if (expected !== undefined) t.match(reference, expected, `${what}: node:dgram as expected`);
     t.strictSame(subject, reference, `${what}: uring-udp agrees with node:dgram`);
-    return reference;
+    return subject;
   }
 }
+
+/**
+ * The kernel's socket-buffer defaults (net.core.rmem_default and wmem_default), as text: the
+ * whole system's, and the benchmark's drain scenario (test/bench.test.ts, which tap may run
+ * beside this file) sets rmem_default for a moment (agree's `steady`).
+ */
+const systemDefaults = () => ['rmem_default', 'wmem_default'].map((name) => fs.readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim()).join(' ');
 
 // ---- sockets ---------------------------------------------------------------------------------
 
@@ -849,7 +848,7 @@ t.test('buffer sizes before bind: ERR_SOCKET_BUFFER_SIZE, thrown, with errno and
 
 t.test('buffer sizes once bound: the same values as node:dgram on this kernel', async (t) => {
   for (const type of ['udp4', 'udp6'] as const) {
-    await agreeOnDefaults(t, `${type} sizes`, async (impl) => {
+    await agree(t, `${type} sizes`, async (impl) => {
       const socket = open(t, impl, type);
       await bound(socket);
       const sizes: Record<string, number> = { recvDefault: socket.getRecvBufferSize(), sendDefault: socket.getSendBufferSize() };
@@ -860,7 +859,7 @@ t.test('buffer sizes once bound: the same values as node:dgram on this kernel', 
         sizes[`send ${size}`] = socket.getSendBufferSize();
       }
       return sizes;
-    });
+    }, undefined, systemDefaults);
   }
 });
 
@@ -912,12 +911,21 @@ t.test('recvBufferSize and sendBufferSize options: applied at bind, validated li
     [null, NaN],
   ]) {
     const what = `{ recvBufferSize: ${recvBufferSize}, sendBufferSize: ${sendBufferSize} }`;
-    const reference = await agreeOnDefaults(t, what, async (impl) => {
-      const plain = open(t, DGRAM, 'udp4');
-      await bound(plain);
-      return { defaults: [plain.getRecvBufferSize(), plain.getSendBufferSize()], sizes: await sizes(impl, recvBufferSize, sendBufferSize) };
-    });
-    t.strictSame(reference.sizes, reference.defaults, `${what}: node:dgram keeps the kernel's defaults`);
+    let reference: { defaults: number[]; sizes: number[] } | undefined;
+    await agree(
+      t,
+      what,
+      async (impl) => {
+        const plain = open(t, DGRAM, 'udp4');
+        await bound(plain);
+        const result = { defaults: [plain.getRecvBufferSize(), plain.getSendBufferSize()], sizes: await sizes(impl, recvBufferSize, sendBufferSize) };
+        if (impl === DGRAM) reference = result;
+        return result;
+      },
+      undefined,
+      systemDefaults,
+    );
+    t.strictSame(reference!.sizes, reference!.defaults, `${what}: node:dgram keeps the kernel's defaults`);
   }
   for (const [value, code, errorClass] of [
     [-1, 'ERR_OUT_OF_RANGE', 'RangeError'],
